@@ -1,0 +1,414 @@
+"""A data directory of topics, as Kafka's ``LogManager``.
+
+Layout: ``<data dir>/.lock`` (held by one process), ``<data dir>/<topic>/topic.json``
+(partition count, non-default config, internal flag) and one directory per
+partition, ``<data dir>/<topic>/<partition>/``, holding its segments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from .clock import Clock, SystemClock
+from .config import TopicConfig
+from .errors import (
+    DataDirLocked,
+    InvalidPartitions,
+    InvalidTopic,
+    TopicAlreadyExists,
+    UnknownTopicOrPartition,
+)
+from .events import EventBus, PartitionsAdded, TopicCreated, TopicDeleted
+from .partition import PartitionLog
+from .partitioner import StickyPartitioner
+from .records import Header
+
+MAX_TOPIC_NAME = 249
+MAX_PARTITIONS = 10_000
+_LEGAL = re.compile(r"^[a-zA-Z0-9._-]+$")
+TOPIC_FILE = "topic.json"
+LOCK_FILE = ".lock"
+_TRASH = re.compile(r".+\.[0-9a-f]{32}-delete")
+
+
+def validate_topic_name(name: str) -> None:
+    """Kafka's ``Topic.validate``: raises ``InvalidTopic`` saying what is allowed."""
+    if not isinstance(name, str) or not name:
+        raise InvalidTopic("Topic name is illegal, it can't be empty")
+    if name in (".", ".."):
+        raise InvalidTopic("Topic name cannot be \".\" or \"..\"")
+    if len(name) > MAX_TOPIC_NAME:
+        raise InvalidTopic(
+            f"Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME} characters, "
+            f"topic name: {name[:40]}..."
+        )
+    if not _LEGAL.match(name):
+        raise InvalidTopic(
+            f"Topic name {name!r} is illegal, it contains a character other than "
+            "ASCII alphanumerics, '.', '_' and '-'"
+        )
+
+
+def _collision_key(name: str) -> str:
+    # Kafka refuses topics that differ only by '.' vs '_' (metric names collide).
+    return name.replace(".", "_")
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    partition: int
+    log_start_offset: int
+    high_watermark: int
+    log_end_offset: int
+    size_bytes: int
+    segment_count: int
+
+    @property
+    def records(self) -> int:
+        """Offsets between log start and HW (a compacted log holds fewer records)."""
+        return self.high_watermark - self.log_start_offset
+
+
+@dataclass(frozen=True)
+class TopicDescription:
+    name: str
+    internal: bool
+    config: dict[str, str]
+    partitions: list[PartitionInfo] = field(default_factory=list)
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(p.size_bytes for p in self.partitions)
+
+    @property
+    def records(self) -> int:
+        return sum(p.records for p in self.partitions)
+
+
+class _Topic:
+    def __init__(self, name: str, config: TopicConfig, internal: bool, overrides: dict[str, str]):
+        self.name = name
+        self.config = config
+        self.internal = internal
+        self.overrides = overrides
+        self.partitions: list[PartitionLog] = []
+
+
+class LogManager:
+    """All topics of one data directory; one process at a time (an exclusive lock)."""
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        clock: Clock | None = None,
+        events: EventBus | None = None,
+        partitioner: StickyPartitioner | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.clock = clock or SystemClock()
+        self.events = events or EventBus()
+        self.partitioner = partitioner or StickyPartitioner()
+        self._lock = threading.RLock()
+        self._topics: dict[str, _Topic] = {}
+        self._lock_file: TextIO | None = None
+        self._closed = False
+        self._acquire_dir_lock()
+        try:
+            self._load()
+        except BaseException:
+            self._release_dir_lock()
+            raise
+
+    # --- the directory lock ------------------------------------------------
+
+    def _acquire_dir_lock(self) -> None:
+        path = self.data_dir / LOCK_FILE
+        f = open(path, "a+")  # noqa: SIM115 - held open for the manager's lifetime
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            info = read_lock_info(self.data_dir)
+            f.close()
+            pid = info.get("pid")
+            raise DataDirLocked(
+                f"data directory {self.data_dir} is in use by process {pid}; "
+                "stop it or point --data-dir somewhere else",
+                pid=pid if isinstance(pid, int) else None,
+            ) from None
+        f.seek(0)
+        f.truncate()
+        json.dump({"pid": os.getpid()}, f)
+        f.flush()
+        self._lock_file = f
+
+    def advertise(self, **info: Any) -> None:
+        """Record how other processes can reach the holder (e.g. the server's URL)."""
+        if self._lock_file is None:
+            return
+        self._lock_file.seek(0)
+        self._lock_file.truncate()
+        json.dump({"pid": os.getpid(), **info}, self._lock_file)
+        self._lock_file.flush()
+
+    def _release_dir_lock(self) -> None:
+        if self._lock_file is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    # --- loading -----------------------------------------------------------
+
+    def _load(self) -> None:
+        for leftover in self.data_dir.iterdir():
+            if _TRASH.fullmatch(leftover.name):
+                shutil.rmtree(leftover, ignore_errors=True)
+        for meta_path in sorted(self.data_dir.glob(f"*/{TOPIC_FILE}")):
+            meta = json.loads(meta_path.read_text())
+            name = meta["name"]
+            overrides = dict(meta.get("config", {}))
+            topic = _Topic(name, TopicConfig.from_dict(overrides), bool(meta.get("internal")), overrides)
+            for p in range(int(meta["partitions"])):
+                topic.partitions.append(self._open_partition(topic, p))
+            self._topics[name] = topic
+
+    def _open_partition(self, topic: _Topic, p: int) -> PartitionLog:
+        return PartitionLog(
+            self.data_dir / topic.name / str(p),
+            topic.name,
+            p,
+            topic.config,
+            clock=self.clock,
+            events=self.events,
+        )
+
+    def _write_topic_meta(self, topic: _Topic) -> None:
+        path = self.data_dir / topic.name / TOPIC_FILE
+        tmp = path.with_name(TOPIC_FILE + ".tmp")
+        data = {
+            "name": topic.name,
+            "partitions": len(topic.partitions),
+            "config": topic.overrides,
+            "internal": topic.internal,
+        }
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    # --- topics ------------------------------------------------------------
+
+    def create_topic(
+        self,
+        name: str,
+        partitions: int = 1,
+        config: Mapping[str, Any] | None = None,
+        *,
+        internal: bool = False,
+    ) -> TopicDescription:
+        """Create a topic; raises before touching the disk when anything is invalid."""
+        validate_topic_name(name)
+        if not isinstance(partitions, int) or not 1 <= partitions <= MAX_PARTITIONS:
+            raise InvalidPartitions(
+                f"Number of partitions must be between 1 and {MAX_PARTITIONS}, got {partitions!r}"
+            )
+        overrides = {k: str(v) for k, v in (config or {}).items()}
+        cfg = TopicConfig.from_dict(overrides)
+        with self._lock:
+            self._check_open()
+            if name in self._topics:
+                raise TopicAlreadyExists(f"Topic '{name}' already exists.")
+            for other in self._topics:
+                if _collision_key(other) == _collision_key(name):
+                    raise InvalidTopic(
+                        f"Topic '{name}' collides with existing topic: {other} "
+                        "(names that differ only by '.' and '_' are not allowed together)"
+                    )
+            topic = _Topic(name, cfg, internal, overrides)
+            (self.data_dir / name).mkdir(parents=True, exist_ok=False)
+            for p in range(partitions):
+                topic.partitions.append(self._open_partition(topic, p))
+            self._write_topic_meta(topic)
+            self._topics[name] = topic
+        self.events.publish(TopicCreated(topic=name, partitions=partitions))
+        return self.describe_topic(name)
+
+    def delete_topic(self, name: str) -> None:
+        with self._lock:
+            topic = self._topic(name)
+            if topic.internal:
+                raise InvalidTopic(f"Topic '{name}' is internal and cannot be deleted")
+            del self._topics[name]
+            for p in topic.partitions:
+                p.abandon()
+            # Rename first so a crash mid-delete cannot leave a half topic that loads.
+            trash = self.data_dir / f"{name}.{uuid.uuid4().hex}-delete"
+            os.replace(self.data_dir / name, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        self.events.publish(TopicDeleted(topic=name))
+
+    def add_partitions(self, name: str, total: int) -> TopicDescription:
+        """Grow a topic to ``total`` partitions; Kafka never removes partitions."""
+        with self._lock:
+            topic = self._topic(name)
+            current = len(topic.partitions)
+            if not isinstance(total, int) or total <= current:
+                raise InvalidPartitions(
+                    f"Topic currently has {current} partitions, which is higher than or equal "
+                    f"to the requested {total}. Partitions can only be added, never removed."
+                )
+            if total > MAX_PARTITIONS:
+                raise InvalidPartitions(f"Number of partitions must be at most {MAX_PARTITIONS}")
+            for p in range(current, total):
+                topic.partitions.append(self._open_partition(topic, p))
+            self._write_topic_meta(topic)
+        self.events.publish(PartitionsAdded(topic=name, partitions=total))
+        return self.describe_topic(name)
+
+    def alter_config(self, name: str, changes: Mapping[str, Any]) -> TopicDescription:
+        """Change topic settings (Kafka names); validated as a whole before applying."""
+        with self._lock:
+            topic = self._topic(name)
+            overrides = {**topic.overrides, **{k: str(v) for k, v in changes.items()}}
+            cfg = TopicConfig.from_dict(overrides)
+            topic.overrides, topic.config = overrides, cfg
+            for p in topic.partitions:
+                p.config = cfg
+            self._write_topic_meta(topic)
+        return self.describe_topic(name)
+
+    def _topic(self, name: str) -> _Topic:
+        self._check_open()
+        topic = self._topics.get(name)
+        if topic is None:
+            raise UnknownTopicOrPartition(f"Topic '{name}' does not exist.")
+        return topic
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise DataDirLocked(f"the log manager of {self.data_dir} is closed")
+
+    def has_topic(self, name: str) -> bool:
+        return name in self._topics
+
+    def list_topics(self, include_internal: bool = True) -> list[str]:
+        with self._lock:
+            return sorted(n for n, t in self._topics.items() if include_internal or not t.internal)
+
+    def is_internal(self, name: str) -> bool:
+        return self._topic(name).internal
+
+    def topic_config(self, name: str) -> TopicConfig:
+        return self._topic(name).config
+
+    def partition_count(self, name: str) -> int:
+        return len(self._topic(name).partitions)
+
+    def partition(self, name: str, partition: int) -> PartitionLog:
+        topic = self._topic(name)
+        if not isinstance(partition, int) or not 0 <= partition < len(topic.partitions):
+            raise UnknownTopicOrPartition(
+                f"Partition {partition} of topic '{name}' does not exist: "
+                f"valid partitions are 0 to {len(topic.partitions) - 1}"
+            )
+        return topic.partitions[partition]
+
+    def describe_topic(self, name: str) -> TopicDescription:
+        topic = self._topic(name)
+        return TopicDescription(
+            name=topic.name,
+            internal=topic.internal,
+            config=topic.config.to_dict(),
+            partitions=[
+                PartitionInfo(
+                    p.partition,
+                    p.log_start_offset,
+                    p.high_watermark,
+                    p.log_end_offset,
+                    p.size_bytes,
+                    p.segment_count,
+                )
+                for p in topic.partitions
+            ],
+        )
+
+    def describe_topics(self) -> list[TopicDescription]:
+        return [self.describe_topic(n) for n in self.list_topics()]
+
+    # --- producing ---------------------------------------------------------
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Sequence[Header] = (),
+        partition: int | None = None,
+        timestamp: int | None = None,
+    ) -> tuple[int, int]:
+        """Place a record as Kafka's producer would and append it: (partition, offset)."""
+        t = self._topic(topic)
+        if partition is not None and not (isinstance(partition, int) and 0 <= partition < len(t.partitions)):
+            raise UnknownTopicOrPartition(
+                f"Partition {partition} of topic '{topic}' does not exist: "
+                f"valid partitions are 0 to {len(t.partitions) - 1}"
+            )
+        p = self.partitioner.partition(topic, key, value, len(t.partitions), partition)
+        return p, t.partitions[p].append(key, value, headers, timestamp)
+
+    # --- housekeeping ------------------------------------------------------
+
+    def maintenance(self, now_ms: int | None = None) -> dict[str, int]:
+        """Retention and compaction over every partition (Kafka runs these on a timer)."""
+        deleted = compacted = 0
+        with self._lock:
+            partitions = [p for t in self._topics.values() for p in t.partitions]
+        for p in partitions:
+            deleted += p.enforce_retention(now_ms)
+            compacted += p.compact(now_ms)
+        return {"segments_deleted": deleted, "records_compacted": compacted}
+
+    def flush(self) -> None:
+        with self._lock:
+            for t in self._topics.values():
+                for p in t.partitions:
+                    p.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            for t in self._topics.values():
+                for p in t.partitions:
+                    p.close()
+            self._closed = True
+            self._release_dir_lock()
+
+    def __enter__(self) -> LogManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_lock_info(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """What the holder of a data directory wrote into its lock file ({} if nothing)."""
+    try:
+        return dict(json.loads((Path(data_dir) / LOCK_FILE).read_text() or "{}"))
+    except (FileNotFoundError, ValueError):
+        return {}
