@@ -1,0 +1,372 @@
+"""The one interface the dashboard and the command line use: ``Cluster``.
+
+``EmbeddedCluster`` implements it over logcore's own log and group coordinator; a
+later backend implements it over a real Kafka cluster through a Kafka client. The
+interface therefore speaks only Kafka's nouns (topics, partitions, offsets, groups,
+members) and plain data classes: no file paths, no engine objects. Its change feed
+is an ``EventBus`` that a poller can feed just as well as the engine does.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .clock import Clock, SystemClock
+from .errors import GroupIdNotFound
+from .events import EventBus
+from .groups import GroupCoordinator, GroupState, OffsetAndMetadata, TopicPartition
+from .log_manager import LogManager, TopicDescription
+from .records import Header, Record
+
+
+@dataclass(frozen=True)
+class MemberDescription:
+    member_id: str
+    client_id: str
+    host: str
+    group_instance_id: str | None
+    assignment: tuple[TopicPartition, ...]
+
+
+@dataclass(frozen=True)
+class PartitionOffsets:
+    """One row of ``kafka-consumer-groups.sh --describe``."""
+
+    topic: str
+    partition: int
+    committed: int | None  # the next record the group will read
+    log_start_offset: int
+    high_watermark: int  # LOG-END-OFFSET in Kafka's tool is the HW
+    member_id: str | None
+    client_id: str | None
+    host: str | None
+    metadata: str = ""
+    commit_timestamp: int | None = None
+
+    @property
+    def lag(self) -> int | None:
+        if self.committed is None:
+            return None
+        return max(self.high_watermark - self.committed, 0)
+
+
+@dataclass(frozen=True)
+class GroupListing:
+    group_id: str
+    state: str
+    protocol_type: str
+    protocol: str
+    member_count: int
+
+
+@dataclass(frozen=True)
+class GroupDescription:
+    group_id: str
+    state: str
+    generation: int
+    protocol_type: str
+    protocol: str
+    leader: str | None
+    members: tuple[MemberDescription, ...]
+    offsets: tuple[PartitionOffsets, ...] = field(default=())
+
+    @property
+    def total_lag(self) -> int:
+        return sum(p.lag or 0 for p in self.offsets)
+
+    @property
+    def is_active(self) -> bool:
+        return self.state not in ("Empty", "Dead")
+
+
+class Cluster(abc.ABC):
+    """Everything the web layer and the CLI need, whatever backs it."""
+
+    events: EventBus
+
+    # topics
+    @abc.abstractmethod
+    def list_topics(self, include_internal: bool = True) -> list[str]: ...
+
+    @abc.abstractmethod
+    def describe_topic(self, topic: str) -> TopicDescription: ...
+
+    def describe_topics(self, include_internal: bool = True) -> list[TopicDescription]:
+        return [self.describe_topic(t) for t in self.list_topics(include_internal)]
+
+    @abc.abstractmethod
+    def create_topic(
+        self, topic: str, partitions: int = 1, config: Mapping[str, str] | None = None
+    ) -> TopicDescription: ...
+
+    @abc.abstractmethod
+    def delete_topic(self, topic: str) -> None: ...
+
+    @abc.abstractmethod
+    def add_partitions(self, topic: str, total: int) -> TopicDescription: ...
+
+    # records
+    @abc.abstractmethod
+    def read(
+        self, topic: str, partition: int, offset: int, max_records: int = 500
+    ) -> list[Record]: ...
+
+    @abc.abstractmethod
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Sequence[Header] = (),
+        partition: int | None = None,
+        timestamp: int | None = None,
+    ) -> tuple[int, int]: ...
+
+    @abc.abstractmethod
+    def offset_for_timestamp(self, topic: str, partition: int, timestamp: int) -> int | None:
+        """First offset whose timestamp >= ``timestamp`` (-2 earliest, -1 latest)."""
+
+    @abc.abstractmethod
+    def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
+        """(log start offset, high watermark)."""
+
+    def timestamp_at(self, topic: str, partition: int, offset: int) -> int | None:
+        """Timestamp of the record at ``offset`` (None when there is none)."""
+        start, hw = self.watermarks(topic, partition)
+        if offset < start or offset >= hw:
+            return None
+        records = self.read(topic, partition, offset, 1)
+        return records[0].timestamp if records else None
+
+    # groups
+    @abc.abstractmethod
+    def list_groups(self) -> list[GroupListing]: ...
+
+    @abc.abstractmethod
+    def describe_group(self, group_id: str) -> GroupDescription: ...
+
+    def describe_groups(self, group_ids: Iterable[str]) -> list[GroupDescription]:
+        return [self.describe_group(g) for g in group_ids]
+
+    @abc.abstractmethod
+    def committed_offsets(self, group_id: str) -> dict[TopicPartition, OffsetAndMetadata]: ...
+
+    @abc.abstractmethod
+    def commit_offsets(
+        self, group_id: str, offsets: Mapping[TopicPartition, int | OffsetAndMetadata]
+    ) -> None:
+        """Commit from outside the group (generation -1): only while it is inactive."""
+
+    @abc.abstractmethod
+    def delete_offsets(
+        self, group_id: str, partitions: Iterable[TopicPartition]
+    ) -> list[TopicPartition]: ...
+
+    @abc.abstractmethod
+    def delete_group(self, group_id: str) -> None: ...
+
+    def close(self) -> None:  # noqa: B027 - optional for backends without resources
+        """Release what the backend holds."""
+
+
+class EmbeddedCluster(Cluster):
+    """logcore's own engine in this process: a data directory, its log and groups."""
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        clock: Clock | None = None,
+        offsets_partitions: int | None = None,
+        **coordinator_options: Any,
+    ) -> None:
+        from .offsets_store import DEFAULT_OFFSETS_PARTITIONS, ConsumerOffsetsStore
+
+        self.clock = clock or SystemClock()
+        self.events = EventBus()
+        self.logs = LogManager(data_dir, clock=self.clock, events=self.events)
+        try:
+            self.store = ConsumerOffsetsStore(
+                self.logs, offsets_partitions or DEFAULT_OFFSETS_PARTITIONS
+            )
+            self.coordinator = GroupCoordinator(
+                self.store, clock=self.clock, events=self.events, **coordinator_options
+            )
+            self.store.load_into(self.coordinator)
+        except BaseException:
+            self.logs.close()
+            raise
+        self.data_dir = self.logs.data_dir
+        self._maintenance_stop = threading.Event()
+        self._maintenance_thread: threading.Thread | None = None
+
+    # topics
+    def list_topics(self, include_internal: bool = True) -> list[str]:
+        return self.logs.list_topics(include_internal)
+
+    def describe_topic(self, topic: str) -> TopicDescription:
+        return self.logs.describe_topic(topic)
+
+    def create_topic(
+        self, topic: str, partitions: int = 1, config: Mapping[str, str] | None = None
+    ) -> TopicDescription:
+        return self.logs.create_topic(topic, partitions, config)
+
+    def delete_topic(self, topic: str) -> None:
+        self.logs.delete_topic(topic)
+
+    def add_partitions(self, topic: str, total: int) -> TopicDescription:
+        return self.logs.add_partitions(topic, total)
+
+    # records
+    def read(self, topic: str, partition: int, offset: int, max_records: int = 500) -> list[Record]:
+        return self.logs.partition(topic, partition).read(offset, max_records)
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Sequence[Header] = (),
+        partition: int | None = None,
+        timestamp: int | None = None,
+    ) -> tuple[int, int]:
+        return self.logs.produce(topic, value, key, headers, partition, timestamp)
+
+    def offset_for_timestamp(self, topic: str, partition: int, timestamp: int) -> int | None:
+        found = self.logs.partition(topic, partition).offset_for_timestamp(timestamp)
+        return None if found is None else found[0]
+
+    def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
+        p = self.logs.partition(topic, partition)
+        return p.log_start_offset, p.high_watermark
+
+    def timestamp_at(self, topic: str, partition: int, offset: int) -> int | None:
+        return self.logs.partition(topic, partition).timestamp_at(offset)
+
+    # groups
+    def list_groups(self) -> list[GroupListing]:
+        self.coordinator.tick()
+        return sorted(
+            (
+                GroupListing(
+                    g.group_id,
+                    str(g.state),
+                    g.protocol_type or "",
+                    g.protocol or "",
+                    len(g.members),
+                )
+                for g in self.coordinator.list_groups()
+            ),
+            key=lambda g: g.group_id,
+        )
+
+    def describe_group(self, group_id: str) -> GroupDescription:
+        self.coordinator.tick()
+        with self.coordinator.lock:
+            g = self.coordinator.groups.get(group_id)
+            if g is None or g.state is GroupState.DEAD:
+                raise GroupIdNotFound(f"Consumer group '{group_id}' does not exist.")
+            members = tuple(self._member_description(m, g) for m in g.members.values())
+            owner: dict[TopicPartition, MemberDescription] = {}
+            for md in members:
+                for tp in md.assignment:
+                    owner[tp] = md
+            rows: list[PartitionOffsets] = []
+            for tp in sorted(set(g.offsets) | set(owner)):
+                om = g.offsets.get(tp)
+                start, hw = self._safe_watermarks(*tp)
+                md = owner.get(tp)
+                rows.append(
+                    PartitionOffsets(
+                        tp[0],
+                        tp[1],
+                        om.offset if om else None,
+                        start,
+                        hw,
+                        md.member_id if md else None,
+                        md.client_id if md else None,
+                        md.host if md else None,
+                        om.metadata if om else "",
+                        om.commit_timestamp if om else None,
+                    )
+                )
+            return GroupDescription(
+                g.group_id,
+                str(g.state),
+                g.generation,
+                g.protocol_type or "",
+                g.protocol or "",
+                g.leader,
+                members,
+                tuple(rows),
+            )
+
+    def _safe_watermarks(self, topic: str, partition: int) -> tuple[int, int]:
+        try:
+            return self.watermarks(topic, partition)
+        except Exception:  # offsets of a deleted topic: show them, with no log
+            return -1, -1
+
+    @staticmethod
+    def _member_description(m: Any, g: Any) -> MemberDescription:
+        from .offsets_codec import decode_assignment
+
+        parts: tuple[TopicPartition, ...] = ()
+        if m.assignment and g.protocol_type == "consumer":
+            try:
+                parts = tuple(decode_assignment(m.assignment).partitions)
+            except Exception:
+                parts = ()
+        return MemberDescription(m.member_id, m.client_id, m.client_host, m.group_instance_id, parts)
+
+    def committed_offsets(self, group_id: str) -> dict[TopicPartition, OffsetAndMetadata]:
+        return {
+            tp: om
+            for tp, om in self.coordinator.fetch_offsets(group_id).items()
+            if om is not None
+        }
+
+    def commit_offsets(
+        self, group_id: str, offsets: Mapping[TopicPartition, int | OffsetAndMetadata]
+    ) -> None:
+        self.coordinator.commit_offsets(group_id, dict(offsets))
+
+    def delete_offsets(
+        self, group_id: str, partitions: Iterable[TopicPartition]
+    ) -> list[TopicPartition]:
+        return self.coordinator.delete_offsets(group_id, partitions)
+
+    def delete_group(self, group_id: str) -> None:
+        self.coordinator.delete_group(group_id)
+
+    # housekeeping
+    def start_maintenance(self, interval_s: float = 5.0) -> None:
+        """Run retention, compaction and group timers in a background thread."""
+        if self._maintenance_thread is not None:
+            return
+
+        def loop() -> None:
+            while not self._maintenance_stop.wait(interval_s):
+                self.coordinator.tick()
+                self.logs.maintenance()
+
+        self._maintenance_thread = threading.Thread(target=loop, name="logcore-maintenance", daemon=True)
+        self._maintenance_thread.start()
+
+    def close(self) -> None:
+        self._maintenance_stop.set()
+        if self._maintenance_thread is not None:
+            self._maintenance_thread.join(timeout=5)
+        self.logs.close()
+
+    def __enter__(self) -> EmbeddedCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
