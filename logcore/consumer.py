@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from . import offsets_codec as codec
-from .assignors import ASSIGNORS
+from .assignors import ASSIGNORS, run_assignor
 from .errors import (
     CommitFailed,
     IllegalGeneration,
@@ -216,8 +216,7 @@ class Consumer:
                 counts[t] = len(self.cluster.describe_topic(t).partitions)
             except UnknownTopicOrPartition:
                 continue
-        result = ASSIGNORS[self.protocol](counts, subs)
-        assignment = result.assignment if hasattr(result, "assignment") else result
+        assignment = run_assignor(self.protocol, counts, subs).assignment
         return {
             mid: codec.encode_assignment(codec.ConsumerAssignment(partitions=assignment.get(mid, [])))
             for mid in subs

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from .clock import Clock, SystemClock
 from .errors import (
     GroupIdNotFound,
+    InvalidRequest,
     IllegalGeneration,
     IllegalState,
     InconsistentGroupProtocol,
@@ -39,6 +40,7 @@ GROUP_MAX_SESSION_TIMEOUT_MS = 1_800_000
 GROUP_INITIAL_REBALANCE_DELAY_MS = 3_000
 OFFSET_METADATA_MAX_BYTES = 4096
 OFFSETS_RETENTION_MS = 7 * 24 * 3600 * 1000
+TICK_INTERVAL_MS = 50
 
 
 class GroupState(enum.Enum):
@@ -169,6 +171,16 @@ class SyncResult:
     protocol: str | None = None
 
 
+@dataclass(frozen=True)
+class CommitRequest:
+    """One OffsetCommit request (generation -1 and no member: from outside the group)."""
+
+    group_id: str
+    offsets: Mapping[TopicPartition, int | tuple[int, str] | OffsetAndMetadata]
+    member_id: str = ""
+    generation: int = -1
+
+
 class OffsetsLog:
     """Where the coordinator writes what it must not forget (``__consumer_offsets``)."""
 
@@ -177,6 +189,12 @@ class OffsetsLog:
     ) -> None: ...
 
     def write_group(self, group: Group | None, group_id: str) -> None: ...
+
+    def write_offsets_many(
+        self, commits: Sequence[tuple[str, Mapping[TopicPartition, OffsetAndMetadata | None]]]
+    ) -> None:
+        for group_id, offsets in commits:
+            self.write_offsets(group_id, offsets)
 
 
 class GroupCoordinator:
@@ -203,6 +221,7 @@ class GroupCoordinator:
         self.groups: dict[str, Group] = {}
         self.lock = threading.RLock()
         self.on_rebalance: list[Callable[[Group], None]] = []
+        self._next_tick_ms = 0
 
     # --- helpers -----------------------------------------------------------
 
@@ -236,10 +255,18 @@ class GroupCoordinator:
 
     # --- timers ------------------------------------------------------------
 
-    def tick(self) -> None:
-        """Expire sessions, finish due rebalances, expire offsets (KIP-211)."""
+    def tick(self, force: bool = False) -> None:
+        """Expire sessions, finish due rebalances, expire offsets (KIP-211).
+
+        Every request calls this first; a full pass over the groups runs at most every
+        ``TICK_INTERVAL_MS`` of clock time, so a commit stays O(1) with many groups.
+        Timeouts are seconds long, so a pass that late changes nothing a client sees.
+        """
         now = self._now()
+        if not force and now < self._next_tick_ms:
+            return
         with self.lock:
+            self._next_tick_ms = now + TICK_INTERVAL_MS
             for group in list(self.groups.values()):
                 self._tick_group(group, now)
 
@@ -353,9 +380,13 @@ class GroupCoordinator:
                 member.protocols = list(protocols)
                 member.last_heartbeat_ms = now
                 member.last_poll_ms = now
-                if group.state is GroupState.STABLE and not changed and member_id != group.leader:
-                    # A follower rejoining with the same metadata in Stable gets the
-                    # current generation back (Kafka does the same, no rebalance).
+                if not changed and (
+                    group.state is GroupState.COMPLETING_REBALANCE
+                    or (group.state is GroupState.STABLE and member_id != group.leader)
+                ):
+                    # Kafka answers a rejoin with unchanged metadata from the current
+                    # generation; only the leader's rejoin in Stable forces a rebalance
+                    # (it may want to assign anew).
                     return self._join_answer(group, member)
             member.joined_generation = group.generation + 1
             if group.state in (GroupState.EMPTY, GroupState.STABLE, GroupState.COMPLETING_REBALANCE):
@@ -541,7 +572,8 @@ class GroupCoordinator:
             self._prepare_rebalance(group, now, reason)
         elif group.state is GroupState.PREPARING_REBALANCE:
             self._publish_state(group, reason)
-            self._maybe_complete_join(group, now)
+        # With nobody left to wait for (or the last member gone) the join completes now.
+        self._maybe_complete_join(group, now)
 
     # --- offsets -----------------------------------------------------------
 
@@ -558,55 +590,12 @@ class GroupCoordinator:
         Nothing is written unless every offset passes; an accepted commit is in
         ``__consumer_offsets`` (written to the kernel) when this returns.
         """
+        self.tick()
         now = self._now()
-        entries: dict[TopicPartition, OffsetAndMetadata] = {}
-        for tp, value in offsets.items():
-            if isinstance(value, OffsetAndMetadata):
-                om = value
-            elif isinstance(value, tuple):
-                om = OffsetAndMetadata(value[0], value[1])
-            else:
-                om = OffsetAndMetadata(value)
-            if len(om.metadata.encode("utf-8")) > OFFSET_METADATA_MAX_BYTES:
-                raise OffsetMetadataTooLarge(
-                    f"metadata of the commit for {tp[0]}-{tp[1]} is "
-                    f"{len(om.metadata.encode())} bytes; at most {OFFSET_METADATA_MAX_BYTES} allowed"
-                )
-            if om.offset < 0:
-                raise ValueError(f"offset {om.offset} for {tp[0]}-{tp[1]} is negative")
-            if om.commit_timestamp != now:
-                om = OffsetAndMetadata(om.offset, om.metadata, om.leader_epoch, now, om.expire_timestamp)
-            entries[tp] = om
         with self.lock:
-            if member_id or generation >= 0:
-                # Fast path skips tick(): a member that commits is alive by definition.
-                self.tick()
-            group = self.groups.get(group_id)
-            if generation < 0 and not member_id:
-                if group is not None and group.state not in (GroupState.EMPTY, GroupState.DEAD):
-                    raise UnknownMemberId(
-                        f"group {group_id} is {group.state} with members; a commit from "
-                        "outside the group (generation -1) is only accepted while it is Empty"
-                    )
-                if group is None or group.state is GroupState.DEAD:
-                    group = Group(group_id, state_timestamp=now, empty_since_ms=now)
-                    self.groups[group_id] = group
-            else:
-                if group is None or group.state is GroupState.DEAD:
-                    raise UnknownMemberId(f"group {group_id} does not exist; member {member_id} must join")
-                member = self._member(group, member_id)
-                if generation != group.generation:
-                    raise IllegalGeneration(
-                        f"commit from member {member_id} with generation {generation} refused: "
-                        f"group {group_id} is at generation {group.generation} (a fenced zombie)"
-                    )
-                if group.state is GroupState.COMPLETING_REBALANCE:
-                    raise RebalanceInProgress(
-                        f"group {group_id} is completing a rebalance; commit after the sync"
-                    )
-                member.last_heartbeat_ms = now
+            entries = self._validate_commit(group_id, offsets, member_id, generation, now)
             self.store.write_offsets(group_id, entries)
-            group.offsets.update(entries)
+            self.groups[group_id].offsets.update(entries)
         if self.events.has_subscribers:
             self.events.publish(
                 OffsetsCommitted(
@@ -616,6 +605,98 @@ class GroupCoordinator:
                     generation=generation,
                 )
             )
+
+    def _validate_commit(
+        self,
+        group_id: str,
+        offsets: Mapping[TopicPartition, int | tuple[int, str] | OffsetAndMetadata],
+        member_id: str,
+        generation: int,
+        now: int,
+    ) -> dict[TopicPartition, OffsetAndMetadata]:
+        """The checks of ``validateOffsetCommit``; creates a simple group for gen -1."""
+        entries: dict[TopicPartition, OffsetAndMetadata] = {}
+        for tp, value in offsets.items():
+            if type(value) is int:
+                if value < 0:
+                    raise InvalidRequest(f"offset {value} for {tp[0]}-{tp[1]} is negative")
+                entries[tp] = OffsetAndMetadata(value, "", -1, now)
+                continue
+            if isinstance(value, OffsetAndMetadata):
+                om = value
+            elif isinstance(value, tuple):
+                om = OffsetAndMetadata(int(value[0]), value[1])
+            else:
+                om = OffsetAndMetadata(int(value))  # type: ignore[arg-type]
+            if len(om.metadata.encode("utf-8")) > OFFSET_METADATA_MAX_BYTES:
+                raise OffsetMetadataTooLarge(
+                    f"metadata of the commit for {tp[0]}-{tp[1]} is "
+                    f"{len(om.metadata.encode())} bytes; at most {OFFSET_METADATA_MAX_BYTES} allowed"
+                )
+            if om.offset < 0:
+                raise InvalidRequest(f"offset {om.offset} for {tp[0]}-{tp[1]} is negative")
+            entries[tp] = OffsetAndMetadata(om.offset, om.metadata, om.leader_epoch, now, om.expire_timestamp)
+        group = self.groups.get(group_id)
+        if generation < 0 and not member_id:
+            if group is not None and group.state not in (GroupState.EMPTY, GroupState.DEAD):
+                raise UnknownMemberId(
+                    f"group {group_id} is {group.state} with members; a commit from "
+                    "outside the group (generation -1) is only accepted while it is Empty"
+                )
+            if group is None or group.state is GroupState.DEAD:
+                if not group_id:
+                    raise InvalidGroupId("group id must be a non-empty string")
+                self.groups[group_id] = Group(group_id, state_timestamp=now, empty_since_ms=now)
+            return entries
+        if group is None or group.state is GroupState.DEAD:
+            raise UnknownMemberId(f"group {group_id} does not exist; member {member_id} must join")
+        member = self._member(group, member_id)
+        if generation != group.generation:
+            raise IllegalGeneration(
+                f"commit from member {member_id} with generation {generation} refused: "
+                f"group {group_id} is at generation {group.generation} (a fenced zombie)"
+            )
+        if group.state is GroupState.COMPLETING_REBALANCE:
+            raise RebalanceInProgress(
+                f"group {group_id} is completing a rebalance; commit after the sync"
+            )
+        member.last_heartbeat_ms = now
+        return entries
+
+    def commit_offsets_batch(self, requests: Sequence[CommitRequest]) -> list[Exception | None]:
+        """Many OffsetCommit requests at once, as Kafka's coordinator runtime batches them.
+
+        Each request is validated on its own (a refusal affects only that request);
+        the accepted ones are written with one append per ``__consumer_offsets``
+        partition and are durable when this returns. Returns, per request, ``None``
+        when accepted or the exception that refused it.
+        """
+        self.tick()
+        now = self._now()
+        results: list[Exception | None] = []
+        accepted: list[tuple[str, dict[TopicPartition, OffsetAndMetadata]]] = []
+        with self.lock:
+            for req in requests:
+                try:
+                    entries = self._validate_commit(req.group_id, req.offsets, req.member_id,
+                                                    req.generation, now)
+                except Exception as e:  # noqa: BLE001 - reported per request
+                    results.append(e)
+                    continue
+                accepted.append((req.group_id, entries))
+                results.append(None)
+            self.store.write_offsets_many(accepted)
+            for group_id, entries in accepted:
+                self.groups[group_id].offsets.update(entries)
+        if self.events.has_subscribers:
+            for group_id, entries in accepted:
+                self.events.publish(
+                    OffsetsCommitted(
+                        group=group_id,
+                        offsets=tuple((t, p, om.offset) for (t, p), om in entries.items()),
+                    )
+                )
+        return results
 
     def fetch_offsets(
         self, group_id: str, partitions: Iterable[TopicPartition] | None = None

@@ -9,7 +9,7 @@ replaying those partitions from log start to end: the last value per key wins.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from . import offsets_codec as codec
@@ -40,6 +40,7 @@ class ConsumerOffsetsStore(OffsetsLog):
         self.num_partitions = logs.partition_count(OFFSETS_TOPIC)
         self._partitions = [logs.partition(OFFSETS_TOPIC, p) for p in range(self.num_partitions)]
         self._group_partition: dict[str, int] = {}
+        self._key_cache: dict[tuple[str, str, int], bytes] = {}
 
     def partition_for(self, group_id: str) -> int:
         p = self._group_partition.get(group_id)
@@ -48,36 +49,63 @@ class ConsumerOffsetsStore(OffsetsLog):
             self._group_partition[group_id] = p
         return p
 
+    def _key(self, group_id: str, topic: str, partition: int) -> bytes:
+        cache_key = (group_id, topic, partition)
+        key = self._key_cache.get(cache_key)
+        if key is None:
+            key = codec.encode_key(codec.OffsetCommitKey(group_id, topic, partition))
+            if len(self._key_cache) > 1_000_000:  # bound memory with many groups
+                self._key_cache.clear()
+            self._key_cache[cache_key] = key
+        return key
+
+    def _records(
+        self, group_id: str, offsets: Mapping[TopicPartition, OffsetAndMetadata | None]
+    ) -> list[tuple[bytes, bytes | None]]:
+        encode_value = codec.encode_offset_value
+        value_type = codec.OffsetCommitValue
+        return [
+            (
+                self._key(group_id, topic, partition),
+                None
+                if om is None
+                else encode_value(
+                    value_type(
+                        offset=om.offset,
+                        leader_epoch=om.leader_epoch,
+                        metadata=om.metadata,
+                        commit_timestamp=om.commit_timestamp,
+                    )
+                ),
+            )
+            for (topic, partition), om in offsets.items()
+        ]
+
     def write_offsets(
         self, group_id: str, offsets: Mapping[TopicPartition, OffsetAndMetadata | None]
     ) -> None:
         if not offsets:
             return
-        records = []
-        for (topic, partition), om in offsets.items():
-            key = codec.encode_key(codec.OffsetCommitKey(group_id, topic, partition))
-            if om is None:
-                records.append((key, None))
-            else:
-                records.append(
-                    (
-                        key,
-                        codec.encode_offset_value(
-                            codec.OffsetCommitValue(
-                                offset=om.offset,
-                                leader_epoch=om.leader_epoch,
-                                metadata=om.metadata,
-                                commit_timestamp=om.commit_timestamp,
-                            )
-                        ),
-                    )
-                )
+        records = self._records(group_id, offsets)
         # One request, one batch: all of its offsets land together or not at all.
         log = self._partitions[self.partition_for(group_id)]
         if len(records) == 1:
             log.append(records[0][0], records[0][1])
         else:
             log.append_batch(records)
+
+    def write_offsets_many(
+        self, commits: Sequence[tuple[str, Mapping[TopicPartition, OffsetAndMetadata | None]]]
+    ) -> None:
+        """Group commit: every request's records, one append per partition."""
+        by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {}
+        for group_id, offsets in commits:
+            if offsets:
+                by_partition.setdefault(self.partition_for(group_id), []).extend(
+                    self._records(group_id, offsets)
+                )
+        for p, records in by_partition.items():
+            self._partitions[p].append_batch(records)
 
     def write_group(self, group: Group | None, group_id: str) -> None:
         key = codec.encode_key(codec.GroupMetadataKey(group_id))

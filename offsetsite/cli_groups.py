@@ -1,0 +1,228 @@
+"""``offsetsite groups``: kafka-consumer-groups.sh's flags, columns and messages."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from logcore.admin import (
+    ResetRefused,
+    RestorePoints,
+    Scenario,
+    Scope,
+    execute_reset,
+    plan_reset,
+)
+from logcore.cluster import Cluster, GroupDescription
+from logcore.errors import GroupIdNotFound, InvalidRequest, KafkaError
+
+_SCENARIO_FLAGS = {
+    "to_earliest": "to-earliest",
+    "to_latest": "to-latest",
+    "to_current": "to-current",
+    "to_offset": "to-offset",
+    "shift_by": "shift-by",
+    "to_datetime": "to-datetime",
+    "by_duration": "by-duration",
+    "from_file": "from-file",
+}
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "groups",
+        help="list, describe, reset and delete consumer groups (kafka-consumer-groups.sh)",
+        description="Consumer-group administration with the flags of kafka-consumer-groups.sh.",
+    )
+    action = p.add_mutually_exclusive_group(required=True)
+    action.add_argument("--list", action="store_true", help="list all groups")
+    action.add_argument("--describe", action="store_true", help="describe a group")
+    action.add_argument("--reset-offsets", action="store_true", help="plan or execute a reset")
+    action.add_argument("--delete-offsets", action="store_true", help="delete a group's offsets")
+    action.add_argument("--delete", action="store_true", help="delete an Empty group")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--group", action="append", default=[], help="the group (repeatable)")
+    target.add_argument("--all-groups", action="store_true", help="every group")
+    view = p.add_mutually_exclusive_group()
+    view.add_argument("--members", action="store_true", help="describe the members")
+    view.add_argument("--offsets", action="store_true", help="describe the offsets (default)")
+    view.add_argument("--state", action="store_true", help="describe or list with the state")
+    p.add_argument("--verbose", action="store_true", help="with --members: list assignments")
+    p.add_argument("--topic", action="append", default=[], help="topic or topic:0,1 (repeatable)")
+    p.add_argument("--all-topics", action="store_true", help="every topic the group has offsets for")
+    scen = p.add_mutually_exclusive_group()
+    scen.add_argument("--to-earliest", action="store_true")
+    scen.add_argument("--to-latest", action="store_true")
+    scen.add_argument("--to-current", action="store_true")
+    scen.add_argument("--to-offset", metavar="N")
+    scen.add_argument("--shift-by", metavar="N")
+    scen.add_argument("--to-datetime", metavar="yyyy-MM-ddTHH:mm:ss.SSS")
+    scen.add_argument("--by-duration", metavar="PnDTnHnMnS")
+    scen.add_argument("--from-file", metavar="CSV")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="show the plan (the default)")
+    mode.add_argument("--execute", action="store_true", help="apply the reset")
+    p.add_argument("--export", action="store_true", help="print the plan as CSV for --from-file")
+    p.set_defaults(handler=run)
+
+
+def _dash(value: object) -> str:
+    return "-" if value is None or value == "" else str(value)
+
+
+def _table(rows: Sequence[Sequence[str]], header: Sequence[str], min_widths: Sequence[int]) -> str:
+    widths = [
+        max(min_widths[i], len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))
+    ]
+    def line(cells: Sequence[str]) -> str:
+        return " ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+    return "\n".join([line(header), *(line(r) for r in rows)]) + "\n"
+
+
+def _describe_status(d: GroupDescription, out: TextIO) -> None:
+    if d.state == "Empty":
+        print(f"\nConsumer group '{d.group_id}' has no active members.", file=out)
+    elif d.state in ("PreparingRebalance", "CompletingRebalance"):
+        print(f"\nWarning: Consumer group '{d.group_id}' is rebalancing.", file=out)
+
+
+def describe(cluster: Cluster, args: argparse.Namespace, out: TextIO) -> int:
+    groups = [g.group_id for g in cluster.list_groups()] if args.all_groups else args.group
+    if not groups:
+        raise InvalidRequest("--describe needs --group G or --all-groups")
+    status = 0
+    for group_id in groups:
+        try:
+            d = cluster.describe_group(group_id)
+        except GroupIdNotFound:
+            print(f"\nError: Consumer group '{group_id}' does not exist.", file=sys.stderr)
+            status = 1
+            continue
+        _describe_status(d, out)
+        if args.state:
+            rows = [[d.group_id, "localhost:0 (0)", _dash(d.protocol), d.state, str(len(d.members))]]
+            print("\n" + _table(rows, ["GROUP", "COORDINATOR (ID)", "ASSIGNMENT-STRATEGY", "STATE",
+                                       "#MEMBERS"], [15, 25, 20, 20, 10]), end="", file=out)
+        elif args.members:
+            header = ["GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "#PARTITIONS"]
+            rows = []
+            for m in d.members:
+                row = [d.group_id, m.member_id, m.host, m.client_id, str(len(m.assignment))]
+                if args.verbose:
+                    row.append(", ".join(f"{t}({p})" for t, p in m.assignment) or "-")
+                rows.append(row)
+            if args.verbose:
+                header.append("ASSIGNMENT")
+            if rows:
+                print("\n" + _table(rows, header, [15] * len(header)), end="", file=out)
+        else:
+            rows = [
+                [d.group_id, o.topic, str(o.partition), _dash(o.committed), _dash(o.high_watermark),
+                 _dash(o.lag), _dash(o.member_id), _dash(o.host), _dash(o.client_id)]
+                for o in d.offsets
+            ]
+            if rows:
+                print("\n" + _table(rows, ["GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET",
+                                           "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"],
+                                    [15, 15, 10, 15, 15, 15, 15, 15, 0]), end="", file=out)
+    return status
+
+
+def _scenario(args: argparse.Namespace) -> Scenario:
+    chosen = [(flag, getattr(args, attr)) for attr, flag in _SCENARIO_FLAGS.items()
+              if getattr(args, attr) not in (None, False)]
+    if len(chosen) != 1:
+        raise InvalidRequest(
+            "--reset-offsets needs exactly one scenario: --to-earliest, --to-latest, --to-current, "
+            "--to-offset N, --shift-by N, --to-datetime D, --by-duration P or --from-file F"
+        )
+    kind, value = chosen[0]
+    if kind == "from-file":
+        try:
+            value = Path(value).read_text()
+        except OSError as e:
+            raise InvalidRequest(f"cannot read the offsets file {value}: {e.strerror}") from None
+    return Scenario(kind, None if value is True else value)
+
+
+def reset(cluster: Cluster, args: argparse.Namespace, out: TextIO, restore: RestorePoints | None) -> int:
+    scenario = _scenario(args)
+    groups = [g.group_id for g in cluster.list_groups()] if args.all_groups else args.group
+    if not groups:
+        raise InvalidRequest("--reset-offsets needs --group G or --all-groups")
+    if not args.topic and not args.all_topics and scenario.kind != "from-file":
+        raise InvalidRequest("--reset-offsets needs one of --all-topics or --topic")
+    scope = Scope(False, ()) if (scenario.kind == "from-file" and not args.topic and not args.all_topics) \
+        else Scope.parse(args.topic, args.all_topics)
+    now = int(__import__("time").time() * 1000)
+    status = 0
+    exported: list[str] = []
+    for group_id in groups:
+        plan = plan_reset(cluster, group_id, scenario, scope, now_ms=now)
+        if plan.refusal:
+            print(f"\nError: {plan.refusal}", file=sys.stderr)
+            status = 1
+            continue
+        for w in plan.warnings:
+            print(f"Warning: {w}", file=sys.stderr)
+        if args.execute:
+            execute_reset(cluster, plan, restore)
+        if args.export:
+            exported.append(plan.export_csv())
+        else:
+            print("\n" + _table([[group_id, r.topic, str(r.partition), str(r.after)] for r in plan.rows],
+                                ["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"], [15, 15, 10, 0]),
+                  end="", file=out)
+    if exported:
+        out.write("".join(exported))
+    return status
+
+
+def run(cluster: Cluster, args: argparse.Namespace, out: TextIO = sys.stdout,
+        restore: RestorePoints | None = None) -> int:
+    """Run ``groups`` against ``cluster``; returns the exit status."""
+    try:
+        if args.list:
+            listing = cluster.list_groups()
+            if args.state:
+                print(_table([[g.group_id, g.state] for g in listing], ["GROUP", "STATE"], [15, 0]),
+                      end="", file=out)
+            else:
+                for g in listing:
+                    print(g.group_id, file=out)
+            return 0
+        if args.describe:
+            return describe(cluster, args, out)
+        if args.reset_offsets:
+            return reset(cluster, args, out, restore)
+        if not args.group:
+            raise InvalidRequest("this action needs --group G")
+        if args.delete_offsets:
+            if not args.topic:
+                raise InvalidRequest("--delete-offsets needs --topic T[:p,...]")
+            scope = Scope.parse(args.topic)
+            parts = []
+            for topic, nums in scope.topics:
+                count = len(cluster.describe_topic(topic).partitions)
+                parts += [(topic, p) for p in (nums or range(count))]
+            for group_id in args.group:
+                cluster.delete_offsets(group_id, parts)
+                rows = [[t, str(p), "Successful"] for t, p in parts]
+                print(_table(rows, ["TOPIC", "PARTITION", "STATUS"], [15, 10, 0]), end="", file=out)
+            return 0
+        for group_id in args.group:
+            cluster.delete_group(group_id)
+            print(f"Deletion of requested consumer groups ('{group_id}') was successful.", file=out)
+        return 0
+    except ResetRefused as e:
+        print(f"\nError: {e}", file=sys.stderr)
+        return 1
+    except GroupIdNotFound as e:
+        print(f"\nError: {e}", file=sys.stderr)
+        return 1
+    except KafkaError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return 1
