@@ -7,20 +7,34 @@ Django: the web layer and the command line talk to it through its public names.
 
 from . import errors
 from .clock import Clock, ManualClock, SystemClock
+from .cluster import Cluster, EmbeddedCluster, GroupDescription, PartitionOffsets
 from .config import TopicConfig
+from .consumer import Consumer, ConsumerRecord
 from .events import Event, EventBus
+from .groups import GroupCoordinator, GroupState, OffsetAndMetadata
 from .log_manager import LogManager, PartitionInfo, TopicDescription, validate_topic_name
 from .partition import PartitionLog
+from .producer import Producer
 from .records import Record
 
 __all__ = [
     "Clock",
+    "Cluster",
+    "Consumer",
+    "ConsumerRecord",
+    "EmbeddedCluster",
     "Event",
     "EventBus",
+    "GroupCoordinator",
+    "GroupDescription",
+    "GroupState",
     "LogManager",
     "ManualClock",
+    "OffsetAndMetadata",
     "PartitionInfo",
     "PartitionLog",
+    "PartitionOffsets",
+    "Producer",
     "Record",
     "SystemClock",
     "TopicConfig",
