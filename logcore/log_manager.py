@@ -53,11 +53,22 @@ def validate_topic_name(name: str) -> None:
             f"Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME} characters, "
             f"topic name: {name[:40]}..."
         )
-    if not _LEGAL.match(name):
+    # Fix: match() let a trailing newline through ("$" matches before a final "\n"),
+    # so "orders\n" was a legal name; Java's String.matches() is a full match.
+    if not _LEGAL.fullmatch(name):
         raise InvalidTopic(
             f"Topic name {name!r} is illegal, it contains a character other than "
             "ASCII alphanumerics, '.', '_' and '-'"
         )
+
+
+def _is_live_topic_dir(directory: Path) -> bool:
+    """A topic's directory carries its own name in topic.json; a deleted one (renamed to
+    ``<name>.<uuid>-delete``) does not."""
+    try:
+        return bool(json.loads((directory / TOPIC_FILE).read_text()).get("name") == directory.name)
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _collision_key(name: str) -> str:
@@ -175,7 +186,9 @@ class LogManager:
 
     def _load(self) -> None:
         for leftover in self.data_dir.iterdir():
-            if _TRASH.fullmatch(leftover.name):
+            # Fix: a legal topic named like "x.<32 hex>-delete" was wiped on every open;
+            # only remove what delete_topic renamed (its topic.json names another topic).
+            if _TRASH.fullmatch(leftover.name) and not _is_live_topic_dir(leftover):
                 shutil.rmtree(leftover, ignore_errors=True)
         for meta_path in sorted(self.data_dir.glob(f"*/{TOPIC_FILE}")):
             meta = json.loads(meta_path.read_text())
@@ -223,6 +236,9 @@ class LogManager:
     ) -> TopicDescription:
         """Create a topic; raises before touching the disk when anything is invalid."""
         validate_topic_name(name)
+        if name == LOCK_FILE:
+            # Fix: the topic directory would be the lock file itself (a raw FileExistsError).
+            raise InvalidTopic(f"Topic name {name!r} is reserved: it is the data directory's lock file")
         if not isinstance(partitions, int) or not 1 <= partitions <= MAX_PARTITIONS:
             raise InvalidPartitions(
                 f"Number of partitions must be between 1 and {MAX_PARTITIONS}, got {partitions!r}"
@@ -396,6 +412,20 @@ class LogManager:
             for t in self._topics.values():
                 for p in t.partitions:
                     p.close()
+            self._closed = True
+            self._release_dir_lock()
+
+    def abandon(self) -> None:
+        """Let go of everything without a clean shutdown, as a killed process would.
+
+        For recovery tests and simulations: the next open recovers the logs.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            for t in self._topics.values():
+                for p in t.partitions:
+                    p.abandon()
             self._closed = True
             self._release_dir_lock()
 

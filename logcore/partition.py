@@ -57,6 +57,30 @@ def _check_bytes(name: str, value: object) -> None:
         raise InvalidRecord(f"record {name} must be bytes or None, not {type(value).__name__}")
 
 
+def _check_headers(headers: object) -> None:
+    # Fix: a malformed header used to fail deep in the encoder with AttributeError,
+    # TypeError or ValueError; refuse it up front with InvalidRecord, as every other
+    # bad input is (errors.py: each refusal raises a KafkaError before anything changes).
+    if headers is None:
+        return
+    if isinstance(headers, str | bytes | bytearray | memoryview):
+        raise InvalidRecord(f"record headers must be (str, bytes | None) pairs, not {type(headers).__name__}")
+    try:
+        pairs = list(headers)  # type: ignore[call-overload]
+    except TypeError:
+        raise InvalidRecord(
+            f"record headers must be (str, bytes | None) pairs, not {type(headers).__name__}"
+        ) from None
+    for h in pairs:
+        if not (
+            isinstance(h, tuple | list)
+            and len(h) == 2
+            and isinstance(h[0], str)
+            and (h[1] is None or isinstance(h[1], bytes | bytearray | memoryview))
+        ):
+            raise InvalidRecord(f"a record header must be a (str, bytes | None) pair, not {h!r}")
+
+
 class PartitionLog:
     """One partition's log. Thread-safe: appends, reads and cleaning share one lock."""
 
@@ -145,8 +169,18 @@ class PartitionLog:
         # the checkpoint leaves it behind the first segment, which then decides.
         self._log_start = max(int(meta.get("log_start_offset", 0)), self._segments[0].base_offset)
         self._log_start = min(self._log_start, self._leo)
+        if not clean:
+            # Fix: this used to write the old recovery point back even when recovery had
+            # cut the log *below* it (a torn tail inside the range it claimed). New
+            # appends then refilled those bytes and a second crash trusted them unverified:
+            # the log end counted a torn batch nobody could read. Make what recovery kept
+            # (and its truncations) durable, then the recovery point is the log end.
+            for seg in self._segments:
+                if rp is None or seg.base_offset >= rp.segment:
+                    seg.flush()
+                    seg.persist_indexes(fsync=True)
         # Until the next clean close, an open log is by definition not cleanly shut down.
-        self._write_meta(False, self._recovery_point_at_end() if clean else rp)
+        self._write_meta(False, self._recovery_point_at_end())
 
     def _recover(self, rp: RecoveryPoint | None) -> None:
         max_batch = self.config.max_message_bytes + HEADER_SIZE + _BATCH_SLACK
@@ -264,6 +298,11 @@ class PartitionLog:
     # --- appends -------------------------------------------------------------
 
     def _timestamp(self, timestamp: int | None) -> int:
+        if timestamp is not None and (not isinstance(timestamp, int) or isinstance(timestamp, bool)):
+            # Fix: a str or float timestamp used to escape as TypeError / struct.error.
+            raise InvalidRecord(
+                f"timestamp must be an int (milliseconds since the epoch), not {type(timestamp).__name__}"
+            )
         if timestamp is None or self.config.message_timestamp_type == "LogAppendTime":
             return self._clock.now_ms()
         if timestamp < 0:
@@ -286,6 +325,8 @@ class PartitionLog:
             value = bytes(value)
         if key is None and self.config.compact:
             raise InvalidRecord(f"compacted topic {self.topic} cannot accept a record without a key")
+        if headers:
+            _check_headers(headers)
         ts = self._timestamp(timestamp)
         with self._lock:
             if self._closed:
@@ -335,6 +376,9 @@ class PartitionLog:
         default_ts = self._timestamp(timestamp)
         if width == 4:
             headers = cols[2]
+            for h in headers:
+                if h:
+                    _check_headers(h)
             own = cols[3]
             if any(t is not None for t in own):
                 timestamps = [default_ts if t is None else self._timestamp(t) for t in own]
@@ -431,6 +475,10 @@ class PartitionLog:
         is larger than ``max_bytes``; ``offset == log end`` returns nothing.
         """
         with self._lock:
+            if self._closed:
+                # Fix: reading a closed (or deleted) partition used to fail with
+                # OSError(EBADF) from pread on a closed file descriptor.
+                raise StorageClosed(f"partition {self.topic}-{self.partition} is closed")
             self._check_range(offset)
             if offset == self._leo or max_records <= 0:
                 return []
@@ -508,6 +556,16 @@ class PartitionLog:
                 continue
             if best is not None and seg.max_timestamp <= best[1]:
                 continue
+            if seg.offset_of_max_timestamp < self._log_start:
+                # Fix: the segment's newest record is below the log start (delete-records),
+                # so it is not the answer; the records still readable are. This used to
+                # look only for a batch with the segment's maximum and find nothing.
+                pos = seg.position_for(self._log_start)
+                for _, batch in seg.iter_batches(pos) if pos is not None else ():
+                    for r in decode_batch(batch):
+                        if r.offset >= self._log_start and (best is None or r.timestamp > best[1]):
+                            best = (r.offset, r.timestamp)
+                continue
             pos = seg.position_for(max(seg.offset_of_max_timestamp, self._log_start))
             for _, batch in seg.iter_batches(pos or 0):
                 if parse_header(batch).max_timestamp != seg.max_timestamp:
@@ -540,7 +598,11 @@ class PartitionLog:
                 return self._log_start
             self._log_start = target
             self._drop_segments_below_start()
-            self._write_meta(False, self._recovery_point_at_end())
+            # Fix: this used to write _recovery_point_at_end() without an fsync, so the
+            # recovery point claimed unsynced bytes were durable and verified; after a
+            # power loss they were trusted as-is (zeros read back as batches). Flushing
+            # makes the claim true, and checkpoints the new log start with it.
+            self._flush_locked()
         self._publish_deleted("delete-records")
         return target
 
@@ -582,7 +644,10 @@ class PartitionLog:
             total = self.size_bytes
             while self._segments:
                 seg = self._segments[0]
-                if seg.size == 0:
+                if seg.size == 0 and len(self._segments) == 1:
+                    # Fix: this used to stop at *any* empty segment, so the empty first
+                    # segment compaction leaves behind (compact,delete) blocked retention
+                    # for good. Like Kafka, only an empty active segment is kept.
                     break
                 by_time = cfg.retention_ms >= 0 and now - seg.max_timestamp > cfg.retention_ms
                 by_size = cfg.retention_bytes >= 0 and total - seg.size >= cfg.retention_bytes
@@ -598,7 +663,8 @@ class PartitionLog:
                 deleted += 1
             if deleted:
                 self._batch_cache = None
-                self._write_meta(False, self._recovery_point_at_end())
+                # Fix: fsync before moving the recovery point to the end (see delete_records).
+                self._flush_locked()
         if deleted:
             self._publish_deleted("retention")
         return deleted
@@ -635,4 +701,6 @@ class PartitionLog:
         self._write_meta(False, RecoveryPoint(seg.base_offset, 0, seg.base_offset, -1, -1, -1))
 
     def _mark_recovered(self) -> None:
-        self._write_meta(False, self._recovery_point_at_end())
+        # Fix: fsync the active segment first, or the recovery point would cover
+        # unsynced bytes (see delete_records).
+        self._flush_locked()

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "offsetsite.core"
+    label = "core"
+    verbose_name = "offsetsite core: roles and audit"

@@ -1,0 +1,101 @@
+"""The one logcore engine this server process holds.
+
+Django serves sync views from a thread pool and Channels consumers from the event
+loop, while logcore's objects expect one caller at a time. Every call into the
+cluster therefore goes through one re-entrant lock: the engine's work per call is
+microseconds to milliseconds, so serialising is cheaper than fine-grained locking
+and impossible to get wrong.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from django.conf import settings
+
+from logcore import Cluster, EmbeddedCluster
+from logcore.admin import RestorePoints
+
+T = TypeVar("T")
+
+_lock = threading.RLock()
+_cluster: EmbeddedCluster | None = None
+_proxy: Cluster | None = None
+_restore: RestorePoints | None = None
+
+
+class _LockedCluster:
+    """Forwards to the cluster, holding the engine lock around each call."""
+
+    def __init__(self, target: EmbeddedCluster) -> None:
+        self._target = target
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if not callable(value):
+            return value
+
+        @functools.wraps(value)
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with _lock:
+                return value(*args, **kwargs)
+
+        return locked
+
+
+def data_dir() -> Path:
+    return Path(settings.OFFSETSITE["DATA_DIR"])
+
+
+def get_cluster() -> Cluster:
+    """The cluster, opened on first use, every method call serialised."""
+    global _cluster, _proxy
+    if _proxy is None:
+        with _lock:
+            if _proxy is None:
+                path = data_dir()
+                path.mkdir(parents=True, exist_ok=True)
+                _cluster = EmbeddedCluster(path)
+                _proxy = cast(Cluster, _LockedCluster(_cluster))
+    return _proxy
+
+
+def embedded() -> EmbeddedCluster:
+    """The engine object itself, for in-process clients (Consumer, Producer).
+
+    Callers hold :func:`locked` while they use it.
+    """
+    get_cluster()
+    assert _cluster is not None
+    return _cluster
+
+
+def locked() -> threading.RLock:
+    return _lock
+
+
+def run_locked(fn: Callable[[], T]) -> T:
+    with _lock:
+        return fn()
+
+
+def restore_points() -> RestorePoints:
+    global _restore
+    if _restore is None:
+        _restore = RestorePoints(data_dir() / "restore-points.json")
+    return _restore
+
+
+def close() -> None:
+    """Close the engine (tests and shutdown); the next call opens it again."""
+    global _cluster, _proxy, _restore
+    with _lock:
+        if _cluster is not None:
+            _cluster.close()
+        _cluster = None
+        _proxy = None
+        _restore = None

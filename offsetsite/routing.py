@@ -1,0 +1,7 @@
+"""Websocket routes (Channels). Each live page has one consumer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+websocket_urlpatterns: list[Any] = []

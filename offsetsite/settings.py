@@ -1,0 +1,161 @@
+"""Django settings. Everything a deployment changes comes from the environment.
+
+OFFSETSITE_DATA_DIR   logcore's data directory (default: var/data in the checkout)
+OFFSETSITE_DB         a PostgreSQL URL-ish "postgres://user@host:port/name" or unset for SQLite
+OFFSETSITE_REDIS      redis://host:port for the channel layer when several processes serve
+OFFSETSITE_WORKSHOP   1: anonymous visitors may produce and consume in groups of their own
+OFFSETSITE_SECRET_KEY the secret key; otherwise one is made once and kept in var/
+OFFSETSITE_DEBUG      1 for Django's debug pages
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlparse
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("OFFSETSITE_VAR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    if key := os.environ.get("OFFSETSITE_SECRET_KEY"):
+        return key
+    # A key made once per checkout keeps sessions valid across restarts without
+    # committing a secret to the repository.
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = os.environ.get("OFFSETSITE_DEBUG") == "1"
+ALLOWED_HOSTS = [h for h in os.environ.get("OFFSETSITE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+CSRF_TRUSTED_ORIGINS = [
+    o for o in os.environ.get("OFFSETSITE_CSRF_TRUSTED_ORIGINS", "").split(",") if o
+]
+
+INSTALLED_APPS = [
+    "daphne",  # first: its runserver serves ASGI and websockets
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "channels",
+    "django_htmx",
+    "template_partials",
+    "offsetsite.core",
+    "offsetsite.dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "offsetsite.urls"
+ASGI_APPLICATION = "offsetsite.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "offsetsite.core.context.roles",
+            ],
+            "builtins": ["django.contrib.humanize.templatetags.humanize"],
+        },
+    }
+]
+
+
+def _database() -> dict[str, object]:
+    url = os.environ.get("OFFSETSITE_DB")
+    if not url:
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "offsetsite.sqlite3",
+            # WAL keeps the lag sampler's writes from blocking page reads.
+            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                        "transaction_mode": "IMMEDIATE"},
+        }
+    u = urlparse(url)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": u.path.lstrip("/") or "offsetsite",
+        "USER": u.username or "",
+        "PASSWORD": u.password or "",
+        "HOST": u.hostname or "",
+        "PORT": str(u.port or ""),
+    }
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if redis_url := os.environ.get("OFFSETSITE_REDIS"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_url]},
+        }
+    }
+else:
+    # One server process with the embedded engine: an in-process layer is enough.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 5}},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "overview"
+LOGOUT_REDIRECT_URL = "overview"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+OFFSETSITE = {
+    "DATA_DIR": Path(os.environ.get("OFFSETSITE_DATA_DIR", os.environ.get("OFFSETSITE_DATA", VAR_DIR / "data"))),
+    # Workshop rooms: anonymous visitors produce and consume in their own groups.
+    "WORKSHOP": os.environ.get("OFFSETSITE_WORKSHOP") == "1",
+    # One produce burst may not ask for more records than this, nor a faster rate.
+    "BURST_MAX_RECORDS": int(os.environ.get("OFFSETSITE_BURST_MAX_RECORDS", "10000")),
+    "BURST_MAX_RATE": int(os.environ.get("OFFSETSITE_BURST_MAX_RATE", "5000")),
+    # Live pages: at most this many frames a second per page.
+    "LIVE_MAX_FPS": 10,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("OFFSETSITE_LOG_LEVEL", "WARNING")},
+}
