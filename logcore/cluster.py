@@ -10,9 +10,11 @@ is an ``EventBus`` that a poller can feed just as well as the engine does.
 from __future__ import annotations
 
 import abc
+import contextlib
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -346,15 +348,22 @@ class EmbeddedCluster(Cluster):
         self.coordinator.delete_group(group_id)
 
     # housekeeping
-    def start_maintenance(self, interval_s: float = 5.0) -> None:
-        """Run retention, compaction and group timers in a background thread."""
+    def start_maintenance(
+        self, interval_s: float = 5.0, lock: AbstractContextManager[Any] | None = None
+    ) -> None:
+        """Run retention, compaction and group timers in a background thread.
+
+        ``lock`` is held around each round when other threads also call the engine.
+        """
         if self._maintenance_thread is not None:
             return
+        guard: AbstractContextManager[Any] = lock if lock is not None else contextlib.nullcontext()
 
         def loop() -> None:
             while not self._maintenance_stop.wait(interval_s):
-                self.coordinator.tick()
-                self.logs.maintenance()
+                with guard:
+                    self.coordinator.tick()
+                    self.logs.maintenance()
 
         self._maintenance_thread = threading.Thread(target=loop, name="logcore-maintenance", daemon=True)
         self._maintenance_thread.start()

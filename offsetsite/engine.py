@@ -26,6 +26,12 @@ _lock = threading.RLock()
 _cluster: EmbeddedCluster | None = None
 _proxy: Cluster | None = None
 _restore: RestorePoints | None = None
+_on_open: list[Callable[[EmbeddedCluster], None]] = []
+
+
+def on_open(callback: Callable[[EmbeddedCluster], None]) -> None:
+    """Run ``callback(cluster)`` each time the engine opens (the live bridge subscribes here)."""
+    _on_open.append(callback)
 
 
 class _LockedCluster:
@@ -59,8 +65,15 @@ def get_cluster() -> Cluster:
             if _proxy is None:
                 path = data_dir()
                 path.mkdir(parents=True, exist_ok=True)
-                _cluster = EmbeddedCluster(path)
-                _proxy = cast(Cluster, _LockedCluster(_cluster))
+                cluster = EmbeddedCluster(path)
+                if settings.OFFSETSITE.get("MAINTENANCE", True):
+                    # Group timers (session timeouts, offset expiry) and retention run
+                    # under the engine lock, like every other call.
+                    cluster.start_maintenance(1.0, lock=_lock)
+                for callback in _on_open:
+                    callback(cluster)
+                _cluster = cluster
+                _proxy = cast(Cluster, _LockedCluster(cluster))
     return _proxy
 
 

@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "template_partials",
     "offsetsite.core",
     "offsetsite.dashboard",
+    "offsetsite.live",
+    "offsetsite.api",
 ]
 
 MIDDLEWARE = [

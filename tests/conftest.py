@@ -1,0 +1,27 @@
+"""Shared fixtures. Every test that touches the server's engine gets its own data directory."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Settings read these at import: keep a test run out of the checkout's var/.
+os.environ.setdefault("OFFSETSITE_VAR", tempfile.mkdtemp(prefix="offsetsite-test-var-"))
+
+
+@pytest.fixture
+def engine_dir(tmp_path: Path, settings: object) -> Iterator[Path]:
+    """Point the server's engine at a fresh data directory, closed after the test."""
+    from offsetsite import engine
+
+    data = tmp_path / "data"
+    settings.OFFSETSITE = {**settings.OFFSETSITE, "DATA_DIR": data}  # type: ignore[attr-defined]
+    engine.close()
+    yield data
+    engine.close()
+
+
