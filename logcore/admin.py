@@ -16,7 +16,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -412,7 +412,8 @@ def execute_reset(cluster: Cluster, plan: ResetPlan, restore_points: RestorePoin
         raise ResetRefused(inactive_message(plan.group_id, state))
     if not plan.rows:
         return
-    current = {tp: om.offset for tp, om in (cluster.committed_offsets(plan.group_id).items() if state != "Dead" else [])}
+    before = cluster.committed_offsets(plan.group_id).items() if state != "Dead" else []
+    current = {tp: om.offset for tp, om in before}
     if restore_points is not None:
         restore_points.push(
             RestorePoint(

@@ -283,7 +283,7 @@ class EmbeddedCluster(Cluster):
             for tp in sorted(set(g.offsets) | set(owner)):
                 om = g.offsets.get(tp)
                 start, hw = self._safe_watermarks(*tp)
-                md = owner.get(tp)
+                holder = owner.get(tp)
                 rows.append(
                     PartitionOffsets(
                         tp[0],
@@ -291,9 +291,9 @@ class EmbeddedCluster(Cluster):
                         om.offset if om else None,
                         start,
                         hw,
-                        md.member_id if md else None,
-                        md.client_id if md else None,
-                        md.host if md else None,
+                        holder.member_id if holder else None,
+                        holder.client_id if holder else None,
+                        holder.host if holder else None,
                         om.metadata if om else "",
                         om.commit_timestamp if om else None,
                     )

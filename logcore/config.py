@@ -153,7 +153,7 @@ def _parse(key: str, spec: _Spec, raw: Any) -> Any:
                 f"expected an integer >= {spec.minimum}."
             ) from None
         upper = LONG_MAX if spec.kind == "long" else INT_MAX
-        if spec.minimum is not None and value < spec.minimum or value > upper:
+        if (spec.minimum is not None and value < spec.minimum) or value > upper:
             raise InvalidConfig(
                 f"Invalid value {value} for configuration {key}: "
                 f"value must be in [{spec.minimum}, {upper}]."

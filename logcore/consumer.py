@@ -9,6 +9,7 @@ nothing waits: a poll during a rebalance simply returns no records.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,7 +28,7 @@ from .errors import (
     UnknownMemberId,
     UnknownTopicOrPartition,
 )
-from .groups import OffsetAndMetadata, TopicPartition
+from .groups import JoinResult, OffsetAndMetadata, TopicPartition
 from .records import Headers
 
 if TYPE_CHECKING:
@@ -197,11 +198,11 @@ class Consumer:
     _awaiting_sync = False
     _pending_assignments: Mapping[str, bytes] | None = None
 
-    def _assign(self, join: object) -> dict[str, bytes]:
+    def _assign(self, join: JoinResult) -> dict[str, bytes]:
         from .assignors import Subscription
 
         assert self.protocol is not None
-        members = getattr(join, "members")
+        members = join.members
         subs: dict[str, Subscription] = {}
         topics: set[str] = set()
         for member_id, instance_id, meta in members:
@@ -239,7 +240,11 @@ class Consumer:
             return False
         self._awaiting_sync = False
         self._pending_assignments = None
-        new = sorted(tuple(tp) for tp in codec.decode_assignment(sync.assignment).partitions) if sync.assignment else []
+        new: list[TopicPartition] = (
+            sorted((tp[0], tp[1]) for tp in codec.decode_assignment(sync.assignment).partitions)
+            if sync.assignment
+            else []
+        )
         old = self._assignment
         revoked = [tp for tp in old if tp not in new]
         added = [tp for tp in new if tp not in old]
@@ -318,7 +323,7 @@ class Consumer:
         if self._closed:
             raise InvalidRequest("the consumer is closed")
         if not self._manual:
-            if self.group_id is None or not self._subscription and self._pattern is None:
+            if self.group_id is None or (not self._subscription and self._pattern is None):
                 raise InvalidRequest("subscribe() or assign() before poll()")
             if self._joined and not self._needs_join:
                 self._heartbeat()
@@ -472,10 +477,9 @@ class Consumer:
         if autocommit and self.enable_auto_commit and self._joined:
             self._commit_positions(self._assignment, quiet=True)
         if self.group_id is not None and self.member_id and not self._manual:
-            try:
+            # Already expired or fenced: nothing is left to leave.
+            with contextlib.suppress(Exception):
                 self.coordinator.leave_group(self.group_id, self.member_id)
-            except Exception:  # already expired or fenced: nothing left to leave
-                pass
         self._closed = True
 
     def __enter__(self) -> Consumer:

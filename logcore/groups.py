@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from .clock import Clock, SystemClock
 from .errors import (
     GroupIdNotFound,
-    InvalidRequest,
     IllegalGeneration,
     IllegalState,
     InconsistentGroupProtocol,
     InvalidGroupId,
+    InvalidRequest,
     InvalidSessionTimeout,
     NonEmptyGroup,
     OffsetMetadataTooLarge,
@@ -627,7 +627,7 @@ class GroupCoordinator:
             elif isinstance(value, tuple):
                 om = OffsetAndMetadata(int(value[0]), value[1])
             else:
-                om = OffsetAndMetadata(int(value))  # type: ignore[arg-type]
+                om = OffsetAndMetadata(int(value))
             if len(om.metadata.encode("utf-8")) > OFFSET_METADATA_MAX_BYTES:
                 raise OffsetMetadataTooLarge(
                     f"metadata of the commit for {tp[0]}-{tp[1]} is "
@@ -680,7 +680,7 @@ class GroupCoordinator:
                 try:
                     entries = self._validate_commit(req.group_id, req.offsets, req.member_id,
                                                     req.generation, now)
-                except Exception as e:  # noqa: BLE001 - reported per request
+                except Exception as e:
                     results.append(e)
                     continue
                 accepted.append((req.group_id, entries))

@@ -54,7 +54,7 @@ class _LockedCluster:
 
 
 def data_dir() -> Path:
-    return Path(settings.OFFSETSITE["DATA_DIR"])
+    return Path(str(settings.OFFSETSITE["DATA_DIR"]))
 
 
 def get_cluster() -> Cluster:

@@ -34,7 +34,9 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 DEBUG = os.environ.get("OFFSETSITE_DEBUG") == "1"
-ALLOWED_HOSTS = [h for h in os.environ.get("OFFSETSITE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+ALLOWED_HOSTS = [
+    h for h in os.environ.get("OFFSETSITE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h
+]
 CSRF_TRUSTED_ORIGINS = [
     o for o in os.environ.get("OFFSETSITE_CSRF_TRUSTED_ORIGINS", "").split(",") if o
 ]

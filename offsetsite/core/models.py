@@ -46,7 +46,7 @@ def record(
     authed = user is not None and user.is_authenticated
     return AuditEntry.objects.create(
         user=user if authed else None,
-        username=user.get_username() if authed else "",
+        username=user.get_username() if user is not None and authed else "",
         source=source,
         action=action,
         topic=topic,

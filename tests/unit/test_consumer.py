@@ -121,7 +121,7 @@ def test_pattern_subscription_picks_up_new_topics(cluster, clock):
 
 def test_auto_offset_reset_policies(cluster, clock):
     cluster.create_topic("t", 1)
-    for i in range(5):
+    for _ in range(5):
         cluster.produce("t", b"x", partition=0)
     for policy, expected in (("earliest", 0), ("latest", 5)):
         c = Consumer(cluster, f"g-{policy}", auto_offset_reset=policy)

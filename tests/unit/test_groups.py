@@ -124,7 +124,7 @@ def test_missed_session_timeout_removes_member_and_rebalances(coord, clock) -> N
 
 
 def test_leader_leaving_passes_leadership_on(coord, clock) -> None:
-    ids, gen = form(coord, clock, 3)
+    ids, _gen = form(coord, clock, 3)
     coord.leave_group("g", ids[0])
     for m in ids[1:]:
         j = coord.join_group("g", m, protocols=PROTOCOLS)

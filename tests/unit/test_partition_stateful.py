@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -171,12 +172,9 @@ class PartitionMachine(RuleBasedStateMachine):
         offset = data.draw(
             st.integers(max_value=self.start - 1) | st.integers(min_value=self.end + 1)
         )
-        try:
+        with pytest.raises(OffsetOutOfRange) as caught:
             self.p.read(offset)
-        except OffsetOutOfRange as e:
-            assert (e.log_start, e.log_end) == (self.start, self.end)
-        else:
-            raise AssertionError(f"read at {offset} outside [{self.start}, {self.end}] did not raise")
+        assert (caught.value.log_start, caught.value.log_end) == (self.start, self.end)
 
     @rule(data=st.data())
     def offset_for_timestamp(self, data: st.DataObject) -> None:
