@@ -1,0 +1,146 @@
+"""The real server in a subprocess, driven by Playwright in Debian's Chromium.
+
+Playwright cannot download its own browsers on these machines (see STACK.md), so the
+tests launch /usr/bin/chromium. Without it they skip on a laptop and fail under CI.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("OFFSETSITE_CHROMIUM", "/usr/bin/chromium")
+
+USERS = {"admin": ("admin-pw", "admin"), "otto": ("otto-pw", "operator"), "vera": ("vera-pw", "viewer")}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if Path(CHROMIUM).exists():
+        return
+    if os.environ.get("CI") == "true":
+        return  # under CI a missing browser must fail loudly, not skip
+    skip = pytest.mark.skip(reason=f"no Chromium at {CHROMIUM}: apt-get install chromium")
+    for item in items:
+        if "e2e" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+        ],
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    var: Path
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes]
+
+    def manage(self, *args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=REPO, env=self.env, check=True, capture_output=True, text=True
+        )
+        return out.stdout
+
+
+def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - loopback test server
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"server at {url} did not answer in {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    var = tmp_path_factory.mktemp("e2e-var")
+    port = free_port()
+    env = {
+        **os.environ,
+        "OFFSETSITE_VAR": str(var),
+        "OFFSETSITE_DATA_DIR": str(var / "data"),
+        "OFFSETSITE_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_SETTINGS_MODULE": "offsetsite.settings",
+    }
+    env.pop("OFFSETSITE_DB", None)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
+    script = "\n".join(
+        [
+            "from django.contrib.auth.models import Group, User",
+            *(
+                f"u = User.objects.create_user({name!r}, password={pw!r}); "
+                f"u.groups.add(Group.objects.get(name={role!r}))"
+                for name, (pw, role) in USERS.items()
+            ),
+        ]
+    )
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=REPO, env=env, check=True)
+    log = open(var / "server.log", "wb")  # noqa: SIM115 - closed after the server stops
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "offsetsite.asgi:application"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait(url + "/", proc)
+        yield Server(url, var, env, proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture
+def login(server: Server) -> Any:
+    """login(page, "otto") signs the page in through the real login form."""
+
+    def do(page: Any, username: str) -> None:
+        page.goto(server.url + "/login/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", USERS[username][0])
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+
+    return do
