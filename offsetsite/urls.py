@@ -7,6 +7,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="core/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/", include("offsetsite.api.urls")),
+    path("", include("offsetsite.api.metrics_urls")),
     path("", include("offsetsite.live.urls")),
     path("", include("offsetsite.dashboard.urls")),
 ]
