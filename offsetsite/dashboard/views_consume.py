@@ -1,0 +1,308 @@
+"""Consume as a named member of a group, and commit one offset from outside it.
+
+The consumer is logcore's in-process ``Consumer``: it joins the group through the
+coordinator exactly as a Kafka client would, so joining a group with live members
+starts a real rebalance, and leaving starts another. The coordinator never blocks:
+``poll`` answers "not yet" until the rebalance completes, so the view polls in short
+steps, holding the engine lock for each step only (holding it for the whole wait
+would freeze every other page and the live updates meanwhile).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_http_methods
+
+from logcore.cluster import GroupDescription
+from logcore.consumer import Consumer, ConsumerRecord
+from logcore.errors import KafkaError
+from logcore.groups import OffsetAndMetadata, TopicPartition
+from offsetsite.core.models import record
+from offsetsite.core.workshop import claim_group
+from offsetsite.engine import embedded, get_cluster, locked
+
+from .forms_actions import CommitForm, ConsumeForm
+from .views_actions import (
+    INVALID,
+    REFUSED,
+    committed,
+    describe,
+    format_ms,
+    member_access,
+    offset_changes,
+    render_action,
+    state_note,
+    user_topics,
+)
+
+# How long a request waits for the group to hand this member partitions when other
+# members must rejoin first (they learn of the rebalance at their next heartbeat).
+REBALANCE_WAIT_MS = 5_000
+# A new or Empty group waits group.initial.rebalance.delay.ms for more members first.
+JOIN_MARGIN_MS = 1_500
+STEP_S = 0.02
+PREVIEW_CHARS = 300
+
+
+def _text(raw: bytes | None) -> str | None:
+    if raw is None:
+        return None
+    text = raw.decode("utf-8", errors="replace")
+    return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "\u2026"
+
+
+@dataclass(frozen=True)
+class RecordView:
+    topic: str
+    partition: int
+    offset: int
+    time: str
+    key: str | None
+    value: str | None
+
+
+@dataclass
+class ConsumeResult:
+    group: str
+    client_id: str
+    member_id: str = ""
+    state_before: str = ""
+    others_before: int = 0
+    generation_before: int = -1
+    generation: int = -1
+    assignment: list[TopicPartition] = field(default_factory=list)
+    records: list[RecordView] = field(default_factory=list)
+    committed: dict[TopicPartition, int] = field(default_factory=dict)
+    commit_error: str = ""
+    waited_ms: int = 0
+    joined: bool = False
+    caught_up: bool = False
+    after: list[tuple[TopicPartition, int]] = field(default_factory=list)
+    state_after: str = ""
+
+    @property
+    def explanation(self) -> list[str]:
+        """What the coordinator did, in words."""
+        lines: list[str] = []
+        if self.others_before:
+            lines.append(
+                f"The group was {self.state_before} with {self.others_before} other member(s). Joining made the "
+                "coordinator start a rebalance: every member had to rejoin before partitions were handed out again."
+            )
+        elif self.state_before in ("Empty", "unknown"):
+            lines.append(
+                "The group had no members, so this member joined alone"
+                + (" (a new group was created)." if self.state_before == "unknown" else ".")
+            )
+        if self.joined:
+            parts = ", ".join(f"{t}-{p}" for t, p in self.assignment) or "none (more members than partitions)"
+            lines.append(
+                f"Generation {self.generation} formed after {self.waited_ms} ms; this member was assigned: {parts}."
+            )
+            if self.caught_up and len(self.records) == 0:
+                lines.append("There was nothing to read: every assigned partition was at its high watermark.")
+        else:
+            lines.append(
+                f"The rebalance did not finish within {self.waited_ms} ms (other members rejoin at their next poll), "
+                "so this member got no partitions and read nothing."
+            )
+        lines.append(
+            "Leaving the group ended this member's session"
+            + (": the remaining members rebalance again and take its partitions back." if self.others_before else ".")
+        )
+        return lines
+
+
+def _settled(consumer: Consumer) -> bool:
+    """Joined, synced and holding an assignment for the current generation."""
+    # The Consumer exposes no public "is the member in the group" flag; these are the
+    # fields its own poll loop checks.
+    return bool(consumer._joined and not consumer._needs_join and not consumer._awaiting_sync)
+
+
+def run_consumer(
+    group: str, client_id: str, topics: list[str], n: int, commit: bool, reset: str, before: GroupDescription | None
+) -> ConsumeResult:
+    result = ConsumeResult(group, client_id)
+    if before is not None:
+        result.state_before = before.state
+        result.others_before = len(before.members)
+        result.generation_before = before.generation
+    else:
+        result.state_before = "unknown"
+    cluster = embedded()
+    with locked():
+        consumer = Consumer(
+            cluster, group, client_id=client_id, auto_offset_reset=reset,
+            enable_auto_commit=False, max_poll_records=n,
+        )
+        consumer.subscribe(topics)
+        initial_delay = cluster.coordinator.initial_rebalance_delay_ms
+    wait_ms = REBALANCE_WAIT_MS if result.others_before else initial_delay + JOIN_MARGIN_MS
+    started = time.monotonic()
+    deadline = started + wait_ms / 1000
+    read: list[ConsumerRecord] = []
+    try:
+        while len(read) < n:
+            with locked():
+                batch = consumer.poll(0, max_records=n - len(read))
+                settled = _settled(consumer)
+            read.extend(batch)
+            if settled and not result.joined:
+                result.joined = True
+                result.waited_ms = int((time.monotonic() - started) * 1000)
+            if settled and not batch:
+                result.caught_up = True
+                break
+            if time.monotonic() >= deadline:
+                break
+            if not batch:
+                time.sleep(STEP_S)
+        if not result.joined:
+            result.waited_ms = int((time.monotonic() - started) * 1000)
+        with locked():
+            result.member_id = consumer.member_id
+            result.generation = consumer.generation
+            result.assignment = consumer.assignment()
+            if commit and result.joined:
+                try:
+                    result.committed = consumer.commit()
+                except KafkaError as e:
+                    result.commit_error = str(e)
+    finally:
+        with locked():
+            consumer.close(autocommit=False)
+    result.records = [
+        RecordView(r.topic, r.partition, r.offset, format_ms(r.timestamp), _text(r.key), _text(r.value)) for r in read
+    ]
+    after = describe(group)
+    result.state_after = after.state if after else "unknown"
+    result.after = sorted((tp, o) for tp, o in committed(group).items() if tp[0] in topics)
+    return result
+
+
+def _consume_page(request: HttpRequest, group: str | None) -> HttpResponse:
+    template = "dashboard/actions/consume.html"
+    topics = user_topics()
+    desc = describe(group) if group is not None else None
+    ctx: dict[str, Any] = {"group": group, "note": state_note(desc) if group is not None else None}
+    if group is not None:
+        refuse = member_access(request, group, exists=desc is not None)
+        if refuse is not None:
+            return refuse
+    if request.method != "POST":
+        subscribed = sorted({p.topic for p in desc.offsets} & set(topics)) if desc else []
+        ctx["form"] = ConsumeForm(
+            topics=topics, needs_group_id=group is None, initial={"topics": subscribed or topics[:1]}
+        )
+        return render_action(request, template, ctx)
+    form = ConsumeForm(request.POST, topics=topics, needs_group_id=group is None)
+    ctx["form"] = form
+    if not form.is_valid():
+        return render_action(request, template, ctx, INVALID)
+    data = form.cleaned_data
+    gid: str = group if group is not None else data["group_id"]
+    if group is None:
+        desc = describe(gid)
+        refuse = member_access(request, gid, exists=desc is not None)
+        if refuse is not None:
+            return refuse
+    before_offsets = committed(gid)
+    try:
+        result = run_consumer(
+            gid, data["client_id"], data["topics"], data["max_records"], data["commit"] == "yes",
+            data["auto_offset_reset"], desc,
+        )
+    except KafkaError as e:
+        ctx["refusal"] = str(e)
+        return render_action(request, template, ctx, REFUSED)
+    claim_group(request, gid)
+    changes = offset_changes(before_offsets, dict(result.after))
+    record(
+        request, "consume", group_id=gid, offsets=changes,
+        summary=f"consumed {len(result.records)} record(s) from {', '.join(data['topics'])} as member "
+        f"{data['client_id']} of group {gid}" + (", committed" if result.committed else ", no commit"),
+        client_id=data["client_id"], records=len(result.records),
+    )
+    ctx.update(result=result, group=gid, note=state_note(describe(gid)))
+    return render_action(request, template, ctx)
+
+
+@require_http_methods(["GET", "POST"])
+def consume(request: HttpRequest) -> HttpResponse:
+    """Start (or join) a group by id: operators, or workshop visitors with a new group."""
+    if request.method == "GET":
+        # The page itself only needs the right to start a group of one's own.
+        refuse = member_access(request, "", exists=False)
+        if refuse is not None:
+            return refuse
+    return _consume_page(request, None)
+
+
+@require_http_methods(["GET", "POST"])
+def group_consume(request: HttpRequest, group: str) -> HttpResponse:
+    return _consume_page(request, group)
+
+
+@require_http_methods(["GET", "POST"])
+def group_commit(request: HttpRequest, group: str) -> HttpResponse:
+    template = "dashboard/actions/commit.html"
+    topics = user_topics()
+    desc = describe(group)
+    refuse = member_access(request, group, exists=desc is not None)
+    if refuse is not None:
+        return refuse
+    ctx: dict[str, Any] = {"group": group, "note": state_note(desc), "current": sorted(committed(group).items())}
+    if request.method != "POST":
+        ctx["form"] = CommitForm(topics=topics)
+        return render_action(request, template, ctx)
+    form = CommitForm(request.POST, topics=topics)
+    ctx["form"] = form
+    if not form.is_valid():
+        return render_action(request, template, ctx, INVALID)
+    data = form.cleaned_data
+    tp: TopicPartition = (data["topic"], data["partition"])
+    cluster = get_cluster()
+    with locked():
+        try:
+            start, hw = cluster.watermarks(*tp)
+        except KafkaError as e:
+            count = len(cluster.describe_topic(tp[0]).partitions)
+            ctx["refusal"] = f"{e} Topic {tp[0]} has partitions 0 to {count - 1}."
+            return render_action(request, template, ctx, INVALID)
+        offset: int = data["offset"]
+        if not start <= offset <= hw:
+            ctx["outside"] = (
+                f"Offset {offset} is outside {tp[0]}-{tp[1]}'s log: log start {start}, high watermark {hw}. "
+                "Kafka accepts it, but the group's next poll will find no record there and jump to "
+                "auto.offset.reset (earliest or latest)."
+            )
+            if not data["allow_outside"]:
+                ctx["outside"] += " Tick the box below to commit it anyway; nothing was committed."
+                return render_action(request, template, ctx, INVALID)
+        before = committed(group)
+        try:
+            cluster.commit_offsets(group, {tp: OffsetAndMetadata(offset, data["metadata"])})
+        except KafkaError as e:
+            state = state_note(describe(group))
+            ctx["refusal"] = (
+                f"{e}" if not state.active else
+                f"Refused: group {group} is {state.state} with {state.members} member(s). Only its members commit "
+                f"while it is active; stop them first. ({e})"
+            )
+            return render_action(request, template, ctx, REFUSED)
+        after = committed(group)
+        changes = offset_changes(before, after, [tp])
+        record(
+            request, "commit_offsets", group_id=group, topic=tp[0], offsets=changes,
+            summary=f"committed {tp[0]}-{tp[1]} = {offset} for group {group}",
+        )
+        claim_group(request, group)
+        ctx.update(done={"topic": tp[0], "partition": tp[1], "before": before.get(tp), "after": after.get(tp),
+                         "start": start, "hw": hw},
+                   current=sorted(after.items()), note=state_note(describe(group)))
+    return render_action(request, template, ctx)

@@ -1,0 +1,262 @@
+"""Offset reset in two steps, as ``kafka-consumer-groups --reset-offsets`` (dry run, then execute).
+
+Step 1 (Preview) plans and changes nothing. Step 2 (Execute) plans again under the
+engine lock and runs only if that plan starts from the very offsets the operator
+saw: the preview carries a fingerprint of group, scenario, scope and the offsets
+before, and the operator confirms how many partitions move. Anything that moved in
+between (a consumer committed, someone else reset) refuses the execution with a new
+preview instead of applying a plan nobody looked at.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.crypto import constant_time_compare, salted_hmac
+from django.views.decorators.http import require_http_methods, require_POST
+
+from logcore.admin import ResetPlan, ResetRow, Scenario, Scope, execute_reset, plan_reset, undo_reset
+from logcore.errors import KafkaError
+from offsetsite.core.models import record
+from offsetsite.core.roles import require_role
+from offsetsite.engine import get_cluster, locked, restore_points
+
+from .forms_actions import ResetForm
+from .views_actions import (
+    INVALID,
+    REFUSED,
+    committed,
+    describe,
+    format_ms,
+    offset_changes,
+    render_action,
+    state_note,
+    user_topics,
+)
+
+TEMPLATE = "dashboard/actions/reset.html"
+
+
+def duration_words(ms: int) -> str:
+    """3723000 -> '1 h 2 min 3 s'; below a second in ms."""
+    ms = abs(ms)
+    if ms < 1000:
+        return f"{ms} ms"
+    seconds = ms // 1000
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]
+    parts.append(f"{secs} s" if secs or not any(parts) else "")
+    return " ".join(p for p in parts if p)
+
+
+@dataclass(frozen=True)
+class RowView:
+    """One plan row as the page shows it: numbers plus what they mean."""
+
+    row: ResetRow
+
+    @property
+    def moves(self) -> bool:
+        return self.row.before != self.row.after
+
+    @property
+    def delta(self) -> int | None:
+        """Signed: negative = the group reads records again, positive = it skips them."""
+        return None if self.row.before is None else self.row.after - self.row.before
+
+    @property
+    def effect(self) -> str:
+        r = self.row
+        if r.before is None:
+            return f"no committed offset yet; the group will start at {r.after}"
+        if r.after < r.before:
+            return f"reads {r.reread} record(s) again"
+        if r.after > r.before:
+            return f"skips {r.skipped} record(s) it has not read"
+        return "no change"
+
+    @property
+    def before_time(self) -> str:
+        return format_ms(self.row.before_timestamp) if self.row.before is not None else "-"
+
+    @property
+    def after_time(self) -> str:
+        if self.row.after_timestamp is None and self.row.after >= self.row.high_watermark:
+            return "(high watermark: no record yet)"
+        return format_ms(self.row.after_timestamp)
+
+    @property
+    def span(self) -> str:
+        ms = self.row.span_ms
+        if ms is None or ms == 0:
+            return ""
+        return f"back {duration_words(ms)}" if ms > 0 else f"forward {duration_words(ms)}"
+
+
+def scope_key(data: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+    kind = data["scope"]
+    if kind == "topics":
+        return kind, tuple(sorted(data.get("topics") or ()))
+    if kind == "partitions":
+        return kind, tuple(data.get("partition_specs") or ())
+    return kind, ()
+
+
+def build_scope(key: tuple[str, tuple[str, ...]]) -> Scope:
+    kind, specs = key
+    if kind == "all":
+        return Scope(all_topics=True)
+    return Scope.parse(specs)
+
+
+def fingerprint(plan: ResetPlan, key: tuple[str, tuple[str, ...]]) -> str:
+    """What the operator saw: group, scenario, scope and every offset before."""
+    payload = json.dumps(
+        [plan.group_id, plan.scenario.kind, str(plan.scenario.value), list(key),
+         [[r.topic, r.partition, r.before] for r in plan.rows]],
+        separators=(",", ":"),
+    )
+    return salted_hmac("offsetsite.reset-plan", payload).hexdigest()
+
+
+def _plan(group: str, data: dict[str, Any]) -> tuple[ResetPlan, tuple[str, tuple[str, ...]]]:
+    key = scope_key(data)
+    scenario = Scenario(data["scenario"], data.get("value"))
+    return plan_reset(get_cluster(), group, scenario, build_scope(key), now_ms=int(time.time() * 1000)), key
+
+
+def _plan_context(plan: ResetPlan, key: tuple[str, tuple[str, ...]]) -> dict[str, Any]:
+    rows = [RowView(r) for r in plan.rows]
+    return {
+        "plan": plan,
+        "rows": rows,
+        "moving": sum(1 for r in rows if r.moves),
+        "plan_fingerprint": fingerprint(plan, key),
+    }
+
+
+def _base_context(group: str, form: ResetForm) -> dict[str, Any]:
+    desc = describe(group)
+    return {
+        "group": group,
+        "form": form,
+        "note": state_note(desc),
+        "current": sorted(committed(group).items()),
+        "undo_point": restore_points().latest(group),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@require_role("operator")
+def group_reset(request: HttpRequest, group: str) -> HttpResponse:
+    topics = user_topics()
+    if request.method != "POST":
+        return render_action(request, TEMPLATE, _base_context(group, ResetForm(topics=topics)))
+    action = request.POST.get("action", "preview")
+    # The whole step runs under the engine lock: what is checked is what is applied.
+    with locked():
+        form = ResetForm(request.POST, request.FILES, topics=topics)
+        valid = form.is_valid()
+        if valid and form.cleaned_data.get("offsets_text"):
+            # Show an uploaded file's text in the textarea: step 2 posts it again from
+            # there (a file input is empty after a page load).
+            carried = request.POST.copy()
+            carried["offsets_text"] = form.cleaned_data["offsets_text"]
+            form.data = carried
+        ctx = _base_context(group, form)
+        if not valid:
+            return render_action(request, TEMPLATE, ctx, INVALID)
+        try:
+            plan, key = _plan(group, form.cleaned_data)
+        except KafkaError as e:
+            ctx["error"] = str(e)
+            return render_action(request, TEMPLATE, ctx, INVALID)
+        ctx.update(_plan_context(plan, key))
+        if action == "export":
+            response = HttpResponse(plan.export_csv(), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = 'attachment; filename="reset-plan.csv"'
+            return response
+        if action != "execute":
+            return render_action(request, TEMPLATE, ctx, REFUSED if plan.refusal else 200)
+        return _execute(request, group, plan, ctx, form.cleaned_data)
+
+
+def _execute(
+    request: HttpRequest, group: str, plan: ResetPlan, ctx: dict[str, Any], data: dict[str, Any]
+) -> HttpResponse:
+    if plan.refusal:
+        ctx["refusal"] = plan.refusal
+        return render_action(request, TEMPLATE, ctx, REFUSED)
+    seen = data.get("fingerprint") or ""
+    if not seen or not constant_time_compare(seen, ctx["plan_fingerprint"]):
+        ctx["stale"] = (
+            "Not executed: this is not the plan you previewed. "
+            + ("Preview first." if not seen else
+               "The committed offsets (or the scenario or scope) changed since the preview. "
+               "Check the new preview below and confirm again.")
+        )
+        return render_action(request, TEMPLATE, ctx, REFUSED)
+    if ctx["moving"] == 0:
+        ctx["stale"] = "Not executed: no committed offset would change."
+        return render_action(request, TEMPLATE, ctx, REFUSED)
+    if (data.get("confirm") or "") != str(ctx["moving"]):
+        ctx["confirm_error"] = (
+            f"Tick \u201cI understand {ctx['moving']} partition(s) move\u201d to execute; nothing changed."
+        )
+        return render_action(request, TEMPLATE, ctx, INVALID)
+    before = committed(group)
+    try:
+        execute_reset(get_cluster(), plan, restore_points())
+    except KafkaError as e:
+        ctx["refusal"] = str(e)
+        return render_action(request, TEMPLATE, ctx, REFUSED)
+    after = committed(group)
+    parts = [(r.topic, r.partition) for r in plan.rows]
+    changes = offset_changes(before, after, parts)
+    record(
+        request, "reset_offsets", group_id=group, offsets=changes,
+        summary=f"reset group {group} {plan.scenario.kind}"
+        + (f" {plan.scenario.value}" if plan.scenario.value is not None and plan.scenario.kind != "from-file" else "")
+        + f": {len(changes)} partition(s) moved, {plan.total_reread} to read again, {plan.total_skipped} skipped",
+        scenario=plan.scenario.kind,
+    )
+    ctx.update(executed=changes, note=state_note(describe(group)), undo_point=restore_points().latest(group),
+               current=sorted(after.items()))
+    return render_action(request, TEMPLATE, ctx)
+
+
+def _restore_key(key: str) -> tuple[str, int]:
+    """A restore point keys its offsets as "topic\\x00partition"."""
+    topic, _, p = key.rpartition("\x00")
+    return topic, int(p)
+
+
+@require_POST
+@require_role("operator")
+def group_undo(request: HttpRequest, group: str) -> HttpResponse:
+    topics = user_topics()
+    with locked():
+        before = committed(group)
+        ctx = _base_context(group, ResetForm(topics=topics))
+        try:
+            point = undo_reset(get_cluster(), group, restore_points())
+        except KafkaError as e:
+            ctx["undo_refusal"] = str(e)
+            return render_action(request, TEMPLATE, ctx, REFUSED)
+        after = committed(group)
+        parts = [_restore_key(k) for k in point.offsets]
+        changes = offset_changes(before, after, parts)
+        record(
+            request, "undo_reset", group_id=group, offsets=changes,
+            summary=f"undid the {point.scenario} reset of group {group}: {len(changes)} partition(s) restored",
+            scenario=point.scenario,
+        )
+        ctx = _base_context(group, ResetForm(topics=topics))
+        ctx["undone"] = changes
+    return render_action(request, TEMPLATE, ctx)
