@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -74,11 +75,11 @@ def _dash(value: object) -> str:
 
 
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str], min_widths: Sequence[int]) -> str:
-    widths = [
-        max(min_widths[i], len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))
-    ]
+    widths = [max(min_widths[i], len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
+
     def line(cells: Sequence[str]) -> str:
         return " ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
     return "\n".join([line(header), *(line(r) for r in rows)]) + "\n"
 
 
@@ -104,8 +105,16 @@ def describe(cluster: Cluster, args: argparse.Namespace, out: TextIO) -> int:
         _describe_status(d, out)
         if args.state:
             rows = [[d.group_id, "localhost:0 (0)", _dash(d.protocol), d.state, str(len(d.members))]]
-            print("\n" + _table(rows, ["GROUP", "COORDINATOR (ID)", "ASSIGNMENT-STRATEGY", "STATE",
-                                       "#MEMBERS"], [15, 25, 20, 20, 10]), end="", file=out)
+            print(
+                "\n"
+                + _table(
+                    rows,
+                    ["GROUP", "COORDINATOR (ID)", "ASSIGNMENT-STRATEGY", "STATE", "#MEMBERS"],
+                    [15, 25, 20, 20, 10],
+                ),
+                end="",
+                file=out,
+            )
         elif args.members:
             header = ["GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "#PARTITIONS"]
             rows = []
@@ -119,21 +128,52 @@ def describe(cluster: Cluster, args: argparse.Namespace, out: TextIO) -> int:
             if rows:
                 print("\n" + _table(rows, header, [15] * len(header)), end="", file=out)
         else:
+            # A topic deleted under the group's offsets has no log: show "-", not a
+            # made-up LOG-END-OFFSET of -1 and a LAG of 0.
             rows = [
-                [d.group_id, o.topic, str(o.partition), _dash(o.committed), _dash(o.high_watermark),
-                 _dash(o.lag), _dash(o.member_id), _dash(o.host), _dash(o.client_id)]
+                [
+                    d.group_id,
+                    o.topic,
+                    str(o.partition),
+                    _dash(o.committed),
+                    _dash(o.high_watermark if o.high_watermark >= 0 else None),
+                    _dash(o.lag if o.high_watermark >= 0 else None),
+                    _dash(o.member_id),
+                    _dash(o.host),
+                    _dash(o.client_id),
+                ]
                 for o in d.offsets
             ]
             if rows:
-                print("\n" + _table(rows, ["GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET",
-                                           "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"],
-                                    [15, 15, 10, 15, 15, 15, 15, 15, 0]), end="", file=out)
+                print(
+                    "\n"
+                    + _table(
+                        rows,
+                        [
+                            "GROUP",
+                            "TOPIC",
+                            "PARTITION",
+                            "CURRENT-OFFSET",
+                            "LOG-END-OFFSET",
+                            "LAG",
+                            "CONSUMER-ID",
+                            "HOST",
+                            "CLIENT-ID",
+                        ],
+                        [15, 15, 10, 15, 15, 15, 15, 15, 0],
+                    ),
+                    end="",
+                    file=out,
+                )
     return status
 
 
 def _scenario(args: argparse.Namespace) -> Scenario:
-    chosen = [(flag, getattr(args, attr)) for attr, flag in _SCENARIO_FLAGS.items()
-              if getattr(args, attr) not in (None, False)]
+    chosen = [
+        (flag, getattr(args, attr))
+        for attr, flag in _SCENARIO_FLAGS.items()
+        if getattr(args, attr) not in (None, False)
+    ]
     if len(chosen) != 1:
         raise InvalidRequest(
             "--reset-offsets needs exactly one scenario: --to-earliest, --to-latest, --to-current, "
@@ -155,9 +195,21 @@ def reset(cluster: Cluster, args: argparse.Namespace, out: TextIO, restore: Rest
         raise InvalidRequest("--reset-offsets needs --group G or --all-groups")
     if not args.topic and not args.all_topics and scenario.kind != "from-file":
         raise InvalidRequest("--reset-offsets needs one of --all-topics or --topic")
-    scope = Scope(False, ()) if (scenario.kind == "from-file" and not args.topic and not args.all_topics) \
+    scope = (
+        Scope(False, ())
+        if (scenario.kind == "from-file" and not args.topic and not args.all_topics)
         else Scope.parse(args.topic, args.all_topics)
-    now = int(__import__("time").time() * 1000)
+    )
+    now = int(time.time() * 1000)
+    if not args.execute and not args.dry_run:
+        # Kafka's own reminder: without --execute nothing changes.
+        print(
+            "WARN: No action will be performed as the --execute option is missing. "
+            "Add --execute to apply the reset, or --dry-run to only show it.",
+            file=sys.stderr,
+        )
+    # With several groups the CSV needs a group column to be read back (as Kafka writes it).
+    export_group_column = len(groups) > 1
     status = 0
     exported: list[str] = []
     for group_id in groups:
@@ -171,25 +223,49 @@ def reset(cluster: Cluster, args: argparse.Namespace, out: TextIO, restore: Rest
         if args.execute:
             execute_reset(cluster, plan, restore)
         if args.export:
-            exported.append(plan.export_csv())
+            csv = plan.export_csv()
+            if export_group_column:
+                csv = "".join(f"{group_id},{line}\n" for line in csv.splitlines())
+            exported.append(csv)
         else:
-            print("\n" + _table([[group_id, r.topic, str(r.partition), str(r.after)] for r in plan.rows],
-                                ["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"], [15, 15, 10, 0]),
-                  end="", file=out)
+            print(
+                "\n"
+                + _table(
+                    [[group_id, r.topic, str(r.partition), str(r.after)] for r in plan.rows],
+                    ["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"],
+                    [15, 15, 10, 0],
+                ),
+                end="",
+                file=out,
+            )
     if exported:
         out.write("".join(exported))
     return status
 
 
-def run(cluster: Cluster, args: argparse.Namespace, out: TextIO = sys.stdout,
-        restore: RestorePoints | None = None) -> int:
+def _check_combinations(args: argparse.Namespace) -> None:
+    """Refuse flags that would be silently ignored by the chosen action."""
+    if not args.reset_offsets:
+        used = [f"--{flag}" for attr, flag in _SCENARIO_FLAGS.items() if getattr(args, attr) not in (None, False)]
+        used += [f"--{name}" for name in ("execute", "dry-run", "export") if getattr(args, name.replace("-", "_"))]
+        if used:
+            raise InvalidRequest(f"{', '.join(used)} only work with --reset-offsets")
+    if (args.members or args.offsets or args.verbose) and not args.describe:
+        raise InvalidRequest("--members, --offsets and --verbose only work with --describe")
+    if args.state and not (args.describe or args.list):
+        raise InvalidRequest("--state only works with --describe or --list")
+
+
+def run(
+    cluster: Cluster, args: argparse.Namespace, out: TextIO = sys.stdout, restore: RestorePoints | None = None
+) -> int:
     """Run ``groups`` against ``cluster``; returns the exit status."""
     try:
+        _check_combinations(args)
         if args.list:
             listing = cluster.list_groups()
             if args.state:
-                print(_table([[g.group_id, g.state] for g in listing], ["GROUP", "STATE"], [15, 0]),
-                      end="", file=out)
+                print(_table([[g.group_id, g.state] for g in listing], ["GROUP", "STATE"], [15, 0]), end="", file=out)
             else:
                 for g in listing:
                     print(g.group_id, file=out)
@@ -198,22 +274,30 @@ def run(cluster: Cluster, args: argparse.Namespace, out: TextIO = sys.stdout,
             return describe(cluster, args, out)
         if args.reset_offsets:
             return reset(cluster, args, out, restore)
-        if not args.group:
-            raise InvalidRequest("this action needs --group G")
+        groups = [g.group_id for g in cluster.list_groups()] if args.all_groups else args.group
         if args.delete_offsets:
+            if not args.group:
+                raise InvalidRequest("--delete-offsets needs --group G")
             if not args.topic:
                 raise InvalidRequest("--delete-offsets needs --topic T[:p,...]")
             scope = Scope.parse(args.topic)
             parts = []
             for topic, nums in scope.topics:
                 count = len(cluster.describe_topic(topic).partitions)
+                for p in nums:
+                    if not 0 <= p < count:
+                        raise InvalidRequest(
+                            f"Partition {p} of topic '{topic}' does not exist: valid partitions are 0 to {count - 1}"
+                        )
                 parts += [(topic, p) for p in (nums or range(count))]
             for group_id in args.group:
                 cluster.delete_offsets(group_id, parts)
                 rows = [[t, str(p), "Successful"] for t, p in parts]
                 print(_table(rows, ["TOPIC", "PARTITION", "STATUS"], [15, 10, 0]), end="", file=out)
             return 0
-        for group_id in args.group:
+        if not args.group and not args.all_groups:
+            raise InvalidRequest("--delete needs --group G or --all-groups")
+        for group_id in groups:
             cluster.delete_group(group_id)
             print(f"Deletion of requested consumer groups ('{group_id}') was successful.", file=out)
         return 0
