@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from .models import ApiToken
 
 DEFAULT_MAX_BODY = 2 * 1024 * 1024
 CLI_USERNAME = "offsetsite-cli"
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -136,6 +138,12 @@ def api_view(methods: dict[str, Role]) -> Callable[[View], View]:
                                       f"the request body is too large; at most {max_body()} bytes allowed")
             except KafkaError as e:
                 return JsonResponse({"error": error_body(e)}, status=status_for(e))
+            except Exception:
+                # A bug, not a refusal: log the trace, and still answer in JSON so that
+                # scripts and the command line can show a message instead of an HTML page.
+                log.exception("API %s %s failed", request.method, request.path)
+                return error_response(500, "UNKNOWN_SERVER_ERROR",
+                                      "the server failed on this request; its log has the details")
 
         return csrf_exempt(wrapped)
 

@@ -88,9 +88,11 @@ def test_no_token_is_401(engine_dir: Path, db: Any) -> None:
 
 
 def test_expired_token_and_inactive_user_are_refused(viewer: User, engine_dir: Path) -> None:
+    from datetime import timedelta
+
     from django.utils import timezone
 
-    _, raw = ApiToken.issue(viewer, "old", expires=timezone.now() - timezone.timedelta(seconds=1))
+    _, raw = ApiToken.issue(viewer, "old", expires=timezone.now() - timedelta(seconds=1))
     assert Api(raw).get("topics")[0] == 401
     raw2 = token_for(viewer)
     assert Api(raw2).get("topics")[0] == 200
@@ -403,3 +405,61 @@ def _q(group: str) -> str:
     from urllib.parse import urlencode
 
     return urlencode({"id": group})
+
+
+def test_every_engine_error_survives_the_wire() -> None:
+    """What offsetsite.remote rebuilds from an error body is what the engine raised."""
+    from logcore import errors
+    from logcore.admin import ResetRefused
+    from offsetsite.api.errors import error_body, exception_from, status_for
+
+    classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.KafkaError)]
+    for cls in [*classes, ResetRefused]:
+        if cls is errors.OffsetOutOfRange:
+            exc: errors.KafkaError = cls("out", offset=9, log_start=1, log_end=5)
+        elif cls is errors.DataDirLocked:
+            exc = cls("locked", pid=42)
+        else:
+            exc = cls(f"message of {cls.__name__}")
+        rebuilt = exception_from(json.loads(json.dumps(error_body(exc))))
+        assert type(rebuilt) is cls and str(rebuilt) == str(exc) and rebuilt.code == exc.code
+        assert 400 <= status_for(exc) < 600
+    assert vars(exception_from(error_body(errors.OffsetOutOfRange("o", offset=9, log_start=1, log_end=5)))) == \
+        {"offset": 9, "log_start": 1, "log_end": 5}
+    # An unknown exception name from a server never picks an arbitrary class.
+    odd = exception_from({"code": "FORBIDDEN", "message": "no", "exception": "SystemExit"})
+    assert type(odd) is errors.KafkaError and odd.code == "FORBIDDEN"
+
+
+def test_unexpected_failure_is_json_500(api_viewer: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(engine, "get_cluster", broken)
+    status, body = api_viewer.get("topics")
+    assert (status, body["error"]["code"]) == (500, "UNKNOWN_SERVER_ERROR")
+    assert "boom" not in body["error"]["message"]  # no internals leak to clients
+
+
+def test_advertise_server_reuses_its_token(engine_dir: Path, db: Any) -> None:
+    from logcore.log_manager import read_lock_info
+    from offsetsite.core.roles import role_of
+    from offsetsite.remote import TOKEN_FILE, RemoteCluster, advertise_server, connect_from_lock
+
+    advertise_server("http://127.0.0.1:8123")
+    token_file = engine_dir / TOKEN_FILE
+    first = token_file.read_text()
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    advertise_server("http://127.0.0.1:8124")
+    assert token_file.read_text() == first  # still valid: reused, not multiplied
+    assert ApiToken.objects.count() == 1
+    token = ApiToken.lookup(first.strip())
+    assert token is not None and role_of(token.user) == "operator"
+    info = read_lock_info(engine_dir)
+    assert info["url"] == "http://127.0.0.1:8124" and info["token_file"] == str(token_file)
+    remote = connect_from_lock(engine_dir)  # this very process holds the lock
+    assert isinstance(remote, RemoteCluster) and remote.url == "http://127.0.0.1:8124"
+    # A revoked token is replaced on the next start.
+    ApiToken.objects.all().delete()
+    advertise_server("http://127.0.0.1:8124")
+    assert token_file.read_text() != first and ApiToken.objects.count() == 1
