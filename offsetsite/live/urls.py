@@ -2,4 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-urlpatterns: list[Any] = []
+from django.urls import path
+
+from . import views
+
+urlpatterns: list[Any] = [
+    path("groups/<str:group>/lag.json", views.group_lag, name="group_lag"),
+]

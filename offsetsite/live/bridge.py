@@ -1,0 +1,293 @@
+"""From engine events to wake-up notices for open pages.
+
+The engine publishes events in whatever thread made the change, often while holding
+the engine lock, so :meth:`Bridge.on_event` only bumps counters and marks names dirty:
+O(size of the event), no I/O, no waiting. At most once per ``notice_delay_s`` it asks
+the event loop (daphne's, captured when the first websocket connects) to send one
+``{"type": "live.changed"}`` notice to each channel group with a page listening.
+
+Versions: every event gets the next number of the bridge's own counter (it survives an
+engine reopen, unlike the bus's). A page's version is the newest event that concerns
+it, so a consumer can compare what it last sent with what is current and catch up
+when a notice was lost.
+
+Which pages an event wakes:
+- overview: every event;
+- topic T: events on T, and commits, resets and deletes of offsets on T (the topic page
+  shows each group's committed offset);
+- __consumer_offsets page: every group offset or membership change, and appends to it;
+- group G: its own events, and appends to any topic G has offsets on (its lag moved).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from logcore import EmbeddedCluster
+from logcore.events import (
+    Event,
+    GroupChanged,
+    GroupDeleted,
+    GroupRebalanced,
+    OffsetsCommitted,
+    OffsetsDeleted,
+    OffsetsReset,
+    PartitionsAdded,
+    RecordsAppended,
+    RecordsDeleted,
+    TopicCreated,
+    TopicDeleted,
+)
+
+from .names import channel_group
+from .timeline import TimelineBuffer
+
+CONSUMER_OFFSETS = "__consumer_offsets"
+_log = logging.getLogger(__name__)
+
+PageKey = tuple[str, str]  # (kind, key)
+
+
+class Bridge:
+    def __init__(self, notice_delay_s: float = 0.05) -> None:
+        self.notice_delay_s = notice_delay_s
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._topic_v: dict[str, int] = {}
+        self._group_v: dict[str, int] = {}
+        self._co_v = 0
+        # Which topics each group has offsets on, both ways, for the append fan-out.
+        self._group_topics: dict[str, set[str]] = {}
+        self._topic_groups: dict[str, set[str]] = {}
+        self._dirty_any = False
+        self._dirty_co = False
+        self._dirty_topics: set[str] = set()
+        self._dirty_groups: set[str] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._scheduled = False
+        self._listeners: dict[PageKey, int] = {}
+        self._unsubscribe: Callable[[], None] | None = None
+        self.timeline = TimelineBuffer()
+        self.notices_sent = 0
+
+    # --- engine side ------------------------------------------------------
+
+    def attach(self, cluster: EmbeddedCluster) -> None:
+        """Subscribe to a freshly opened engine (called from ``engine.on_open``)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        seeded: dict[str, set[str]] = {}
+        coordinator = cluster.coordinator
+        with coordinator.lock:
+            for gid, group in coordinator.groups.items():
+                seeded[gid] = {tp[0] for tp in group.offsets}
+        with self._lock:
+            self._group_topics = seeded
+            self._topic_groups = {}
+            for gid, topics in seeded.items():
+                for t in topics:
+                    self._topic_groups.setdefault(t, set()).add(gid)
+            # A reopened engine may hold anything: every page is behind.
+            self._seq += 1
+            self._co_v = self._seq
+            self._dirty_any = True
+        self._unsubscribe = cluster.events.subscribe(self.on_event)
+
+    def detach(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    def on_event(self, event: Event) -> None:
+        """Engine callback: bump versions, mark pages dirty, maybe wake the loop. Never blocks."""
+        if event.__class__ in _GROUP_EVENTS or isinstance(event, OffsetsCommitted):
+            self.timeline.add(event)
+        with self._lock:
+            self._seq += 1
+            v = self._seq
+            self._dirty_any = True
+            if isinstance(event, (RecordsAppended, RecordsDeleted, TopicCreated, TopicDeleted, PartitionsAdded)):
+                self._touch_topic(event.topic, v)
+                if event.topic == CONSUMER_OFFSETS:
+                    self._co_v = v
+                    self._dirty_co = True
+            elif isinstance(event, (OffsetsCommitted, OffsetsReset, OffsetsDeleted)):
+                g = event.group
+                self._touch_group(g, v)
+                if isinstance(event, OffsetsCommitted):
+                    topics = {t for t, _p, _o in event.offsets}
+                    self._link(g, topics)
+                elif isinstance(event, OffsetsReset):
+                    topics = {t for t, _p, _b, _a in event.changes}
+                    self._link(g, topics)
+                else:
+                    topics = {t for t, _p in event.partitions}
+                for t in topics:
+                    self._touch_topic(t, v)
+                self._co_v = v
+                self._dirty_co = True
+            elif isinstance(event, (GroupChanged, GroupRebalanced)):
+                self._touch_group(event.group, v)
+                self._co_v = v
+                self._dirty_co = True
+            elif isinstance(event, GroupDeleted):
+                g = event.group
+                self._touch_group(g, v)
+                for t in self._group_topics.pop(g, set()):
+                    self._touch_topic(t, v)
+                    groups = self._topic_groups.get(t)
+                    if groups is not None:
+                        groups.discard(g)
+                self._co_v = v
+                self._dirty_co = True
+            wake = self._loop is not None and bool(self._listeners) and not self._scheduled
+            if wake:
+                self._scheduled = True
+            loop = self._loop
+        if wake and loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._arm)
+            except RuntimeError:  # the loop closed (server or test shut down): nobody listens
+                with self._lock:
+                    self._scheduled = False
+                    if self._loop is loop:
+                        self._loop = None
+
+    def touch_group(self, group_id: str) -> None:
+        """Something about the group changed outside the engine (its timeline got rows)."""
+        with self._lock:
+            self._seq += 1
+            self._touch_group(group_id, self._seq)
+            wake = self._loop is not None and bool(self._listeners) and not self._scheduled
+            if wake:
+                self._scheduled = True
+            loop = self._loop
+        if wake and loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._arm)
+            except RuntimeError:
+                with self._lock:
+                    self._scheduled = False
+
+    def _touch_topic(self, topic: str, v: int) -> None:
+        self._topic_v[topic] = v
+        self._dirty_topics.add(topic)
+
+    def _touch_group(self, group: str, v: int) -> None:
+        self._group_v[group] = v
+        self._dirty_groups.add(group)
+
+    def _link(self, group: str, topics: set[str]) -> None:
+        known = self._group_topics.setdefault(group, set())
+        for t in topics - known:
+            known.add(t)
+            self._topic_groups.setdefault(t, set()).add(group)
+
+    # --- versions ---------------------------------------------------------
+
+    def version(self, kind: str, key: str = "") -> int:
+        """The newest event that concerns page ``kind``/``key`` (0: none yet)."""
+        with self._lock:
+            if kind == "overview":
+                return self._seq
+            if kind == "consumer_offsets":
+                return self._co_v
+            if kind == "topic":
+                return self._topic_v.get(key, 0)
+            if kind == "group":
+                v = self._group_v.get(key, 0)
+                for t in self._group_topics.get(key, ()):
+                    v = max(v, self._topic_v.get(t, 0))
+                return v
+        raise ValueError(f"unknown live page kind {kind!r}")
+
+    # --- event-loop side --------------------------------------------------
+
+    def listen(self, kind: str, key: str, loop: asyncio.AbstractEventLoop) -> None:
+        """A page of ``kind``/``key`` opened a socket on ``loop``."""
+        with self._lock:
+            if self._loop is not loop:
+                # A new loop (the first consumer, or a new test): a notice scheduled on
+                # the old one will never run.
+                self._loop = loop
+                self._scheduled = False
+            if not self._listeners:
+                # Changes made while nobody listened need no notice: each page that
+                # connects gets a snapshot.
+                self._dirty_any = self._dirty_co = False
+                self._dirty_topics.clear()
+                self._dirty_groups.clear()
+            self._listeners[(kind, key)] = self._listeners.get((kind, key), 0) + 1
+
+    def unlisten(self, kind: str, key: str) -> None:
+        with self._lock:
+            n = self._listeners.get((kind, key), 0) - 1
+            if n > 0:
+                self._listeners[(kind, key)] = n
+            else:
+                self._listeners.pop((kind, key), None)
+
+    def _arm(self) -> None:
+        # On the loop: wait a moment so one notice covers the rest of a burst.
+        asyncio.get_running_loop().call_later(self.notice_delay_s, self._fire)
+
+    def _fire(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._send())
+        _pending_tasks.add(task)
+        task.add_done_callback(_pending_tasks.discard)
+
+    def take_dirty(self) -> tuple[list[str], int]:
+        """Channel groups to notify (only those with a page listening) and the version; clears."""
+        with self._lock:
+            self._scheduled = False
+            names: list[str] = []
+            if self._dirty_any and ("overview", "") in self._listeners:
+                names.append(channel_group("overview"))
+            if self._dirty_co and ("consumer_offsets", "") in self._listeners:
+                names.append(channel_group("consumer_offsets"))
+            groups = set(self._dirty_groups)
+            for t in self._dirty_topics:
+                if ("topic", t) in self._listeners:
+                    names.append(channel_group("topic", t))
+                groups.update(self._topic_groups.get(t, ()))
+            for g in groups:
+                if ("group", g) in self._listeners:
+                    names.append(channel_group("group", g))
+            self._dirty_any = self._dirty_co = False
+            self._dirty_topics.clear()
+            self._dirty_groups.clear()
+            return names, self._seq
+
+    async def _send(self) -> None:
+        from channels.layers import get_channel_layer
+
+        names, version = self.take_dirty()
+        layer = get_channel_layer()
+        if layer is None or not names:
+            return
+        message: dict[str, Any] = {"type": "live.changed", "version": version}
+        for name in names:
+            # The in-memory layer drops notices when a page's queue is full; the
+            # consumers' reconciliation tick covers that, so a failure here is not fatal.
+            with contextlib.suppress(Exception):
+                await layer.group_send(name, message)
+                self.notices_sent += 1
+
+
+_pending_tasks: set[asyncio.Task[None]] = set()
+_GROUP_EVENTS = frozenset({GroupChanged, GroupRebalanced, GroupDeleted, OffsetsReset, OffsetsDeleted})
+
+BRIDGE = Bridge()
+
+
+def on_engine_open(cluster: EmbeddedCluster) -> None:
+    """``engine.on_open`` hook: bridge the new engine's events and start the lag sampler."""
+    BRIDGE.attach(cluster)
+    from . import sampler
+
+    sampler.start_for(cluster)

@@ -1,0 +1,178 @@
+"""One websocket consumer per live page kind.
+
+On connect a page gets a full snapshot of its live parts (so a reconnect repairs
+whatever it missed). After that it hears wake-up notices from the bridge; each notice
+asks the page's :class:`Coalescer` for a flush, and the flush renders the *current*
+state once, however many notices came in between. A slow tick compares the page's
+version with the bridge's and re-sends when a notice was lost.
+
+Every frame ends with ``<div id="live-version" data-ws-version="N">`` so the page (and
+tests) can tell which state it shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+from . import registry
+from .bridge import BRIDGE
+from .coalesce import Coalescer
+from .names import channel_group
+
+_log = logging.getLogger(__name__)
+
+CLOSE_LOGIN_REQUIRED = 4401
+TICK_S = 2.0  # reconciliation: how late a lost notice may make a page
+
+
+def version_marker(version: int, oob: bool = True) -> str:
+    """The element carrying the version a page shows (swapped out of band in frames)."""
+    return str(
+        format_html(
+            '<div id="live-version"{} data-ws-version="{}" hidden></div>',
+            mark_safe(' hx-swap-oob="true"' if oob else ""),  # noqa: S308 - a constant
+            version,
+        )
+    )
+
+
+def _render(kind: str, key: str, user: Any) -> str:
+    # A worker thread: give it a fresh database connection and close it afterwards,
+    # as Django does around a request.
+    close_old_connections()
+    try:
+        html = registry.render(kind, key, user)
+        if kind == "group":
+            from .templatetags.live import timeline_html
+
+            html += timeline_html(key, oob=True)
+        return html
+    finally:
+        close_old_connections()
+
+
+def _open_engine() -> None:
+    from offsetsite.engine import get_cluster
+
+    get_cluster()  # opening it subscribes the bridge, so this page hears its events
+
+
+class LivePageConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels ships no types
+    kind = "overview"
+    url_kwarg: str | None = None
+
+    key: str
+    coalescer: Coalescer
+    listening: bool = False
+
+    async def connect(self) -> None:
+        self.key = ""
+        if self.url_kwarg is not None:
+            self.key = str(self.scope["url_route"]["kwargs"][self.url_kwarg])
+        user = self.scope.get("user")
+        if settings.OFFSETSITE.get("READ_LOGIN") and not getattr(user, "is_authenticated", False):
+            # Accept, then close with a code the page can read: 4401 means "log in".
+            # (The htmx ws extension does not retry 4xxx closes.)
+            await self.accept()
+            await self.close(code=CLOSE_LOGIN_REQUIRED)
+            return
+        fps = float(str(settings.OFFSETSITE.get("LIVE_MAX_FPS", 10)))
+        self.coalescer = Coalescer(max_fps=fps)
+        self._flush_lock = asyncio.Lock()
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.group_name = channel_group(self.kind, self.key)
+        await sync_to_async(_open_engine)()
+        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        BRIDGE.listen(self.kind, self.key, asyncio.get_running_loop())
+        self.listening = True
+        await self.accept()
+        await self.flush()  # the snapshot
+        self._tick_task: asyncio.Task[None] | None = asyncio.create_task(self._tick())
+
+    async def disconnect(self, code: int) -> None:
+        if not self.listening:
+            return
+        self.listening = False
+        BRIDGE.unlisten(self.kind, self.key)
+        task = getattr(self, "_tick_task", None)
+        if task is not None:
+            task.cancel()
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        for t in list(self._tasks):
+            t.cancel()
+        await self.channel_layer.group_discard(self.group_name, self.channel_name)
+
+    # --- notices -----------------------------------------------------------
+
+    async def live_changed(self, message: dict[str, Any]) -> None:
+        self._request_flush()
+
+    def _request_flush(self) -> None:
+        if not self.listening:
+            return
+        delay = self.coalescer.request()
+        if delay is None:
+            return  # a flush is already on its way and will render the newest state
+        self._flush_handle = asyncio.get_running_loop().call_later(delay, self._start_flush)
+
+    def _start_flush(self) -> None:
+        self._flush_handle = None
+        task = asyncio.get_running_loop().create_task(self.flush())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def flush(self) -> None:
+        """Render the page's live parts as they are now and send them as one frame."""
+        async with self._flush_lock:  # frames go out in order, one render at a time
+            if not self.listening:
+                return
+            self.coalescer.begin_flush()
+            # Read the version before rendering: a change during the render makes the
+            # page look behind, and the next tick sends it again.
+            version = BRIDGE.version(self.kind, self.key)
+            try:
+                html = await sync_to_async(_render, thread_sensitive=False)(
+                    self.kind, self.key, self.scope.get("user")
+                )
+            except Exception:
+                _log.exception("live renderer for %s %r failed", self.kind, self.key)
+                html = ""
+            if not self.listening:
+                return
+            await self.send(text_data=html + version_marker(version))
+            self.coalescer.sent(version)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            if self.coalescer.behind(BRIDGE.version(self.kind, self.key)):
+                self._request_flush()
+
+
+class OverviewConsumer(LivePageConsumer):
+    kind = "overview"
+
+
+class TopicConsumer(LivePageConsumer):
+    kind = "topic"
+    url_kwarg = "topic"
+
+
+class GroupConsumer(LivePageConsumer):
+    kind = "group"
+    url_kwarg = "group"
+
+
+class ConsumerOffsetsConsumer(LivePageConsumer):
+    kind = "consumer_offsets"

@@ -1,0 +1,280 @@
+"""Lag history: sample every group's lag, downsample, prune; write the group timeline.
+
+A daemon thread started when the engine opens runs :func:`run_round` every second:
+the timeline buffer is drained each round (so a rebalance shows within a second),
+lag is sampled every ``LAG_SAMPLE_INTERVAL`` seconds (5 by default). Tests call
+:func:`sample_once` directly with a chosen ``now``.
+
+Settings (``settings.OFFSETSITE``, seconds):
+- ``SAMPLER``: run the thread (default: yes, except inside a pytest run, where tests
+  drive sampling themselves and a background writer would race their database);
+- ``LAG_SAMPLE_INTERVAL`` (5), ``LAG_RAW_RETENTION`` (3600),
+  ``LAG_MINUTE_RETENTION`` (7 days), ``TIMELINE_RETENTION`` (30 days),
+  ``SAMPLER_TICK`` (1: how often the thread wakes to write the timeline).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, connections, transaction
+from django.db.models import Max, Min
+from django.utils import timezone
+
+from logcore import EmbeddedCluster
+from logcore.errors import KafkaError
+
+from .models import TOTAL_PARTITION, GroupEvent, LagMinute, LagSample
+
+_log = logging.getLogger(__name__)
+MINUTE = timedelta(minutes=1)
+
+
+def _setting(name: str, default: float) -> float:
+    return float(str(settings.OFFSETSITE.get(name, default)))
+
+
+def sample_interval_s() -> float:
+    return _setting("LAG_SAMPLE_INTERVAL", 5.0)
+
+
+def raw_retention() -> timedelta:
+    return timedelta(seconds=_setting("LAG_RAW_RETENTION", 3600.0))
+
+
+def minute_retention() -> timedelta:
+    return timedelta(seconds=_setting("LAG_MINUTE_RETENTION", 7 * 86400.0))
+
+
+def timeline_retention() -> timedelta:
+    return timedelta(seconds=_setting("TIMELINE_RETENTION", 30 * 86400.0))
+
+
+@dataclass
+class RoundResult:
+    samples: int = 0
+    minutes: int = 0
+    pruned: int = 0
+    events: int = 0
+
+
+def _floor_minute(t: datetime) -> datetime:
+    return t.replace(second=0, microsecond=0)
+
+
+def sample_lag(now: datetime) -> int:
+    """One LagSample per (group, partition with a committed offset) at ``now``."""
+    from offsetsite.engine import get_cluster
+
+    cluster = get_cluster()
+    rows: list[LagSample] = []
+    for listing in cluster.list_groups():
+        try:
+            desc = cluster.describe_group(listing.group_id)
+        except KafkaError:  # deleted between the listing and the describe
+            continue
+        for p in desc.offsets:
+            # No commit yet, or offsets left on a deleted topic (no HW): no lag to chart.
+            if p.committed is None or p.high_watermark < 0:
+                continue
+            rows.append(
+                LagSample(
+                    group_id=desc.group_id,
+                    topic=p.topic,
+                    partition=p.partition,
+                    at=now,
+                    committed=p.committed,
+                    hw=p.high_watermark,
+                    lag=max(p.high_watermark - p.committed, 0),
+                )
+            )
+    LagSample.objects.bulk_create(rows, batch_size=500)
+    return len(rows)
+
+
+def downsample(now: datetime) -> int:
+    """Fold the raw samples of every complete minute not yet folded into LagMinute rows."""
+    boundary = _floor_minute(now)
+    last = LagMinute.objects.aggregate(m=Max("at"))["m"]
+    if last is not None:
+        start = last + MINUTE
+    else:
+        first = LagSample.objects.aggregate(m=Min("at"))["m"]
+        if first is None:
+            return 0
+        start = _floor_minute(first)
+    if start >= boundary:
+        return 0
+    per_part: dict[tuple[str, str, int, datetime], list[Any]] = {}
+    totals: dict[tuple[str, datetime], int] = defaultdict(int)  # (group, sample time) -> sum
+    rows = (
+        LagSample.objects.filter(at__gte=start, at__lt=boundary)
+        .order_by("at", "id")
+        .values_list("group_id", "topic", "partition", "at", "lag", "committed", "hw")
+    )
+    for g, t, p, at, lag, committed, hw in rows.iterator(chunk_size=2000):
+        minute = _floor_minute(at)
+        agg = per_part.get((g, t, p, minute))
+        if agg is None:
+            per_part[(g, t, p, minute)] = [lag, lag, committed, hw, 1]
+        else:
+            agg[0] = max(agg[0], lag)
+            agg[1], agg[2], agg[3] = lag, committed, hw  # ordered by time: the last wins
+            agg[4] += 1
+        totals[(g, at)] += lag
+    total_per_minute: dict[tuple[str, datetime], list[int]] = {}
+    for (g, at), total in sorted(totals.items(), key=lambda kv: kv[0][1]):
+        key = (g, _floor_minute(at))
+        agg_t = total_per_minute.get(key)
+        if agg_t is None:
+            total_per_minute[key] = [total, total, 1]
+        else:
+            agg_t[0] = max(agg_t[0], total)
+            agg_t[1] = total
+            agg_t[2] += 1
+    out = [
+        LagMinute(group_id=g, topic=t, partition=p, at=m, lag_max=a[0], lag_last=a[1],
+                  committed=a[2], hw=a[3], samples=a[4])
+        for (g, t, p, m), a in per_part.items()
+    ]
+    out += [
+        LagMinute(group_id=g, topic="", partition=TOTAL_PARTITION, at=m, lag_max=a[0], lag_last=a[1],
+                  committed=None, hw=None, samples=a[2])
+        for (g, m), a in total_per_minute.items()
+    ]
+    LagMinute.objects.bulk_create(out, batch_size=500, ignore_conflicts=True)
+    return len(out)
+
+
+def prune(now: datetime) -> int:
+    """Drop raw samples, minutes and timeline rows older than their retention."""
+    n = LagSample.objects.filter(at__lt=now - raw_retention()).delete()[0]
+    n += LagMinute.objects.filter(at__lt=now - minute_retention()).delete()[0]
+    n += GroupEvent.objects.filter(at__lt=now - timeline_retention()).delete()[0]
+    return n
+
+
+def write_timeline(force: bool = False) -> int:
+    """Write the bridge's buffered group events; wake the pages of the groups concerned."""
+    from .bridge import BRIDGE
+
+    entries = BRIDGE.timeline.drain(force=force)
+    if not entries:
+        return 0
+    GroupEvent.objects.bulk_create(
+        [
+            GroupEvent(
+                group_id=e.group_id,
+                at=datetime.fromtimestamp(e.at, tz=UTC),
+                kind=e.kind,
+                summary=e.summary,
+                details=e.details,
+            )
+            for e in entries
+        ],
+        batch_size=500,
+    )
+    for group_id in {e.group_id for e in entries}:
+        BRIDGE.touch_group(group_id)
+    return len(entries)
+
+
+def sample_once(now: datetime | None = None) -> RoundResult:
+    """Sample lag now, fold complete minutes, prune old rows, write buffered timeline entries."""
+    now = now or timezone.now()
+    result = RoundResult()
+    with transaction.atomic():
+        result.samples = sample_lag(now)
+        result.minutes = downsample(now)
+        result.pruned = prune(now)
+    result.events = write_timeline(force=False)
+    return result
+
+
+# --- the background thread ---------------------------------------------------
+
+_thread_lock = threading.Lock()
+_current: Sampler | None = None
+
+
+def enabled() -> bool:
+    default = "pytest" not in sys.modules
+    return bool(settings.OFFSETSITE.get("SAMPLER", default))
+
+
+class Sampler(threading.Thread):
+    """Samples while its engine is the open one; stops when the engine closes or is replaced."""
+
+    def __init__(self, cluster: EmbeddedCluster, tick_s: float = 1.0) -> None:
+        super().__init__(name="offsetsite-lag-sampler", daemon=True)
+        self.cluster = cluster
+        self.tick_s = tick_s
+        self.stop_event = threading.Event()
+        self.rounds = 0
+
+    def _still_current(self, seen: list[bool]) -> bool:
+        from offsetsite import engine
+
+        # The engine publishes its cluster only after the on_open hooks ran.
+        current = getattr(engine, "_cluster", None)
+        if current is self.cluster:
+            seen[0] = True
+            return True
+        return current is None and not seen[0]
+
+    def run(self) -> None:
+        seen = [False]
+        last_sample = 0.0
+        clock = 0.0
+        interval = sample_interval_s()
+        try:
+            while not self.stop_event.wait(self.tick_s):
+                clock += self.tick_s
+                if not self._still_current(seen):
+                    break
+                close_old_connections()
+                try:
+                    if clock - last_sample >= interval:
+                        last_sample = clock
+                        sample_once()
+                    else:
+                        write_timeline()
+                    self.rounds += 1
+                except Exception:  # a bad round must not end the history for good
+                    _log.exception("lag sampler round failed")
+                finally:
+                    close_old_connections()
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+
+def start_for(cluster: EmbeddedCluster) -> Sampler | None:
+    """Start the sampler thread for a freshly opened engine (stopping any older one)."""
+    global _current
+    with _thread_lock:
+        if _current is not None:
+            _current.stop()
+            _current = None
+        if not enabled():
+            return None
+        _current = Sampler(cluster, tick_s=_setting("SAMPLER_TICK", 1.0))
+        _current.start()
+        return _current
+
+
+def stop() -> None:
+    global _current
+    with _thread_lock:
+        if _current is not None:
+            _current.stop()
+            _current = None

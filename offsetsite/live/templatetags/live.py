@@ -1,0 +1,97 @@
+"""Template tags of the live layer: ``{% load live %}``.
+
+- ``{% live_socket kind key %}``: the page's websocket element (kind: overview, topic,
+  group, consumer_offsets) plus the htmx ws extension and live.js, all served locally.
+- ``{% lag_chart group_id %}``: a uPlot lag chart; put it outside any swapped fragment.
+- ``{% group_timeline group_id %}``: the group's latest commits, rebalances, resets.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from django import template
+from django.template.loader import render_to_string
+from django.templatetags.static import static
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+from ..bridge import BRIDGE
+from ..consumers import version_marker
+from ..models import GroupEvent
+from ..names import KINDS
+
+register = template.Library()
+
+TIMELINE_ROWS = 50
+_WS_PATHS = {
+    "overview": "/ws/overview/",
+    "consumer_offsets": "/ws/consumer-offsets/",
+    "topic": "/ws/topic/{}/",
+    "group": "/ws/group/{}/",
+}
+
+
+def socket_path(kind: str, key: str = "") -> str:
+    if kind not in KINDS:
+        raise template.TemplateSyntaxError(
+            f"live_socket: unknown kind {kind!r}; expected one of {', '.join(KINDS)}"
+        )
+    if kind in ("topic", "group") and not key:
+        raise template.TemplateSyntaxError(f"live_socket: a {kind} page needs its {kind} name")
+    return _WS_PATHS[kind].format(quote(key, safe=""))
+
+
+@register.simple_tag
+def live_socket(kind: str, key: str = "") -> SafeString:
+    key = str(key)
+    path = socket_path(kind, key)
+    return format_html(
+        '<div id="live-socket" hx-ext="ws" ws-connect="{}" data-ws-state="connecting" '
+        'data-live-kind="{}" data-live-key="{}" hidden></div>\n{}\n'
+        '<script src="{}"></script>\n<script src="{}"></script>',
+        path,
+        kind,
+        key,
+        mark_safe(version_marker(BRIDGE.version(kind, key), oob=False)),  # noqa: S308 - built by format_html
+        static("django_htmx/ext/hx-ws-2.min.js"),
+        static("offsetsite/live.js"),
+    )
+
+
+@register.simple_tag
+def lag_chart(group_id: str) -> SafeString:
+    group_id = str(group_id)
+    try:
+        url = reverse("group_lag", args=[group_id])
+    except NoReverseMatch:
+        return mark_safe(
+            '<p class="lag-chart-missing">No lag chart for a group id containing "/": '
+            "read its lag through the API.</p>"
+        )
+    return mark_safe(  # noqa: S308 - the template escapes every value
+        render_to_string(
+            "live/lag_chart.html",
+            {
+                "group_id": group_id,
+                "lag_url": url,
+                "ranges": ["15m", "1h", "6h", "24h"],
+            },
+        )
+    )
+
+
+def timeline_html(group_id: str, oob: bool = False) -> str:
+    """The group timeline fragment (stable id "group-timeline"); ``oob`` for websocket frames."""
+    events = list(
+        GroupEvent.objects.filter(group_id=group_id).order_by("-at", "-id")[:TIMELINE_ROWS]
+    )
+    return render_to_string(
+        "live/group_timeline.html", {"group_id": group_id, "events": events, "oob": oob}
+    )
+
+
+@register.simple_tag
+def group_timeline(group_id: str) -> SafeString:
+    return mark_safe(timeline_html(str(group_id)))  # noqa: S308 - rendered with autoescape

@@ -1,0 +1,140 @@
+"""Flush timing of live pages, with a fake clock (no Django, no event loop)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from offsetsite.live.coalesce import Coalescer
+from offsetsite.live.names import channel_group, safe_part
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run_burst(c: Coalescer, clock: FakeClock, notices_at: list[float]) -> list[float]:
+    """Simulate an event loop: notices at given times; returns the times frames went out."""
+    frames: list[float] = []
+    due: float | None = None
+    events = sorted(notices_at)
+    i = 0
+    end = (events[-1] if events else clock.now) + 5.0
+    t = clock.now
+    step = 0.001
+    while t <= end:
+        clock.now = t
+        while i < len(events) and events[i] <= t:
+            delay = c.request()
+            if delay is not None:
+                due = t + delay
+            i += 1
+        if due is not None and t >= due:
+            c.begin_flush()
+            c.sent(i)
+            frames.append(t)
+            due = None
+        t = round(t + step, 6)
+    return frames
+
+
+def test_first_notice_schedules_one_delayed_flush() -> None:
+    clock = FakeClock()
+    c = Coalescer(max_fps=10, delay_s=0.1, clock=clock)
+    assert c.request() == pytest.approx(0.1)
+    assert c.pending
+    # Later notices while the flush is pending schedule nothing more.
+    assert c.request() is None
+    assert c.request() is None
+
+
+def test_burst_of_500_notices_is_one_frame() -> None:
+    clock = FakeClock()
+    c = Coalescer(max_fps=10, delay_s=0.1, clock=clock)
+    start = clock.now
+    frames = run_burst(c, clock, [start + k * 0.0001 for k in range(500)])  # 50 ms of notices
+    assert len(frames) == 1
+
+
+def test_steady_stream_is_capped_at_max_fps() -> None:
+    clock = FakeClock()
+    c = Coalescer(max_fps=10, delay_s=0.05, clock=clock)
+    start = clock.now
+    # A notice every 5 ms for 3 s: 600 notices.
+    frames = run_burst(c, clock, [start + k * 0.005 for k in range(600)])
+    span = frames[-1] - frames[0]
+    assert len(frames) <= 10 * span + 1 + 1
+    gaps = [b - a for a, b in itertools.pairwise(frames)]
+    assert min(gaps) >= 0.1 - 1e-6
+
+
+def test_lower_fps_spaces_frames_further() -> None:
+    clock = FakeClock()
+    c = Coalescer(max_fps=2, delay_s=0.1, clock=clock)
+    assert c.request() == pytest.approx(0.1)
+    clock.now += 0.1
+    c.begin_flush()
+    c.sent(1)
+    clock.now += 0.05
+    # The next frame may not come before 0.5 s after the last one.
+    assert c.request() == pytest.approx(0.45)
+
+
+def test_notice_during_flush_asks_for_another() -> None:
+    clock = FakeClock()
+    c = Coalescer(clock=clock)
+    c.request()
+    clock.now += 0.1
+    c.begin_flush()
+    # The render is running; a change now must lead to one more frame.
+    assert c.request() is not None
+
+
+def test_behind_compares_versions_and_ignores_pending() -> None:
+    clock = FakeClock()
+    c = Coalescer(clock=clock)
+    assert c.behind(0)  # nothing sent yet
+    c.begin_flush()
+    c.sent(7)
+    assert not c.behind(7)
+    assert c.behind(8)
+    c.request()
+    assert not c.behind(8)  # a flush is already on its way
+    c.begin_flush()
+    c.sent(5)  # an older version never lowers what was sent
+    assert c.sent_version == 7
+    assert c.frames == 2
+
+
+def test_bad_fps_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_fps"):
+        Coalescer(max_fps=0)
+
+
+@pytest.mark.parametrize(
+    ("name", "plain"),
+    [("orders", True), ("orders.v1-x_y", True), ("a b", False), ("<script>", False), ("é", False),
+     ("x" * 61, False), ("", False)],
+)
+def test_channel_names_are_valid(name: str, plain: bool) -> None:
+    import re
+
+    for kind in ("topic", "group"):
+        cg = channel_group(kind, name)
+        assert re.fullmatch(r"[a-zA-Z0-9\-_.]+", cg)
+        assert len(cg) < 100
+    assert safe_part(name).startswith("n." if plain else "h.")
+
+
+def test_channel_names_do_not_collide() -> None:
+    names = ["a", "a b", "a_b", "A", "a.b", "a/b", "h." + "0" * 40]
+    groups = {channel_group("group", n) for n in names}
+    assert len(groups) == len(names)
+    assert channel_group("topic", "a") != channel_group("group", "a")
+    with pytest.raises(ValueError, match="unknown live page kind"):
+        channel_group("nope", "a")
