@@ -41,7 +41,7 @@ def rows_of(response: Any) -> dict[tuple[str, int], tuple[int | None, int, int, 
     }
 
 
-SCENARIOS = [
+SCENARIOS: list[tuple[dict[str, Any], dict[int, tuple[int, int, int, int]]]] = [
     ({"scenario": "to-earliest"}, {0: (10, 0, 10, 0), 1: (5, 0, 5, 0)}),
     ({"scenario": "to-latest"}, {0: (10, 20, 0, 10), 1: (5, 20, 0, 15)}),
     ({"scenario": "to-current"}, {0: (10, 10, 0, 0), 1: (5, 5, 0, 0)}),
@@ -276,7 +276,7 @@ def test_undo_restores_the_offsets_before(operator_client: Client, log: None) ->
 
 def test_undo_forgets_offsets_that_did_not_exist(operator_client: Client, log: None) -> None:
     get_cluster().create_topic("payments", 1)
-    do_reset(operator_client, scenario="to-earliest", scope="topics", topics="payments")  # type: ignore[arg-type]
+    do_reset(operator_client, scenario="to-earliest", scope="topics", topics="payments")
     assert offsets()[("payments", 0)] == 0
     operator_client.post("/groups/billing/undo/")
     assert ("payments", 0) not in offsets()
