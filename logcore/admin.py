@@ -201,7 +201,11 @@ def parse_datetime(text: str) -> int:
                       int((frac or "0").ljust(3, "0")) * 1000, tzinfo=tz)
     except ValueError as e:
         raise InvalidRequest(f"Error parsing timestamp {text!r}: {e}") from None
-    return int(dt.timestamp() * 1000)
+    # Integer arithmetic: float seconds * 1000 loses a millisecond (.003 -> 2).
+    return (dt - _EPOCH) // timedelta(milliseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_duration(text: str) -> int:

@@ -156,3 +156,12 @@ def test_parsers():
     assert parse_duration("PT1M") == 60_000
     assert parse_duration("P1DT2H") == 93_600_000
     assert parse_duration("PT0.5S") == 500
+
+
+@pytest.mark.parametrize("millis", [0, 1, 3, 5, 7, 999])
+def test_parse_datetime_keeps_every_millisecond(millis: int) -> None:
+    # float seconds * 1000 rounds .003 down to 2: a reset would land one record early
+    from logcore.admin import parse_datetime
+
+    base = parse_datetime("2024-05-06T07:08:01.000")
+    assert parse_datetime(f"2024-05-06T07:08:01.{millis:03d}") - base == millis
