@@ -440,14 +440,19 @@ class LagTracker:
         if lag == 0:
             return 0.0, "caught-up"
         table = self._tables.get((p.topic, p.partition))
-        if table is not None and len(table) >= 2:
+        # The table can place the committed offset only if a sample already saw a HW
+        # past it; otherwise its newest point predates the record and says nothing.
+        usable = table is not None and len(table) >= 2 and table.latest is not None and (
+            p.committed < table.latest.high_watermark
+        )
+        if usable and table is not None:
             pred = table.predict(p.committed)
             if pred is not None and not pred.extrapolated:
                 return max(at - pred.time_ms, 0.0), "interpolated"
         ts = self._record_timestamp(cluster, p.topic, p.partition, p.committed)
         if ts is not None:
             return float(max(at - ts, 0)), "record"
-        if table is not None:
+        if usable and table is not None:
             t = table.time_lag_ms(p.committed, at)
             if t is not None:
                 return t, "extrapolated"
@@ -457,9 +462,13 @@ class LagTracker:
         if p.committed is None or p.lag is None:
             return None
         window = self._windows.get((group_id, p.topic, p.partition))
-        table = self._tables.get((p.topic, p.partition))
-        recent = [pt.high_watermark for pt in table.points[-3:]] if table else []
         samples = window.samples if window else ()
+        table = self._tables.get((p.topic, p.partition))
+        # Burrow's "caught up at a recent HW sample" exception to STOP: only samples
+        # taken since the last commit count (ours are sparse; an older one would say
+        # the consumer was caught up with a log that has grown since).
+        since = samples[-1].timestamp_ms if samples else at
+        recent = [pt.high_watermark for pt in table.points if pt.sampled_at_ms >= since][-3:] if table else []
         return evaluate_partition(samples, at, p.lag, recent_high_watermarks=recent)
 
     def group_view(self, cluster: Cluster, group_id: str) -> GroupView:
