@@ -1,0 +1,61 @@
+"""Live parts of the topic page and of ``__consumer_offsets``, pushed over the websocket.
+
+Each renderer renders the very partials the page is built from, with ``oob`` set so
+every top-level element carries ``hx-swap-oob="true"``: the browser replaces the
+element of the same id. A topic page shows its partition strips, its summary with
+the high watermarks and, when the viewer is at the tail, the newest records.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.template.loader import render_to_string
+
+from logcore.errors import InvalidTopic, UnknownTopicOrPartition
+from offsetsite.engine import get_cluster
+
+from .topic_parts import DEFAULT_PAGE, records_page, topic_context
+
+
+def render_topic(key: str, user: Any) -> str:
+    """The live parts of ``/topics/<key>/``; "" once the topic is gone (the page keeps its last frame)."""
+    cluster = get_cluster()
+    try:
+        ctx = topic_context(cluster, key)
+    except (UnknownTopicOrPartition, InvalidTopic):
+        return ""
+    ctx["oob"] = True
+    parts = [
+        render_to_string("dashboard/topic.html#summary", ctx),
+        render_to_string("dashboard/topic.html#strips", ctx),
+    ]
+    if ctx["live_tails"]:
+        # The page shows one partition's tail; every partition's tail is sent and the
+        # browser swaps only the one whose id is on the page.
+        for p in ctx["topic"].partitions:
+            page = records_page(cluster, key, p.partition, None, DEFAULT_PAGE)
+            parts.append(render_to_string("dashboard/topic.html#records_rows", {"page": page, "oob": True}))
+    return "\n".join(parts)
+
+
+def render_consumer_offsets(key: str, user: Any) -> str:
+    """The partitions table and the newest page of ``/consumer-offsets/`` (key unused)."""
+    from .views_topics import consumer_offsets_context
+
+    ctx = consumer_offsets_context(None)
+    ctx["oob"] = True
+    return "\n".join(
+        [
+            render_to_string("dashboard/consumer_offsets.html#co_partitions", ctx),
+            render_to_string("dashboard/consumer_offsets.html#co_rows", ctx),
+        ]
+    )
+
+
+def register_all() -> None:
+    """Register the renderers of kinds "topic" and "consumer_offsets" with the live layer."""
+    from offsetsite.live.registry import register
+
+    register("topic", render_topic)
+    register("consumer_offsets", render_consumer_offsets)

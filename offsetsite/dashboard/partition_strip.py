@@ -1,0 +1,226 @@
+"""A partition drawn as a log: a strip of numbered cells, like seats in a compartment.
+
+A partition may hold millions of offsets, so the strip is windowed: the first few
+offsets after the log start, the last few before the high watermark, and a small
+region around every marker (a group's committed offset, a member's position). The
+stretches in between are drawn as one elided cell that says how many offsets it
+stands for. Only the offsets inside windows are read, a few dozen records at most,
+so drawing the strip costs the same for ten records as for ten million.
+
+Offsets inside a window with no record are compaction's gaps: the record was
+removed because a newer one has the same key. A record with a null value is a
+tombstone (it deletes its key once compaction has run long enough).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from logcore.cluster import Cluster, GroupDescription
+from logcore.errors import KafkaError
+
+HEAD_CELLS = 4  # offsets drawn right after the log start
+TAIL_CELLS = 40  # offsets drawn right before the high watermark
+AROUND_MARKER = 3  # offsets drawn on each side of a marker
+MERGE_GAP = 3  # windows closer than this are joined (no "… 2 offsets" cells)
+MAX_MARKER_WINDOWS = 16  # beyond this many marked offsets, markers share the tail window
+
+
+@dataclass(frozen=True)
+class Marker:
+    """Something pointing at an offset: a group's committed offset or a member's position."""
+
+    kind: Literal["committed", "position"]
+    group_id: str
+    offset: int
+    member: str = ""
+    partition: int | None = None  # needed from position sources; committed markers are sorted by it
+
+    @property
+    def label(self) -> str:
+        if self.kind == "committed":
+            return f"{self.group_id}: next record to read"
+        return f"{self.member or self.group_id}: position"
+
+    @property
+    def title(self) -> str:
+        if self.kind == "committed":
+            return (
+                f"group {self.group_id} committed offset {self.offset}: "
+                f"the next record it will read is {self.offset}"
+            )
+        return f"member {self.member} of group {self.group_id}: its next poll returns offset {self.offset}"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One offset of the strip."""
+
+    offset: int
+    state: Literal["record", "gap", "tombstone", "hw"]
+    key: str = ""  # a short, already-decoded key for the cell's tooltip
+    markers: tuple[Marker, ...] = ()
+    log_start: bool = False
+
+    @property
+    def elided(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class Elided:
+    """A stretch of offsets not drawn: [start, end)."""
+
+    start: int
+    end: int
+
+    @property
+    def elided(self) -> bool:
+        return True
+
+    @property
+    def count(self) -> int:
+        return self.end - self.start
+
+
+@dataclass
+class Strip:
+    topic: str
+    partition: int
+    log_start: int
+    high_watermark: int
+    log_end: int
+    items: list[Cell | Elided] = field(default_factory=list)
+    # Markers the strip cannot draw: below the log start (retention removed the
+    # records the group would read next) or past the high watermark.
+    outside: list[Marker] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def records(self) -> int:
+        return self.high_watermark - self.log_start
+
+    @property
+    def gaps(self) -> int:
+        """Gaps among the drawn cells (the strip does not read elided stretches)."""
+        return sum(1 for i in self.items if isinstance(i, Cell) and i.state == "gap")
+
+
+# Who else knows members' positions (e.g. consumers run by the web process itself)
+# registers a source here: topic -> markers of kind "position", each with its partition.
+PositionSource = Callable[[str], Iterable[Marker]]
+_position_sources: list[PositionSource] = []
+
+
+def register_position_source(source: PositionSource) -> None:
+    """Add a source of member positions; it must be fast and never raise for a topic."""
+    if source not in _position_sources:
+        _position_sources.append(source)
+
+
+def position_markers(topic: str) -> list[Marker]:
+    out: list[Marker] = []
+    for source in list(_position_sources):
+        try:
+            out.extend(m for m in source(topic) if m.kind == "position")
+        except Exception:  # noqa: S112 - one broken source must not break the page
+            continue
+    return out
+
+
+def committed_markers(cluster: Cluster, topic: str) -> dict[int, list[Marker]]:
+    """Every group's committed offset on ``topic``, by partition, in one pass over groups."""
+    by_partition: dict[int, list[Marker]] = {}
+    for listing in cluster.list_groups():
+        try:
+            desc: GroupDescription = cluster.describe_group(listing.group_id)
+        except KafkaError:
+            continue  # deleted between the two calls
+        for row in desc.offsets:
+            if row.topic == topic and row.committed is not None:
+                by_partition.setdefault(row.partition, []).append(
+                    Marker("committed", desc.group_id, row.committed)
+                )
+    return by_partition
+
+
+def windows(log_start: int, hw: int, marked: Iterable[int]) -> list[tuple[int, int]]:
+    """The [start, end) ranges of offsets to draw, sorted, merged, within [log_start, hw)."""
+    if hw <= log_start:
+        return []
+    wanted = [(log_start, log_start + HEAD_CELLS), (hw - TAIL_CELLS, hw)]
+    inside = sorted({m for m in marked if log_start <= m <= hw})
+    if len(inside) > MAX_MARKER_WINDOWS:
+        # Many groups: keep the windows of the lowest and highest markers and a spread
+        # between; every marker is still listed, only some regions are not drawn.
+        step = len(inside) / MAX_MARKER_WINDOWS
+        inside = sorted({inside[int(i * step)] for i in range(MAX_MARKER_WINDOWS)} | {inside[-1]})
+    wanted.extend((m - AROUND_MARKER, m + AROUND_MARKER + 1) for m in inside)
+    clipped = sorted((max(a, log_start), min(b, hw)) for a, b in wanted)
+    merged: list[tuple[int, int]] = []
+    for a, b in clipped:
+        if a >= b:
+            continue
+        if merged and a <= merged[-1][1] + MERGE_GAP:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def _short_key(key: bytes | None) -> str:
+    if key is None:
+        return ""
+    text = key[:40].decode("utf-8", "replace")
+    return text + ("…" if len(key) > 40 else "")
+
+
+def build_strip(
+    cluster: Cluster,
+    topic: str,
+    partition: int,
+    log_start: int,
+    hw: int,
+    log_end: int,
+    markers: Sequence[Marker] = (),
+) -> Strip:
+    """Draw one partition; reads only the offsets inside the windows."""
+    strip = Strip(topic, partition, log_start, hw, log_end)
+    at: dict[int, list[Marker]] = {}
+    for m in markers:
+        if log_start <= m.offset <= hw:
+            at.setdefault(m.offset, []).append(m)
+        else:
+            strip.outside.append(m)
+    cursor = log_start
+    for a, b in windows(log_start, hw, at):
+        if a > cursor:
+            strip.items.append(Elided(cursor, a))
+        try:
+            records = cluster.read(topic, partition, a, b - a)
+        except KafkaError as e:
+            # The log moved under us (retention, a delete): draw what we know.
+            strip.error = str(e)
+            records = []
+        found = {r.offset: r for r in records if r.offset < b}
+        for off in range(a, b):
+            r = found.get(off)
+            state: Literal["record", "gap", "tombstone"]
+            if r is None:
+                state = "gap"
+            elif r.value is None:
+                state = "tombstone"
+            else:
+                state = "record"
+            strip.items.append(
+                Cell(off, state, _short_key(r.key) if r else "", tuple(at.get(off, ())), off == log_start)
+            )
+        cursor = b
+    if hw > cursor:
+        strip.items.append(Elided(cursor, hw))
+    # The seat at the high watermark: where the next record will go, and where a
+    # caught-up group's committed offset points.
+    strip.items.append(Cell(hw, "hw", "", tuple(at.get(hw, ())), hw == log_start))
+    return strip

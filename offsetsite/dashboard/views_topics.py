@@ -1,0 +1,382 @@
+"""Topic pages: a topic's partitions drawn as logs with its records, produce, create, delete,
+and the internal ``__consumer_offsets`` decoded.
+
+Reads are open to every visitor. Changes need the operator role (producing also
+works for anonymous visitors in workshop mode), go by POST with CSRF, and each
+writes one audit entry.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET, require_http_methods
+
+from logcore.admin import parse_datetime
+from logcore.errors import InvalidTopic, KafkaError, UnknownTopicOrPartition
+from logcore.log_manager import TopicDescription
+from offsetsite.core.models import record
+from offsetsite.core.roles import require_role
+from offsetsite.core.workshop import may_produce
+from offsetsite.engine import get_cluster
+
+from . import bursts
+from .consumer_offsets_view import DEFAULT_PAGE as OFFSETS_PAGE
+from .consumer_offsets_view import OFFSETS_TOPIC, offsets_page, parse_cursor
+from .forms_topics import ProduceForm, TopicCreateForm, TopicDeleteForm
+from .records_view import VIEW_MODES, iso_utc, parse_mode
+from .topic_parts import DEFAULT_PAGE, LIVE_TAIL_PARTITIONS, MAX_PAGE, RecordsPage, records_page, topic_context
+
+_MINUTES = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$")
+
+
+def _describe(topic: str) -> TopicDescription:
+    try:
+        return get_cluster().describe_topic(topic)
+    except (UnknownTopicOrPartition, InvalidTopic):
+        raise Http404(f"Topic '{topic}' does not exist.") from None
+
+
+def _int_param(request: HttpRequest, name: str, problems: list[str], allowed: str) -> int | None:
+    raw = request.GET.get(name, "").strip()
+    if raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        problems.append(f"{name} {raw!r} is not a whole number: {allowed}.")
+        return None
+
+
+def parse_time(text: str) -> int:
+    """Epoch milliseconds, or Kafka's yyyy-MM-ddTHH:mm:ss.SSS[zone] (no zone: UTC)."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    if _MINUTES.match(text):  # what a browser's datetime-local input sends
+        text += ":00"
+    return parse_datetime(text)
+
+
+def _records_for(request: HttpRequest, topic: TopicDescription) -> tuple[RecordsPage, list[str]]:
+    """The record table asked for by the query string; problems become messages."""
+    problems: list[str] = []
+    count = len(topic.partitions)
+    partition = _int_param(request, "p", problems, f"choose a partition from 0 to {count - 1}")
+    if partition is None:
+        partition = 0
+    elif not 0 <= partition < count:
+        problems.append(f"Partition {partition} does not exist: choose 0 to {count - 1}.")
+        partition = 0
+    size = _int_param(request, "size", problems, f"a page holds 1 to {MAX_PAGE} records")
+    if size is None:
+        size = DEFAULT_PAGE
+    elif not 1 <= size <= MAX_PAGE:
+        problems.append(f"A page holds 1 to {MAX_PAGE} records, not {size}: showing {min(max(size, 1), MAX_PAGE)}.")
+    offset = _int_param(request, "offset", problems, "offsets are whole numbers")
+    cluster = get_cluster()
+    notice = ""
+    when = request.GET.get("time", "").strip()
+    if when:
+        try:
+            ts = parse_time(when)
+        except KafkaError as e:
+            problems.append(str(e))
+        else:
+            found = cluster.offset_for_timestamp(topic.name, partition, ts)
+            if found is None:
+                _, hw = cluster.watermarks(topic.name, partition)
+                notice = (
+                    f"No record of partition {partition} is as new as {iso_utc(ts)}: "
+                    f"showing the tail (the high watermark is {hw})."
+                )
+                offset = None
+            else:
+                offset = found
+                notice = f"The first record at or after {iso_utc(ts)} is at offset {found}."
+    page = records_page(cluster, topic.name, partition, offset, size, parse_mode(request.GET.get("view")))
+    if notice:
+        page.notice = f"{notice} {page.notice}".strip()
+    return page, problems
+
+
+def _page_links(topic: str, page: RecordsPage) -> dict[str, Any]:
+    base = {"p": page.partition, "size": page.size, "view": page.mode}
+
+    def url(**extra: Any) -> str:
+        return reverse("topic", args=[topic]) + "?" + urlencode({**base, **extra}) + "#records"
+
+    links: dict[str, Any] = {"tail": url(), "start": url(offset=page.log_start)}
+    if page.prev_offset is not None:
+        links["prev"] = url(offset=page.prev_offset)
+    if page.next_offset is not None:
+        links["next"] = url(offset=page.next_offset)
+    here = {} if page.tail else {"offset": page.offset}
+    links["views"] = [(m, url(**here, view=m)) for m in VIEW_MODES]
+    return links
+
+
+@require_GET
+def topic(request: HttpRequest, topic: str) -> HttpResponse:
+    cluster = get_cluster()
+    try:
+        ctx = topic_context(cluster, topic)
+    except (UnknownTopicOrPartition, InvalidTopic):
+        raise Http404(f"Topic '{topic}' does not exist.") from None
+    desc: TopicDescription = ctx["topic"]
+    page, problems = _records_for(request, desc)
+    page.live_ok = ctx["live_tails"]
+    for p in problems:
+        messages.error(request, p)
+    overrides = set(desc.config) - set(_defaults())
+    ctx.update(
+        {
+            "page": page,
+            "links": _page_links(topic, page),
+            "view_modes": VIEW_MODES,
+            "max_page": MAX_PAGE,
+            "config_rows": [(k, v, k in overrides or _defaults().get(k) != v) for k, v in sorted(desc.config.items())],
+            "produce_form": ProduceForm(partitions=len(desc.partitions)) if may_produce(request) else None,
+            "may_produce": may_produce(request),
+        }
+    )
+    return render(request, "dashboard/topic.html", ctx)
+
+
+def _defaults() -> dict[str, str]:
+    from logcore.config import TopicConfig
+
+    return TopicConfig().to_dict()
+
+
+@require_GET
+def topic_records(request: HttpRequest, topic: str) -> HttpResponse:
+    """Just the record table: htmx paging swaps it without re-drawing the strips."""
+    desc = _describe(topic)
+    page, problems = _records_for(request, desc)
+    page.live_ok = len(desc.partitions) <= LIVE_TAIL_PARTITIONS
+    return render(
+        request,
+        "dashboard/topic.html#records",
+        {"topic": desc, "page": page, "links": _page_links(topic, page), "problems": problems,
+         "view_modes": VIEW_MODES, "max_page": MAX_PAGE},
+    )
+
+
+# --- produce -------------------------------------------------------------------
+
+
+def _check_may_produce(request: HttpRequest) -> HttpResponse | None:
+    if may_produce(request):
+        return None
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    raise PermissionDenied("Producing needs the operator role.")
+
+
+@require_http_methods(["GET", "POST"])
+def produce(request: HttpRequest, topic: str) -> HttpResponse:
+    denied = _check_may_produce(request)
+    if denied is not None:
+        return denied
+    desc = _describe(topic)
+    if desc.internal:
+        raise PermissionDenied(f"{topic} is an internal topic: only the broker writes to it.")
+    form = ProduceForm(request.POST or None, partitions=len(desc.partitions))
+    ctx: dict[str, Any] = {"topic": desc, "form": form}
+    if request.method == "POST":
+        result = _produce(request, desc, form) if form.is_valid() else None
+        ctx["result"] = result
+        if request.htmx:  # type: ignore[attr-defined]
+            # 200 even when refused: htmx swaps only successful responses by default,
+            # and the fragment is what tells the user what was wrong.
+            return render(request, "dashboard/produce_result.html", ctx)
+        if result is not None:
+            messages.success(request, result["message"])
+            if result.get("burst"):
+                return redirect("produce_burst", topic=topic, burst_id=result["burst"].id)
+            return redirect("topic", topic=topic)
+        return render(request, "dashboard/produce.html", ctx, status=400)
+    burst_id = request.GET.get("burst", "")
+    ctx["burst"] = bursts.get(burst_id) if burst_id else None
+    return render(request, "dashboard/produce.html", ctx)
+
+
+def _produce(request: HttpRequest, desc: TopicDescription, form: ProduceForm) -> dict[str, Any] | None:
+    cluster = get_cluster()
+    key, value = form.key_value
+    headers = form.cleaned_data["headers"]
+    partition = form.cleaned_data["partition"]
+    count = form.cleaned_data["count"]
+    if count == 1:
+        try:
+            p, offset = bursts.produce_one(cluster, desc.name, key, value, headers, partition)
+        except KafkaError as e:
+            form.add_error(None, str(e))
+            return None
+        record(
+            request,
+            "produce",
+            topic=desc.name,
+            summary=f"produced 1 record to {desc.name} partition {p} at offset {offset}",
+            offsets=[{"topic": desc.name, "partition": p, "before": offset, "after": offset + 1}],
+            partition=p,
+            offset=offset,
+        )
+        return {"message": f"Produced to partition {p} at offset {offset}.", "partition": p, "offset": offset}
+    rate = form.cleaned_data["rate"]
+    spec = bursts.BurstSpec(desc.name, count, rate, key, value, tuple(headers), partition)
+    burst = bursts.start(cluster, spec)
+    record(
+        request,
+        "produce_burst",
+        topic=desc.name,
+        summary=f"started a burst of {count} records at {rate}/s to {desc.name}",
+        burst=burst.id,
+        count=count,
+        rate=rate,
+        partition=partition,
+    )
+    seconds = count / rate
+    return {
+        "message": f"Burst started: {count:,} records at {rate:,} per second (about {seconds:.1f} s).",
+        "burst": burst,
+    }
+
+
+@require_GET
+def produce_burst(request: HttpRequest, topic: str, burst_id: str) -> HttpResponse:
+    """A burst's progress; the htmx version polls itself until the burst is done."""
+    burst = bursts.get(burst_id)
+    if burst is None or burst.spec.topic != topic:
+        raise Http404("No such burst (finished bursts are forgotten after a while).")
+    ctx = {"topic": _describe(topic), "burst": burst}
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, "dashboard/produce_burst_status.html", ctx)
+    return render(request, "dashboard/produce_burst.html", ctx)
+
+
+# --- create and delete -----------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@require_role("operator")
+def topic_create(request: HttpRequest) -> HttpResponse:
+    form = TopicCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        name = form.cleaned_data["name"]
+        try:
+            desc = get_cluster().create_topic(name, form.cleaned_data["partitions"], form.cleaned_data["config"])
+        except KafkaError as e:
+            # Kafka's own words (InvalidTopic, TopicAlreadyExists, InvalidConfig, InvalidPartitions).
+            form.add_error(None, f"{type(e).__name__}: {e}")
+        else:
+            record(
+                request,
+                "topic_create",
+                topic=desc.name,
+                summary=f"created topic {desc.name} with {len(desc.partitions)} partitions",
+                partitions=len(desc.partitions),
+                config=form.cleaned_data["config"],
+            )
+            messages.success(request, f"Topic {desc.name} created with {len(desc.partitions)} partitions.")
+            return redirect("topic", topic=desc.name)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "dashboard/topic_create.html", {"form": form}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@require_role("operator")
+def topic_delete(request: HttpRequest, topic: str) -> HttpResponse:
+    desc = _describe(topic)
+    form = TopicDeleteForm(request.POST or None, topic=topic)
+    ctx = {"topic": desc, "form": form}
+    if desc.internal:
+        ctx["refused"] = f"{topic} is an internal topic: the broker keeps it, it cannot be deleted."
+        return render(request, "dashboard/topic_delete.html", ctx, status=403 if request.method == "POST" else 200)
+    if request.method == "POST" and form.is_valid():
+        try:
+            get_cluster().delete_topic(topic)
+        except KafkaError as e:
+            form.add_error(None, f"{type(e).__name__}: {e}")
+        else:
+            record(
+                request,
+                "topic_delete",
+                topic=topic,
+                summary=f"deleted topic {topic} ({desc.records} offsets in {len(desc.partitions)} partitions)",
+                offsets=[
+                    {"topic": topic, "partition": p.partition, "before": p.high_watermark, "after": None}
+                    for p in desc.partitions
+                ],
+            )
+            messages.success(request, f"Topic {topic} deleted.")
+            return redirect("overview")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "dashboard/topic_delete.html", ctx, status=status)
+
+
+# --- __consumer_offsets ------------------------------------------------------------
+
+
+def consumer_offsets_context(request: HttpRequest | None = None) -> dict[str, Any]:
+    cluster = get_cluster()
+    desc = cluster.describe_topic(OFFSETS_TOPIC)
+    count = len(desc.partitions)
+    problems: list[str] = []
+    partition: int | None = None
+    cursor = None
+    size = OFFSETS_PAGE
+    if request is not None:
+        raw_p = request.GET.get("p", "").strip()
+        if raw_p:
+            if raw_p.isdigit() and int(raw_p) < count:
+                partition = int(raw_p)
+            else:
+                problems.append(f"Partition {raw_p!r} does not exist: {OFFSETS_TOPIC} has partitions 0 to {count - 1}.")
+        raw_size = request.GET.get("size", "").strip()
+        if raw_size:
+            if raw_size.isdigit() and 1 <= int(raw_size) <= MAX_PAGE:
+                size = int(raw_size)
+            else:
+                problems.append(f"A page holds 1 to {MAX_PAGE} records, not {raw_size!r}.")
+        before = request.GET.get("before", "").strip()
+        if before:
+            try:
+                cursor = parse_cursor(before, count)
+            except ValueError as e:
+                problems.append(f"{e}; showing the newest records.")
+    partitions = [partition] if partition is not None else list(range(count))
+    page = offsets_page(cluster, partitions, cursor, size)
+    older_url = None
+    if page.older:
+        query: dict[str, str | int] = {"before": page.older, "size": size}
+        if partition is not None:
+            query["p"] = partition
+        older_url = reverse("consumer_offsets") + "?" + urlencode(query)
+    return {
+        "offsets_topic": desc,
+        "page": page,
+        "partition": partition,
+        "size": size,
+        "older_url": older_url,
+        "problems": problems,
+        # Only the newest page of the unfiltered view follows the live updates.
+        "live_rows": page.newest and partition is None and size == OFFSETS_PAGE,
+    }
+
+
+@require_GET
+def consumer_offsets(request: HttpRequest) -> HttpResponse:
+    ctx = consumer_offsets_context(request)
+    for p in ctx["problems"]:
+        messages.error(request, p)
+    return render(request, "dashboard/consumer_offsets.html", ctx)
