@@ -143,7 +143,7 @@ class LivePageConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channel
             version = BRIDGE.version(self.kind, self.key)
             try:
                 html = await sync_to_async(_render, thread_sensitive=False)(
-                    self.kind, self.key, self.scope.get("user")
+                    self.kind, self.render_key(), self.scope.get("user")
                 )
             except Exception:
                 _log.exception("live renderer for %s %r failed", self.kind, self.key)
@@ -152,6 +152,10 @@ class LivePageConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channel
                 return
             await self.send(text_data=html + version_marker(version))
             self.coalescer.sent(version)
+
+    def render_key(self) -> str:
+        """The key handed to the page's renderer (the bridge key unless a page says otherwise)."""
+        return self.key
 
     async def _tick(self) -> None:
         while True:
@@ -162,6 +166,12 @@ class LivePageConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channel
 
 class OverviewConsumer(LivePageConsumer):
     kind = "overview"
+
+    def render_key(self) -> str:
+        # The viewer's filter, sort and pages ride in the socket's query string (see
+        # live_socket), so each frame shows the rows this viewer asked for. The bridge
+        # key stays "": every overview listens to every change.
+        return bytes(self.scope.get("query_string", b"")).decode("latin-1")
 
 
 class TopicConsumer(LivePageConsumer):

@@ -209,6 +209,7 @@ def test_page_carries_its_query_to_the_live_socket(client: Client, cluster: Clus
     html = client.get("/?q=x&sort=-lag").content.decode()
     assert 'data-live-kind="overview"' in html
     assert 'data-live-key="q=x&amp;sort=-lag"' in html
+    assert 'ws-connect="/ws/overview/?q=x&amp;sort=-lag"' in html
 
 
 def test_lag_time_only_for_the_page_unless_sorted_by_it(
@@ -229,3 +230,34 @@ def test_lag_time_only_for_the_page_unless_sorted_by_it(
     calls.clear()
     client.get("/?sort=-lag_time")
     assert len(calls) == 120 + 50  # every group to sort, then the page's rows again (cached)
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(60)
+async def test_websocket_frames_follow_the_viewers_filter(engine_dir: Path) -> None:
+    """Through the real ASGI app: the socket's query string reaches the overview renderer."""
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from offsetsite.asgi import application
+    from offsetsite.live import registry
+
+    await sync_to_async(lambda: make_groups(get_cluster(), {"x1": 1, "x2": 2, "y": 3}))()
+    with registry.registered("overview", views_overview.render_live):
+        comm = WebsocketCommunicator(
+            application, "/ws/overview/?q=x&sort=-lag", headers=[(b"origin", b"http://localhost")]
+        )
+        connected, _ = await comm.connect()
+        assert connected
+        try:
+            frame = await comm.receive_from(timeout=10)
+            assert group_rows(frame) == ["x2", "x1"]
+            await sync_to_async(lambda: get_cluster().commit_offsets("x3", {("orders", 0): 90}))()
+            for _ in range(20):  # the next frame carries the new group, still filtered
+                frame = await comm.receive_from(timeout=10)
+                if "x3" in frame:
+                    break
+            assert group_rows(frame) == ["x3", "x2", "x1"]
+        finally:
+            await comm.disconnect()

@@ -40,6 +40,9 @@ def socket_path(kind: str, key: str = "") -> str:
         )
     if kind in ("topic", "group") and not key:
         raise template.TemplateSyntaxError(f"live_socket: a {kind} page needs its {kind} name")
+    if kind == "overview":
+        # The overview's key is the viewer's query string (filter, sort, pages).
+        return _WS_PATHS[kind] + ("?" + key if key else "")
     return _WS_PATHS[kind].format(quote(key, safe=""))
 
 
