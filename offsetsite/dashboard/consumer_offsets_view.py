@@ -172,7 +172,8 @@ def offsets_page(
     bounds: Cursor = {}
     for p in partitions:
         log_start, hw = cluster.watermarks(OFFSETS_TOPIC, p)
-        bound = min(cursor.get(p, hw), hw) if cursor else hw
+        # A partition missing from a cursor was read to its log start on earlier pages.
+        bound = min(cursor.get(p, log_start), hw) if cursor else hw
         if bound > log_start:
             bounds[p] = bound
     candidates: dict[int, list[Record]] = {}

@@ -1,0 +1,155 @@
+"""/consumer-offsets/: the internal topic's records decoded, newest first."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from django.test import Client
+
+from logcore import offsets_codec as codec
+from logcore.consumer import Consumer
+from logcore.java_hash import partition_for_group
+from logcore.records import Record
+from offsetsite.dashboard import live_topics
+from offsetsite.dashboard.consumer_offsets_view import decode_record, parse_cursor
+from offsetsite.engine import embedded, get_cluster, locked
+
+XSS = "<script>alert(1)</script>"
+
+
+def body_rows(html: str) -> list[str]:
+    tbody = re.search(r'<tbody id="co-(?:newest|page)".*?</tbody>', html, re.S)
+    assert tbody
+    return re.findall(r"<tr class=\"[^\"]*\">.*?</tr>", tbody.group(0), re.S)
+
+
+def test_a_real_commit_is_decoded(client: Client, engine_dir: Path) -> None:
+    c = get_cluster()
+    c.create_topic("orders", 2)
+    c.commit_offsets("billing", {("orders", 1): 42})
+    html = client.get("/consumer-offsets/").content.decode()
+    assert "notebook" in html  # the one line saying what this topic is
+    rows = body_rows(html)
+    assert len(rows) == 1
+    row = rows[0]
+    assert 'class="commit"' in row
+    assert "<td>offset commit</td><td>billing</td><td>orders · 1</td><td class=\"num\">42</td>" in row
+    assert "Committed: next record to read" in html
+
+
+def test_tombstones_and_group_metadata_are_shown_as_such(client: Client, engine_dir: Path) -> None:
+    c = get_cluster()
+    c.create_topic("t", 1)
+    c.produce("t", b"x")
+    c.commit_offsets("g", {("t", 0): 1})
+    c.delete_offsets("g", [("t", 0)])  # the group's last offset: the group goes too
+    html = client.get("/consumer-offsets/").content.decode()
+    kinds = [re.match(r'<tr class="([^"]*)"', r).group(1) for r in body_rows(html)]  # type: ignore[union-attr]
+    assert kinds == ["group-tombstone", "commit-tombstone", "commit"]  # newest first
+    assert "tombstone</span>: offset deleted" in html
+    assert "tombstone</span>: group deleted" in html
+
+
+def test_group_metadata_of_a_joined_consumer(client: Client, engine_dir: Path) -> None:
+    get_cluster().create_topic("t", 1)
+    with locked():
+        engine = embedded()
+        engine.coordinator.initial_rebalance_delay_ms = 0  # no 3 s wait for more members
+        consumer = Consumer(engine, "joiners", client_id="checker-1")
+        consumer.subscribe(["t"])
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with locked():
+                consumer.poll(10)
+                if consumer.assignment():
+                    break
+            time.sleep(0.01)
+    finally:
+        with locked():
+            consumer.close()
+    html = client.get("/consumer-offsets/").content.decode()
+    group_rows = [r for r in body_rows(html) if 'class="group"' in r]
+    assert group_rows, html
+    assert any("generation 1 · consumer · assignor range" in r and "checker-1@" in r for r in group_rows)
+
+
+def test_partition_filter_and_paging_newest_first(client: Client, engine_dir: Path) -> None:
+    c = get_cluster()
+    c.create_topic("t", 1)
+    for i in range(7):
+        c.commit_offsets("pager", {("t", 0): i})
+    p = partition_for_group("pager", len(c.describe_topic("__consumer_offsets").partitions))
+    html = client.get(f"/consumer-offsets/?p={p}&size=3").content.decode()
+    committed = re.findall(r'<td class="num">(\d+)</td><td></td>', html)
+    assert committed == ["6", "5", "4"]
+    older = re.search(r'<a href="([^"]+)" rel="next">Older', html)
+    assert older
+    html = client.get(older.group(1).replace("&amp;", "&")).content.decode()
+    assert re.findall(r'<td class="num">(\d+)</td><td></td>', html) == ["3", "2", "1"]
+    older = re.search(r'<a href="([^"]+)" rel="next">Older', html)
+    assert older
+    html = client.get(older.group(1).replace("&amp;", "&")).content.decode()
+    assert re.findall(r'<td class="num">(\d+)</td><td></td>', html) == ["0"]
+    assert 'rel="next"' not in html
+    # another partition holds none of these
+    other = (p + 1) % len(c.describe_topic("__consumer_offsets").partitions)
+    html = client.get(f"/consumer-offsets/?p={other}").content.decode()
+    assert "<td>pager</td>" not in html
+    assert "No records." in html
+
+
+def test_all_partitions_merge_by_time(client: Client, engine_dir: Path) -> None:
+    c = get_cluster()
+    c.create_topic("t", 1)
+    groups = ["a", "b", "c", "d", "e", "f"]
+    for g in groups:
+        c.commit_offsets(g, {("t", 0): 1})
+        time.sleep(0.002)  # distinct commit times
+    html = client.get("/consumer-offsets/?size=4").content.decode()
+    shown = re.findall(r"<td>offset commit</td><td>(\w)</td>", html)
+    assert shown == ["f", "e", "d", "c"]
+    older = re.search(r'<a href="([^"]+)" rel="next">Older', html)
+    assert older
+    html = client.get(older.group(1).replace("&amp;", "&")).content.decode()
+    assert re.findall(r"<td>offset commit</td><td>(\w)</td>", html) == ["b", "a"]
+
+
+def test_bad_parameters_are_explained(client: Client, engine_dir: Path) -> None:
+    html = client.get("/consumer-offsets/?p=99&size=0&before=x").content.decode()
+    assert "Partition &#x27;99&#x27; does not exist: __consumer_offsets has partitions 0 to" in html
+    assert "A page holds 1 to 500 records, not &#x27;0&#x27;" in html
+    assert "is not partition:offset" in html
+
+
+def test_parse_cursor() -> None:
+    assert parse_cursor("0:12, 3:4", 10) == {0: 12, 3: 4}
+    for bad in ("0", "a:1", "11:3", "1:-2"):
+        try:
+            parse_cursor(bad, 10)
+        except ValueError:
+            continue
+        raise AssertionError(bad)
+
+
+def test_undecodable_records_are_shown_not_dropped() -> None:
+    row = decode_record(0, Record(5, 0, b"\x00\x09zz", b"junk"))
+    assert row.kind == "undecodable" and "key version 9" in row.error
+    key = codec.encode_key(codec.OffsetCommitKey("g", "t", 0))
+    row = decode_record(0, Record(6, 0, key, b"\x00"))
+    assert row.kind == "undecodable" and row.group == "g"
+
+
+def test_names_are_escaped_and_live_renderer(client: Client, engine_dir: Path) -> None:
+    c = get_cluster()
+    c.create_topic("t", 1)
+    c.commit_offsets(XSS, {("t", 0): 0})
+    html = client.get("/consumer-offsets/").content.decode()
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    live = live_topics.render_consumer_offsets("", None)
+    assert re.search(r'<section id="co-partitions" hx-swap-oob="true">', live)
+    assert re.search(r'<tbody id="co-newest" hx-swap-oob="true">', live)
+    assert "<script>alert" not in live and "&lt;script&gt;" in live
+    assert 'id="co-newest"' in html and 'id="co-partitions"' in html
