@@ -167,6 +167,7 @@ class ResetForm(forms.Form):
     )
     # Step 2 only: what the operator previewed and confirmed.
     fingerprint = forms.CharField(required=False, widget=forms.HiddenInput)
+    targets = forms.CharField(required=False, widget=forms.HiddenInput)
     confirm = forms.CharField(required=False)
 
     def __init__(self, *args: Any, topics: list[str], **kwargs: Any) -> None:

@@ -79,6 +79,7 @@ class ConsumeResult:
     committed: dict[TopicPartition, int] = field(default_factory=dict)
     commit_error: str = ""
     waited_ms: int = 0
+    initial_delay_ms: int = 0
     joined: bool = False
     caught_up: bool = False
     after: list[tuple[TopicPartition, int]] = field(default_factory=list)
@@ -98,6 +99,11 @@ class ConsumeResult:
                 "The group had no members, so this member joined alone"
                 + (" (a new group was created)." if self.state_before == "unknown" else ".")
             )
+            if self.initial_delay_ms:
+                lines.append(
+                    f"As Kafka does for a group without members, the coordinator first waited "
+                    f"group.initial.rebalance.delay.ms ({self.initial_delay_ms} ms) for more members to join."
+                )
         if self.joined:
             parts = ", ".join(f"{t}-{p}" for t, p in self.assignment) or "none (more members than partitions)"
             lines.append(
@@ -142,6 +148,8 @@ def run_consumer(
         )
         consumer.subscribe(topics)
         initial_delay = cluster.coordinator.initial_rebalance_delay_ms
+    if not result.others_before:
+        result.initial_delay_ms = initial_delay
     wait_ms = REBALANCE_WAIT_MS if result.others_before else initial_delay + JOIN_MARGIN_MS
     started = time.monotonic()
     deadline = started + wait_ms / 1000

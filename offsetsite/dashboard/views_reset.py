@@ -125,6 +125,18 @@ def fingerprint(plan: ResetPlan, key: tuple[str, tuple[str, ...]]) -> str:
     return salted_hmac("offsetsite.reset-plan", payload).hexdigest()
 
 
+def targets_fingerprint(plan: ResetPlan) -> str:
+    """The new offsets the operator saw."""
+    payload = json.dumps([[r.topic, r.partition, r.after] for r in plan.rows], separators=(",", ":"))
+    return salted_hmac("offsetsite.reset-targets", payload).hexdigest()
+
+
+# Targets of these scenarios move on by themselves (new records, the clock): executing
+# them later than the preview is what the operator asked for. Every other target is
+# fixed, so a different one at execution means the log changed (retention, clamping).
+MOVING_TARGETS = ("to-latest", "by-duration")
+
+
 def _plan(group: str, data: dict[str, Any]) -> tuple[ResetPlan, tuple[str, tuple[str, ...]]]:
     key = scope_key(data)
     scenario = Scenario(data["scenario"], data.get("value"))
@@ -138,17 +150,26 @@ def _plan_context(plan: ResetPlan, key: tuple[str, tuple[str, ...]]) -> dict[str
         "rows": rows,
         "moving": sum(1 for r in rows if r.moves),
         "plan_fingerprint": fingerprint(plan, key),
+        "targets_fingerprint": targets_fingerprint(plan),
     }
 
 
 def _base_context(group: str, form: ResetForm) -> dict[str, Any]:
-    desc = describe(group)
     return {
         "group": group,
         "form": form,
-        "note": state_note(desc),
+        "note": state_note(describe(group)),
         "current": sorted(committed(group).items()),
-        "undo_point": restore_points().latest(group),
+        **_undo_context(group),
+    }
+
+
+def _undo_context(group: str) -> dict[str, Any]:
+    """The restore point an Undo button would apply, and what it puts back."""
+    point = restore_points().latest(group)
+    return {
+        "undo_point": point,
+        "undo_offsets": [(*_restore_key(k), v) for k, v in sorted(point.offsets.items())] if point else [],
     }
 
 
@@ -202,6 +223,18 @@ def _execute(
                "Check the new preview below and confirm again.")
         )
         return render_action(request, TEMPLATE, ctx, REFUSED)
+    seen_targets = data.get("targets") or ""
+    if not constant_time_compare(seen_targets, ctx["targets_fingerprint"]):
+        if plan.scenario.kind not in MOVING_TARGETS:
+            ctx["stale"] = (
+                "Not executed: the new offsets differ from the preview (the log changed since: retention or "
+                "clamping). Check the new preview below and confirm again."
+            )
+            return render_action(request, TEMPLATE, ctx, REFUSED)
+        ctx["recomputed"] = (
+            f"The log moved on since the preview: the {plan.scenario.kind} targets were computed again "
+            "at execution; the table shows the offsets applied."
+        )
     if ctx["moving"] == 0:
         ctx["stale"] = "Not executed: no committed offset would change."
         return render_action(request, TEMPLATE, ctx, REFUSED)
@@ -226,8 +259,8 @@ def _execute(
         + f": {len(changes)} partition(s) moved, {plan.total_reread} to read again, {plan.total_skipped} skipped",
         scenario=plan.scenario.kind,
     )
-    ctx.update(executed=changes, note=state_note(describe(group)), undo_point=restore_points().latest(group),
-               current=sorted(after.items()))
+    ctx.update(executed=changes, note=state_note(describe(group)), current=sorted(after.items()),
+               **_undo_context(group))
     return render_action(request, TEMPLATE, ctx)
 
 

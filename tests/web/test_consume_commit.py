@@ -55,6 +55,17 @@ def test_consume_in_a_new_group_reads_and_commits(operator_client: Client, log: 
     assert entry.group_id == "fresh" and entry.offsets
 
 
+@pytest.mark.slow
+def test_consume_with_the_servers_real_initial_rebalance_delay(operator_client: Client, log: None) -> None:
+    engine.embedded().coordinator.initial_rebalance_delay_ms = 3000  # the broker default the server runs with
+    started = time.monotonic()
+    r = operator_client.post("/consume/", consume_data(group_id="fresh"))
+    assert r.status_code == 200
+    assert 3.0 <= time.monotonic() - started < 4.5
+    assert len(r.context["result"].records) == 5
+    assert "group.initial.rebalance.delay.ms (3000 ms)" in text(r)
+
+
 def test_consume_again_continues_from_the_committed_offset(operator_client: Client, log: None) -> None:
     r = operator_client.post("/groups/billing/consume/", consume_data(max_records="500"))
     assert r.status_code == 200, r.content.decode()
@@ -264,3 +275,15 @@ def test_commit_page_htmx_partial(operator_client: Client, log: None) -> None:
                              HTTP_HX_REQUEST="true")
     body = r.content.decode().lstrip()
     assert body.startswith('<div id="commit-panel"') and "Committed" in body
+
+
+def test_forms_render_for_operators(operator_client: Client, log: None) -> None:
+    for url in ("/consume/", "/groups/billing/consume/", "/groups/billing/commit/"):
+        r = operator_client.get(url)
+        assert r.status_code == 200
+        html = r.content.decode()
+        assert "csrfmiddlewaretoken" in html and "actions.css" in html
+        assert ('name="topic"' if url.endswith("commit/") else 'name="topics"') in html
+    # The group's committed topics are pre-selected when joining it.
+    html = operator_client.get("/groups/billing/consume/").content.decode()
+    assert 'name="topics" value="orders" id="id_topics_0" checked' in html

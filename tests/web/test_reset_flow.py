@@ -100,8 +100,8 @@ def test_clamping_warning_shown(operator_client: Client, log: None) -> None:
     assert "offset 100 is past the high watermark 20; reset to 20 instead" in html
 
 
-def execute(client: Client, fields: dict[str, Any], fingerprint: str, confirm: str | None) -> Any:
-    data: dict[str, Any] = {"scope": "all", "action": "execute", "fingerprint": fingerprint, **fields}
+def execute(client: Client, fields: dict[str, Any], fingerprint: str, confirm: str | None, targets: str = "") -> Any:
+    data: dict[str, Any] = {"scope": "all", "action": "execute", "fingerprint": fingerprint, "targets": targets, **fields}
     if confirm is not None:
         data["confirm"] = confirm
     return client.post(URL, data)
@@ -110,7 +110,7 @@ def execute(client: Client, fields: dict[str, Any], fingerprint: str, confirm: s
 def test_execute_with_matching_fingerprint_changes_offsets_and_audits(operator_client: Client, log: None) -> None:
     fields = {"scenario": "to-offset", "to_offset": "4"}
     p = preview(operator_client, **fields)
-    r = execute(operator_client, fields, p.context["plan_fingerprint"], str(p.context["moving"]))
+    r = execute(operator_client, fields, p.context["plan_fingerprint"], str(p.context["moving"]), p.context["targets_fingerprint"])
     assert r.status_code == 200, r.content.decode()
     assert offsets() == {("orders", 0): 4, ("orders", 1): 4}
     html = r.content.decode()
@@ -127,11 +127,11 @@ def test_execute_with_matching_fingerprint_changes_offsets_and_audits(operator_c
 def test_execute_needs_the_confirmation(operator_client: Client, log: None) -> None:
     fields = {"scenario": "to-earliest"}
     p = preview(operator_client, **fields)
-    r = execute(operator_client, fields, p.context["plan_fingerprint"], None)
+    r = execute(operator_client, fields, p.context["plan_fingerprint"], None, p.context["targets_fingerprint"])
     assert r.status_code == 422
     assert "I understand 2 partition(s) move" in r.content.decode()
     # Confirming a different number than what would move is no confirmation either.
-    r = execute(operator_client, fields, p.context["plan_fingerprint"], "1")
+    r = execute(operator_client, fields, p.context["plan_fingerprint"], "1", p.context["targets_fingerprint"])
     assert r.status_code == 422
     assert offsets() == {("orders", 0): 10, ("orders", 1): 5}
     assert not AuditEntry.objects.exists()
@@ -141,14 +141,34 @@ def test_stale_fingerprint_is_refused(operator_client: Client, log: None) -> Non
     fields = {"scenario": "to-earliest"}
     p = preview(operator_client, **fields)
     get_cluster().commit_offsets("billing", {("orders", 0): 12})  # a consumer moved on meanwhile
-    r = execute(operator_client, fields, p.context["plan_fingerprint"], "2")
+    r = execute(operator_client, fields, p.context["plan_fingerprint"], "2", p.context["targets_fingerprint"])
     assert r.status_code == 409
     assert "changed since the preview" in r.content.decode()
     assert offsets() == {("orders", 0): 12, ("orders", 1): 5}
     # The page shows the new plan, whose fingerprint now executes.
-    r = execute(operator_client, fields, r.context["plan_fingerprint"], "2")
+    r = execute(operator_client, fields, r.context["plan_fingerprint"], "2", r.context["targets_fingerprint"])
     assert r.status_code == 200
     assert offsets() == {("orders", 0): 0, ("orders", 1): 0}
+
+
+def test_fixed_targets_that_moved_since_the_preview_are_refused(operator_client: Client, log: None) -> None:
+    fields = {"scenario": "to-offset", "to_offset": "100"}  # clamped to the high watermark, 20
+    p = preview(operator_client, **fields)
+    get_cluster().produce("orders", b"late", partition=0)  # the clamp now lands on 21
+    r = execute(operator_client, fields, p.context["plan_fingerprint"], "2", p.context["targets_fingerprint"])
+    assert r.status_code == 409
+    assert "the new offsets differ from the preview" in text(r)
+    assert offsets() == {("orders", 0): 10, ("orders", 1): 5}
+
+
+def test_to_latest_follows_the_log_and_says_so(operator_client: Client, log: None) -> None:
+    fields = {"scenario": "to-latest"}
+    p = preview(operator_client, **fields)
+    get_cluster().produce("orders", b"late", partition=0)
+    r = execute(operator_client, fields, p.context["plan_fingerprint"], "2", p.context["targets_fingerprint"])
+    assert r.status_code == 200, r.content.decode()
+    assert "targets were computed again at execution" in text(r)
+    assert offsets() == {("orders", 0): 21, ("orders", 1): 20}
 
 
 def test_execute_without_preview_or_with_other_inputs_is_refused(operator_client: Client, log: None) -> None:
@@ -156,7 +176,7 @@ def test_execute_without_preview_or_with_other_inputs_is_refused(operator_client
     assert r.status_code == 409 and "Preview first" in r.content.decode()
     p = preview(operator_client, scenario="to-offset", to_offset="4")
     # Same fingerprint, other target: not what was previewed.
-    r = execute(operator_client, {"scenario": "to-offset", "to_offset": "0"}, p.context["plan_fingerprint"], "2")
+    r = execute(operator_client, {"scenario": "to-offset", "to_offset": "0"}, p.context["plan_fingerprint"], "2", p.context["targets_fingerprint"])
     assert r.status_code == 409
     assert offsets() == {("orders", 0): 10, ("orders", 1): 5}
     assert not AuditEntry.objects.exists()
@@ -171,7 +191,7 @@ def test_active_group_is_refused_with_the_reason(operator_client: Client, log: N
         assert "nothing changed" in html
         assert "Execute this reset" not in html
         # Even a fingerprint of this very plan does not get through.
-        r = execute(operator_client, {"scenario": "to-earliest"}, r.context["plan_fingerprint"], "2")
+        r = execute(operator_client, {"scenario": "to-earliest"}, r.context["plan_fingerprint"], "2", r.context["targets_fingerprint"])
         assert r.status_code == 409
         assert "is inactive, but the current state is Stable" in r.content.decode()
         assert offsets() == {("orders", 0): 10, ("orders", 1): 5}
@@ -232,7 +252,7 @@ def test_from_file_upload_is_carried_into_step_two(operator_client: Client, log:
     assert p.status_code == 200, p.content.decode()
     assert "orders,0,2\norders,1,3" in p.content.decode()  # now in the textarea
     r = execute(operator_client, {"scenario": "from-file", "offsets_text": "orders,0,2\norders,1,3\n"},
-                p.context["plan_fingerprint"], "2")
+                p.context["plan_fingerprint"], "2", p.context["targets_fingerprint"])
     assert r.status_code == 200, r.content.decode()
     assert offsets() == {("orders", 0): 2, ("orders", 1): 3}
 
@@ -251,16 +271,20 @@ def test_export_plan_as_csv(operator_client: Client, log: None) -> None:
 
 def do_reset(client: Client, **fields: str) -> None:
     p = preview(client, **fields)
-    r = execute(client, fields, p.context["plan_fingerprint"], str(p.context["moving"]))
+    r = execute(client, fields, p.context["plan_fingerprint"], str(p.context["moving"]), p.context["targets_fingerprint"])
     assert r.status_code == 200, r.content.decode()
 
 
 def test_undo_restores_the_offsets_before(operator_client: Client, log: None) -> None:
     do_reset(operator_client, scenario="to-latest")
     assert offsets() == {("orders", 0): 20, ("orders", 1): 20}
+    page = text(operator_client.get(URL))
+    assert "Undo the last reset (to-latest, 2 partitions)" in page
+    assert "<code>orders</code> partition 0: 10" in page
     r = operator_client.post("/groups/billing/undo/")
     assert r.status_code == 200, r.content.decode()
     assert "Undone" in r.content.decode()
+    assert "Undo the last reset" not in r.content.decode()  # only one reset to undo
     assert offsets() == {("orders", 0): 10, ("orders", 1): 5}
     entry = AuditEntry.objects.get(action="undo_reset")
     assert entry.offsets == [
