@@ -16,12 +16,14 @@ indexes are loaded and only the last batch header of the active segment is read.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import threading
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,8 @@ LATEST_TIMESTAMP = -1
 MAX_TIMESTAMP = -3
 # A batch header claiming more than this is garbage, not a record (recovery bound).
 _BATCH_SLACK = 1 << 20
+_BYTES_OR_NONE = frozenset((bytes, type(None)))
+_offset_of = itemgetter(0)
 
 
 @dataclass(frozen=True)
@@ -68,9 +72,7 @@ def _check_headers(headers: object) -> None:
     try:
         pairs = list(headers)  # type: ignore[call-overload]
     except TypeError:
-        raise InvalidRecord(
-            f"record headers must be (str, bytes | None) pairs, not {type(headers).__name__}"
-        ) from None
+        raise InvalidRecord(f"record headers must be (str, bytes | None) pairs, not {type(headers).__name__}") from None
     for h in pairs:
         if not (
             isinstance(h, tuple | list)
@@ -196,14 +198,19 @@ class PartitionLog:
                 except CorruptRecord:
                     pass
             start = 0
-            if rp is not None and seg.base_offset == rp.segment and rp.position > 0:
-                if seg.index.load() and seg.time_index.load():
-                    start = rp.position
-                    seg.next_offset = rp.next_offset
-                    seg.max_timestamp = rp.max_timestamp
-                    seg.offset_of_max_timestamp = rp.offset_of_max_timestamp
-                    seg.first_batch_timestamp = rp.first_batch_timestamp
-                    seg.time_index.truncate_to_offset(rp.next_offset)
+            if (
+                rp is not None
+                and seg.base_offset == rp.segment
+                and rp.position > 0
+                and seg.index.load()
+                and seg.time_index.load()
+            ):
+                start = rp.position
+                seg.next_offset = rp.next_offset
+                seg.max_timestamp = rp.max_timestamp
+                seg.offset_of_max_timestamp = rp.offset_of_max_timestamp
+                seg.first_batch_timestamp = rp.first_batch_timestamp
+                seg.time_index.truncate_to_offset(rp.next_offset)
             cut = seg.recover(start, max_batch)
             self.recovered_bytes_cut += cut
             seg.persist_indexes()
@@ -355,13 +362,19 @@ class PartitionLog:
         if not records:
             raise InvalidRecord("an append needs at least one record")
         width = len(records[0])
-        if width not in (2, 4) or any(len(r) != width for r in records):
-            raise InvalidRecord("records must all be (key, value) or (key, value, headers, timestamp)")
-        cols = list(zip(*records, strict=True))
+        shape_error = "records must all be (key, value) or (key, value, headers, timestamp)"
+        if width not in (2, 4):
+            raise InvalidRecord(shape_error)
+        try:
+            # strict=True is the check that every record has the same width, done in C.
+            cols = list(zip(*records, strict=True))
+        except ValueError:
+            raise InvalidRecord(shape_error) from None
         keys: Sequence[bytes | None] = cols[0]
         values: Sequence[bytes | None] = cols[1]
         for name, col in (("key", keys), ("value", values)):
-            if not all(type(x) is bytes or x is None for x in col):
+            # set(map(type, ...)) runs in C: ~15 ns a record against ~60 for a generator.
+            if not set(map(type, col)) <= _BYTES_OR_NONE:
                 for x in col:
                     _check_bytes(name, x)
                 col = [bytes(x) if x is not None else None for x in col]
@@ -482,33 +495,48 @@ class PartitionLog:
             self._check_range(offset)
             if offset == self._leo or max_records <= 0:
                 return []
-            out: list[Record] = []
-            budget = max_bytes
-            i = max(bisect_right(self._bases, offset) - 1, 0)
-            want = offset
-            while i < len(self._segments) and len(out) < max_records:
-                seg = self._segments[i]
-                pos = seg.position_for(want)
-                if pos is None:
-                    i += 1
-                    continue
-                for bpos, batch in seg.iter_batches(pos):
-                    cache = self._batch_cache
-                    if cache is not None and cache[0] == seg.base_offset and cache[1] == bpos:
-                        records = cache[2]
-                    else:
-                        records = decode_batch(batch)
-                        self._batch_cache = (seg.base_offset, bpos, records)
-                    if records[0].offset < want:
-                        records = [r for r in records if r.offset >= want]
-                    room = max_records - len(out)
-                    out.extend(records[:room] if len(records) > room else records)
-                    budget -= len(batch)
-                    if len(out) >= max_records or budget <= 0:
-                        return out
-                    want = out[-1].offset + 1 if out else want
+            # Records are tuple subclasses, which the cyclic GC never untracks (it does
+            # exact tuples), so a fetch's ~10,000 young records used to be traversed by
+            # two or three collections while being built: ~40% of a sequential read.
+            # They hold only ints, bytes and None, so no cycle can form; the collector
+            # is paused for this bounded loop and counts them on its next run.
+            if gc.isenabled():
+                gc.disable()
+                try:
+                    return self._read_locked(offset, max_records, max_bytes)
+                finally:
+                    gc.enable()
+            return self._read_locked(offset, max_records, max_bytes)
+
+    def _read_locked(self, offset: int, max_records: int, max_bytes: int) -> list[Record]:
+        out: list[Record] = []
+        budget = max_bytes
+        i = max(bisect_right(self._bases, offset) - 1, 0)
+        want = offset
+        while i < len(self._segments) and len(out) < max_records:
+            seg = self._segments[i]
+            pos = seg.position_for(want)
+            if pos is None:
                 i += 1
-            return out
+                continue
+            for bpos, buf, rel, size in seg.iter_spans(pos):
+                cache = self._batch_cache
+                if cache is not None and cache[0] == seg.base_offset and cache[1] == bpos:
+                    records = cache[2]
+                else:
+                    records = decode_batch(buf, start=rel)
+                    self._batch_cache = (seg.base_offset, bpos, records)
+                if records[0].offset < want:
+                    # Offsets ascend within a batch: bisect rather than filter each record.
+                    records = records[bisect_left(records, want, key=_offset_of) :]
+                room = max_records - len(out)
+                out.extend(records[:room] if len(records) > room else records)
+                budget -= size
+                if len(out) >= max_records or budget <= 0:
+                    return out
+                want = out[-1].offset + 1 if out else want
+            i += 1
+        return out
 
     def timestamp_at(self, offset: int) -> int | None:
         """The timestamp of the record at ``offset`` (or the next one after a gap)."""

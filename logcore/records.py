@@ -33,10 +33,8 @@ import struct
 import sys
 import zlib
 from array import array
-from collections.abc import Iterable, Sequence
-from functools import partial
+from collections.abc import Callable, Iterable, Sequence
 from itertools import accumulate, islice, repeat
-from operator import getitem
 from typing import NamedTuple
 
 from .errors import CorruptRecord
@@ -74,14 +72,7 @@ class Record(NamedTuple):
     @property
     def size(self) -> int:
         """Bytes of key, value and headers (what max.message.bytes counts, roughly)."""
-        return (
-            len(self.key or b"")
-            + len(self.value or b"")
-            + sum(len(k) + len(v or b"") for k, v in self.headers)
-        )
-
-
-_make_record = partial(tuple.__new__, Record)
+        return len(self.key or b"") + len(self.value or b"") + sum(len(k) + len(v or b"") for k, v in self.headers)
 
 
 class BatchHeader(NamedTuple):
@@ -171,7 +162,7 @@ def _lengths(items: Sequence[bytes | None]) -> list[int]:
 
 def _join(items: Sequence[bytes | None]) -> bytes:
     # filter(None) also drops b"", which adds nothing to a join anyway.
-    return b"".join(filter(None, items))  # type: ignore[arg-type]
+    return b"".join(filter(None, items))
 
 
 def encode_batch(
@@ -247,18 +238,41 @@ def encode_one(
 
 
 def batch_crc_ok(batch: bytes | memoryview) -> bool:
-    (crc,) = struct.unpack_from("<I", batch, LENGTH_OFFSET)
+    crc: int = struct.unpack_from("<I", batch, LENGTH_OFFSET)[0]
     return zlib.crc32(memoryview(batch)[PREFIX_SIZE:]) == crc
 
 
-def _split(blob: bytes, start: int, lengths: array[int], n: int) -> tuple[list[bytes | None] | Iterable[bytes | None], int]:
+# Struct objects that cut ``n`` fields of ``length`` bytes each, by (length, n).
+_UNIFORM: dict[tuple[int, int], struct.Struct] = {}
+_UNIFORM_MAX = 256
+
+
+def _uniform(length: int, n: int) -> struct.Struct:
+    st = _UNIFORM.get((length, n))
+    if st is None:
+        if len(_UNIFORM) >= _UNIFORM_MAX:
+            _UNIFORM.clear()
+        st = _UNIFORM[(length, n)] = struct.Struct(f"{length}s" * n)
+    return st
+
+
+def _split(
+    blob: bytes, start: int, lengths: array[int], n: int
+) -> tuple[Sequence[bytes | None] | Iterable[bytes | None], int]:
     """Cut ``n`` fields out of ``blob`` from ``start``; returns them and the end position."""
+    first = lengths[0]
+    if first >= 0 and lengths.count(first) == n:
+        # Same-sized fields (fixed-size keys or values are common): one struct call
+        # cuts them all in C, ~10 ns a field against ~90 for slicing in a map.
+        return _uniform(first, n).unpack_from(blob, start), start + first * n
     nulls = lengths.count(-1)
     if nulls == n:
         return repeat(None, n), start
     if nulls == 0:
         pos = list(accumulate(lengths, initial=start))
-        return list(map(getitem, repeat(blob), map(slice, pos, islice(pos, 1, None)))), pos[-1]
+        cut_at: Callable[[slice], bytes] = blob.__getitem__
+        cut: list[bytes] = list(map(cut_at, map(slice, pos, islice(pos, 1, None))))
+        return cut, pos[-1]
     out: list[bytes | None] = []
     pos_i = start
     for ln in lengths:
@@ -278,20 +292,23 @@ def _array(code: str, blob: bytes, start: int, n: int) -> array[int]:
     return a
 
 
-def decode_batch(batch: bytes, verify: bool = False) -> list[Record]:
-    """All records of one whole batch (``batch`` starts at its base_offset field)."""
-    h = parse_header(batch)
-    if verify and zlib.crc32(memoryview(batch)[PREFIX_SIZE:]) != h.crc:
+def decode_batch(batch: bytes, verify: bool = False, start: int = 0) -> list[Record]:
+    """All records of the whole batch at ``start`` of ``batch`` (where its base_offset is).
+
+    ``start`` lets a reader decode straight out of a larger read buffer, without first
+    copying the batch out of it.
+    """
+    h = parse_header(batch, start)
+    if verify and zlib.crc32(memoryview(batch)[start + PREFIX_SIZE : start + h.total_size]) != h.crc:
         raise CorruptRecord(f"batch at offset {h.base_offset} fails its CRC check")
     n = h.record_count
-    pos = HEADER_SIZE
+    pos = start + HEADER_SIZE
     attrs = h.attributes
     offsets: Iterable[int]
     if attrs & ATTR_GAPS:
         deltas = _array("i", batch, pos, n)
         pos += 4 * n
-        base = h.base_offset
-        offsets = [base + d for d in deltas]
+        offsets = map(h.base_offset.__add__, deltas)
     else:
         offsets = range(h.base_offset, h.base_offset + n)
     timestamps: Iterable[int]
@@ -313,7 +330,8 @@ def decode_batch(batch: bytes, verify: bool = False) -> list[Record]:
     headers: Iterable[Headers]
     if header_lengths is not None:
         raw, pos = _split(batch, pos, header_lengths, n)
-        headers = [decode_headers(r) if r else () for r in raw]  # type: ignore[arg-type]
+        headers = [decode_headers(r) if r else () for r in raw]
     else:
         headers = repeat((), n)
-    return list(map(_make_record, zip(offsets, timestamps, keys, values, headers)))
+    # tuple.__new__(Record, row) straight from map: no Python frame per record.
+    return list(map(tuple.__new__, repeat(Record, n), zip(offsets, timestamps, keys, values, headers, strict=False)))

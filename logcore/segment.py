@@ -9,6 +9,7 @@ space buffer), so a record whose append returned survives the process being kill
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ LOG_SUFFIX = ".log"
 INDEX_SUFFIX = ".index"
 TIME_INDEX_SUFFIX = ".timeindex"
 _SCAN_CHUNK = 1 << 20
+_LENGTH = struct.Struct("<i")
 
 
 def segment_name(base_offset: int) -> str:
@@ -131,8 +133,12 @@ class LogSegment:
             pos += h.total_size
         return None
 
-    def iter_batches(self, position: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
-        """(position, whole batch bytes) from ``position`` to ``end`` (default: size)."""
+    def iter_spans(self, position: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes, int, int]]:
+        """(position, buffer, start in buffer, size) of each batch from ``position`` to ``end``.
+
+        Batches are read ``_SCAN_CHUNK`` bytes at a time and handed out as spans of the
+        read buffer, so a reader that decodes in place never copies a batch.
+        """
         limit = self.size if end is None else end
         pos = position
         buf = b""
@@ -144,15 +150,22 @@ class LogSegment:
                 buf_start, rel = pos, 0
                 if len(buf) < HEADER_SIZE:
                     return
-            h = parse_header(buf, rel)
-            total = h.total_size
+            # batch_length is the int32 after the int64 base offset and counts what follows it.
+            total: int = _LENGTH.unpack_from(buf, rel + 8)[0] + LENGTH_OFFSET
+            if total < HEADER_SIZE:
+                raise CorruptRecord(f"batch at position {pos} of {self.log_path.name} has a bad length")
             if rel + total > len(buf):
                 buf = self.pread(max(_SCAN_CHUNK, total), pos)
                 buf_start, rel = pos, 0
                 if len(buf) < total:
                     return
-            yield pos, buf[rel : rel + total]
+            yield pos, buf, rel, total
             pos += total
+
+    def iter_batches(self, position: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """(position, whole batch bytes) from ``position`` to ``end`` (default: size)."""
+        for pos, buf, rel, total in self.iter_spans(position, end):
+            yield pos, buf[rel : rel + total]
 
     def iter_headers(self, position: int = 0) -> Iterator[tuple[int, BatchHeader]]:
         for pos, batch in self.iter_batches(position):

@@ -1,0 +1,38 @@
+"""``python -m bench log|groups [args]``: run one benchmark (``./dev bench ...`` calls this)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+BENCHMARKS = {
+    "log": "storage: logcore against a plain file writer and SQLite (bench/log.py)",
+    "groups": "group coordinator and __consumer_offsets (bench/groups.py)",
+}
+
+
+def _runner(name: str) -> Callable[[list[str] | None], int]:
+    if name == "log":
+        from bench import log
+
+        return log.main
+    from bench import groups
+
+    return groups.main
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help") or args[0] not in BENCHMARKS:
+        out = sys.stdout if not args or args[0] in ("-h", "--help") else sys.stderr
+        if args and args[0] not in ("-h", "--help"):
+            print(f"unknown benchmark {args[0]!r}; allowed: {', '.join(BENCHMARKS)}", file=out)
+        print("usage: python -m bench {log|groups} [--json] [options]  (each takes --help)", file=out)
+        for name, what in BENCHMARKS.items():
+            print(f"  {name:8s} {what}", file=out)
+        return 0 if out is sys.stdout else 2
+    return _runner(args[0])(args[1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
