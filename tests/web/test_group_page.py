@@ -292,3 +292,30 @@ def test_page_has_live_socket_chart_and_timeline(client: Client, stable_group: C
     assert 'ws-connect="/ws/group/readers/"' in html
     assert 'id="group-timeline"' in html
     assert "lag-chart" in html
+
+
+def test_register_all_registers_both_renderers() -> None:
+    from offsetsite.dashboard import live_groups, views_overview
+    from offsetsite.live import registry
+
+    with registry.registered("overview", lambda k, u: ""), registry.registered("group", lambda k, u: ""):
+        live_groups.register_all()
+        assert registry.get("overview") is views_overview.render_live
+        assert registry.get("group") is views_groups.render_live
+
+
+def test_tracker_follows_a_reopened_engine(cluster: Cluster) -> None:
+    """A new engine (new event bus) starts a clean history: old windows describe another log."""
+    lt = LagTracker(clock=FakeClock())
+    produce(cluster, "t", [5])
+    cluster.commit_offsets("g", {("t", 0): 2})
+    lt.group_view(cluster, "g")
+    assert lt._windows
+    engine.close()
+    fresh = get_cluster()
+    fresh.create_topic("u", 1)
+    fresh.produce("u", b"x", partition=0)
+    fresh.commit_offsets("h", {("u", 0): 0})
+    view = lt.group_view(fresh, "h")
+    assert list(lt._windows) == [("h", "u", 0)]
+    assert view.partitions[0].lag == 1
