@@ -96,6 +96,7 @@ class Strip:
     # Markers the strip cannot draw: below the log start (retention removed the
     # records the group would read next) or past the high watermark.
     outside: list[Marker] = field(default_factory=list)
+    owners: list[str] = field(default_factory=list)  # "group / client id" of assigned members
     error: str = ""
 
     @property
@@ -130,20 +131,33 @@ def position_markers(topic: str) -> list[Marker]:
     return out
 
 
-def committed_markers(cluster: Cluster, topic: str) -> dict[int, list[Marker]]:
-    """Every group's committed offset on ``topic``, by partition, in one pass over groups."""
-    by_partition: dict[int, list[Marker]] = {}
+@dataclass
+class GroupMarks:
+    """What the groups say about one topic: committed offsets and owners, by partition."""
+
+    committed: dict[int, list[Marker]] = field(default_factory=dict)
+    # partition -> "group / client id" of each member that has it assigned
+    owners: dict[int, list[str]] = field(default_factory=dict)
+
+
+def group_marks(cluster: Cluster, topic: str) -> GroupMarks:
+    """Every group's committed offset and owning member on ``topic``, in one pass over groups."""
+    marks = GroupMarks()
     for listing in cluster.list_groups():
         try:
             desc: GroupDescription = cluster.describe_group(listing.group_id)
         except KafkaError:
             continue  # deleted between the two calls
         for row in desc.offsets:
-            if row.topic == topic and row.committed is not None:
-                by_partition.setdefault(row.partition, []).append(
-                    Marker("committed", desc.group_id, row.committed)
+            if row.topic != topic:
+                continue
+            if row.committed is not None:
+                marks.committed.setdefault(row.partition, []).append(
+                    Marker("committed", desc.group_id, row.committed, partition=row.partition)
                 )
-    return by_partition
+            if row.member_id:
+                marks.owners.setdefault(row.partition, []).append(f"{desc.group_id} / {row.client_id or row.member_id}")
+    return marks
 
 
 def windows(log_start: int, hw: int, marked: Iterable[int]) -> list[tuple[int, int]]:
@@ -185,9 +199,10 @@ def build_strip(
     hw: int,
     log_end: int,
     markers: Sequence[Marker] = (),
+    owners: Sequence[str] = (),
 ) -> Strip:
     """Draw one partition; reads only the offsets inside the windows."""
-    strip = Strip(topic, partition, log_start, hw, log_end)
+    strip = Strip(topic, partition, log_start, hw, log_end, owners=list(owners))
     at: dict[int, list[Marker]] = {}
     for m in markers:
         if log_start <= m.offset <= hw:

@@ -13,7 +13,7 @@ from logcore.cluster import Cluster
 from logcore.errors import KafkaError
 from logcore.log_manager import PartitionInfo, TopicDescription
 
-from .partition_strip import Marker, Strip, build_strip, committed_markers, position_markers
+from .partition_strip import Marker, Strip, build_strip, group_marks, position_markers
 from .records_view import RecordRow, ViewMode, record_row
 
 DEFAULT_PAGE = 50
@@ -25,14 +25,21 @@ LIVE_TAIL_PARTITIONS = 8
 
 def strips_for(cluster: Cluster, topic: TopicDescription) -> list[Strip]:
     """Every partition of ``topic`` as a strip, with every group's committed offset on it."""
-    committed = committed_markers(cluster, topic.name)
+    marks = group_marks(cluster, topic.name)
     positions = position_markers(topic.name)
     out = []
     for p in topic.partitions:
-        markers = [*committed.get(p.partition, ()), *(m for m in positions if _on(m, p))]
+        markers = [*marks.committed.get(p.partition, ()), *(m for m in positions if _on(m, p))]
         out.append(
             build_strip(
-                cluster, topic.name, p.partition, p.log_start_offset, p.high_watermark, p.log_end_offset, markers
+                cluster,
+                topic.name,
+                p.partition,
+                p.log_start_offset,
+                p.high_watermark,
+                p.log_end_offset,
+                markers,
+                marks.owners.get(p.partition, ()),
             )
         )
     return out

@@ -429,3 +429,27 @@ def test_forms_enforce_csrf(operator: object, engine_dir: Path) -> None:
     assert strict.post("/topics/new/", {"name": "x", "partitions": "1"}).status_code == 403
     assert strict.post("/topics/t/delete/", {"confirm": "t"}).status_code == 403
     assert get_cluster().list_topics(include_internal=False) == ["t"]
+
+
+def test_strip_names_the_member_a_partition_is_assigned_to(client: Client, engine_dir: Path) -> None:
+    from logcore.consumer import Consumer
+
+    get_cluster().create_topic("t", 1)
+    with locked():
+        engine = embedded()
+        engine.coordinator.initial_rebalance_delay_ms = 0
+        consumer = Consumer(engine, "checkers", client_id="checker-7")
+        consumer.subscribe(["t"])
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with locked():
+                consumer.poll(10)
+                if consumer.assignment():
+                    break
+            time.sleep(0.01)
+        html = client.get("/topics/t/").content.decode()
+    finally:
+        with locked():
+            consumer.close()
+    assert "assigned to checkers / checker-7" in html
