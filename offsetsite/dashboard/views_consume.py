@@ -243,11 +243,11 @@ def _consume_page(request: HttpRequest, group: str | None) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def consume(request: HttpRequest) -> HttpResponse:
     """Start (or join) a group by id: operators, or workshop visitors with a new group."""
-    if request.method == "GET":
-        # The page itself only needs the right to start a group of one's own.
-        refuse = member_access(request, "", exists=False)
-        if refuse is not None:
-            return refuse
+    # The page needs the right to start a group of one's own; the chosen group id is
+    # checked again once the form names it.
+    refuse = member_access(request, "", exists=False)
+    if refuse is not None:
+        return refuse
     return _consume_page(request, None)
 
 

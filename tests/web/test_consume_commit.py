@@ -172,6 +172,9 @@ def test_consume_permissions(client: Client, viewer_client: Client, log: None) -
     assert r.status_code == 302 and "/login" in r["Location"]
     assert viewer_client.get("/groups/billing/consume/").status_code == 403
     assert viewer_client.post("/consume/", consume_data(group_id="v")).status_code == 403
+    # Refused before the form is even looked at.
+    assert client.post("/consume/", {"group_id": ""}).status_code == 302
+    assert viewer_client.post("/consume/", {"group_id": ""}).status_code == 403
     assert offsets() == {("orders", 0): 10, ("orders", 1): 5}
 
 
