@@ -231,9 +231,9 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         seen = [False]
-        last_sample = 0.0
-        clock = 0.0
         interval = sample_interval_s()
+        clock = 0.0
+        last_sample = -interval  # the first round samples: a chart has a point at once
         try:
             while not self.stop_event.wait(self.tick_s):
                 clock += self.tick_s

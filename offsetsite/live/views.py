@@ -96,6 +96,7 @@ def group_lag(request: HttpRequest, group: str) -> JsonResponse:
             "range": rng,
             "tier": tier,
             "now": int(now.timestamp()),
+            "since": int(since.timestamp()),
             "partitions": partitions,
             "series": series,
         }

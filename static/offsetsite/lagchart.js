@@ -73,21 +73,25 @@
     if (this.emptyEl) this.emptyEl.hidden = t.length > 0;
     var parts = data.partitions || [];
     var keys = parts.map(function (p) { return p.key; }).join("\u0000");
+    // The x axis spans the whole chosen range, however few points there are yet.
+    this.xRange = [data.since || (t.length ? t[0] : 0), data.now || (t.length ? t[t.length - 1] : 1)];
     var cols = [t, s.total || []];
     parts.forEach(function (p) { cols.push(s[p.key] || []); });
     if (this.plot && keys === this.keys) {
       this.plot.setData(cols);
+      this.plot.setScale("x", { min: this.xRange[0], max: this.xRange[1] });
       return;
     }
     if (this.plot) this.plot.destroy();
     this.keys = keys;
+    var self = this;
     var series = [{}, { label: "total", stroke: "#222", width: 2 }];
     parts.forEach(function (p, i) {
       series.push({ label: p.key, stroke: PALETTE[i % PALETTE.length], width: 1 });
     });
     var opts = Object.assign(this.size(), {
       series: series,
-      scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, Math.max(1, max)]; } } },
+      scales: { x: { time: true, range: function () { return self.xRange; } }, y: { range: function (u, min, max) { return [0, Math.max(1, max)]; } } },
       axes: [{}, { label: "messages" }],
       legend: { live: true }
     });

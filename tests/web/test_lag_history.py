@@ -122,6 +122,7 @@ def test_lag_json_raw_range(client: Client, engine_dir: Path) -> None:
     assert resp.status_code == 200
     data = resp.json()
     assert data["tier"] == "raw" and data["range"] == "15m" and data["group"] == "billing"
+    assert data["now"] - data["since"] == 900
     assert data["partitions"] == [
         {"key": "events-0", "topic": "events", "partition": 0},
         {"key": "events-1", "topic": "events", "partition": 1},
@@ -306,7 +307,9 @@ def test_live_socket_tag(engine_dir: Path) -> None:
     assert 'ws-connect="/ws/group/a%20b%22%3Cx%3E/"' in html
     assert 'data-ws-state="connecting"' in html
     assert 'data-live-key="a b&quot;&lt;x&gt;"' in html
-    assert "/static/django_htmx/ext/hx-ws-2.min.js" in html and "/static/offsetsite/live.js" in html
+    # {% htmx_script %} defers htmx; the extension must be deferred too or it runs before htmx exists.
+    assert 'src="/static/django_htmx/ext/hx-ws-2.min.js" defer' in html
+    assert 'src="/static/offsetsite/live.js" defer' in html
     assert 'id="live-version"' in html
     assert "//cdn" not in html and "https://" not in html
     overview = Template("{% load live %}{% live_socket 'overview' %}").render(Context())
@@ -331,7 +334,8 @@ def test_lag_chart_tag(engine_dir: Path) -> None:
     html = Template("{% load live %}{% lag_chart gid %}").render(Context({"gid": "<b>g"}))
     assert 'data-lag-url="/groups/%3Cb%3Eg/lag.json"' in html
     assert 'data-group="&lt;b&gt;g"' in html
-    assert "/static/vendor/uplot/uPlot.iife.min.js" in html and "/static/offsetsite/lagchart.js" in html
+    assert 'src="/static/vendor/uplot/uPlot.iife.min.js" defer' in html
+    assert 'src="/static/offsetsite/lagchart.js" defer' in html
 
 
 def test_vendored_uplot_is_recorded() -> None:

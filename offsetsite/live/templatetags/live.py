@@ -53,7 +53,9 @@ def live_socket(kind: str, key: str = "") -> SafeString:
     return format_html(
         '<div id="live-socket" hx-ext="ws" ws-connect="{}" data-ws-state="connecting" '
         'data-live-kind="{}" data-live-key="{}" hidden></div>\n{}\n'
-        '<script src="{}"></script>\n<script src="{}"></script>',
+        # defer, like {% htmx_script %}: the extension must run after htmx itself and
+        # before htmx processes the page on DOMContentLoaded.
+        '<script src="{}" defer></script>\n<script src="{}" defer></script>',
         path,
         kind,
         key,
