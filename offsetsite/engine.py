@@ -65,7 +65,11 @@ def get_cluster() -> Cluster:
             if _proxy is None:
                 path = data_dir()
                 path.mkdir(parents=True, exist_ok=True)
-                cluster = EmbeddedCluster(path)
+                options: dict[str, int] = {}
+                delay = settings.OFFSETSITE.get("INITIAL_REBALANCE_DELAY_MS")
+                if delay is not None:
+                    options["initial_rebalance_delay_ms"] = int(str(delay))
+                cluster = EmbeddedCluster(path, **options)
                 if settings.OFFSETSITE.get("MAINTENANCE", True):
                     # Group timers (session timeouts, offset expiry) and retention run
                     # under the engine lock, like every other call.

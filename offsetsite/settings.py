@@ -153,6 +153,9 @@ OFFSETSITE = {
     # One produce burst may not ask for more records than this, nor a faster rate.
     "BURST_MAX_RECORDS": int(os.environ.get("OFFSETSITE_BURST_MAX_RECORDS", "10000")),
     "BURST_MAX_RATE": int(os.environ.get("OFFSETSITE_BURST_MAX_RATE", "5000")),
+    # group.initial.rebalance.delay.ms: Kafka waits 3 s for more members before a new
+    # group's first rebalance. A workshop room may prefer 0 for snappier forms.
+    "INITIAL_REBALANCE_DELAY_MS": os.environ.get("OFFSETSITE_INITIAL_REBALANCE_DELAY_MS"),
     # Live pages: at most this many frames a second per page.
     "LIVE_MAX_FPS": 10,
 }
