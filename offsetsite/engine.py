@@ -65,7 +65,7 @@ def get_cluster() -> Cluster:
             if _proxy is None:
                 path = data_dir()
                 path.mkdir(parents=True, exist_ok=True)
-                options: dict[str, int] = {}
+                options: dict[str, Any] = {}
                 delay = settings.OFFSETSITE.get("INITIAL_REBALANCE_DELAY_MS")
                 if delay is not None:
                     options["initial_rebalance_delay_ms"] = int(str(delay))
