@@ -380,7 +380,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--key-bytes", type=int, default=0, help="key size; 0 (default) sends null keys")
     p.add_argument("--batch", type=_positive, default=1000, help="records per batched call (1,000)")
     p.add_argument("--single-records", type=_positive, help="records appended one a call (default: --records)")
-    p.add_argument("--rounds", type=_positive, default=3, help="runs of each contender; the median counts (3)")
+    p.add_argument("--rounds", type=_positive, default=5, help="runs of each contender; the median counts (5)")
     p.add_argument("--reopen-records", type=_positive, default=10_000_000, help="partition size to reopen (10M)")
     p.add_argument("--kill-after", type=_positive, help="records the killed child appends (default: 10%% of reopen)")
     p.add_argument("--dir", type=Path, help="scratch directory (default: a new temporary one, removed after)")

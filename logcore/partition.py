@@ -334,13 +334,13 @@ class PartitionLog:
             raise InvalidRecord(f"compacted topic {self.topic} cannot accept a record without a key")
         if headers:
             _check_headers(headers)
-        ts = self._timestamp(timestamp)
+        # No timestamp means "now" under either timestamp type: skip the checks.
+        ts = self._clock.now_ms() if timestamp is None else self._timestamp(timestamp)
         with self._lock:
             if self._closed:
                 raise StorageClosed(f"partition {self.topic}-{self.partition} is closed")
             offset = self._leo
-            data = encode_one(offset, key, value, ts, headers)
-            self._write(data, offset, offset + 1, ts, 1)
+            self._write(encode_one(offset, key, value, ts, headers), offset, offset + 1, ts, 1)
         if self._events.has_subscribers:
             self._events.publish(
                 RecordsAppended(
@@ -421,20 +421,20 @@ class PartitionLog:
 
     def _write(self, data: bytes, base: int, next_offset: int, max_ts: int, count: int) -> None:
         """Append an encoded batch under the lock: size check, roll, write, flush policy."""
-        if len(data) - HEADER_SIZE > self.config.max_message_bytes:
+        cfg = self.config
+        size = len(data)
+        if size - HEADER_SIZE > cfg.max_message_bytes:
             raise RecordTooLarge(
-                f"the batch is {len(data) - HEADER_SIZE} bytes, larger than max.message.bytes="
-                f"{self.config.max_message_bytes} of topic {self.topic}"
+                f"the batch is {size - HEADER_SIZE} bytes, larger than max.message.bytes="
+                f"{cfg.max_message_bytes} of topic {self.topic}"
             )
         seg = self._segments[-1]
         if seg.size > 0 and (
-            seg.size + len(data) > self.config.segment_bytes
-            or max_ts - seg.first_batch_timestamp > self.config.segment_ms
+            seg.size + size > cfg.segment_bytes or max_ts - seg.first_batch_timestamp > cfg.segment_ms
         ):
             seg = self._roll(base)
         seg.append(data, base, next_offset, max_ts, count)
         self._leo = next_offset
-        cfg = self.config
         if seg.unflushed_messages >= cfg.flush_messages or (
             cfg.flush_ms < 2**62 and self._clock.monotonic_ms() - self._last_flush_ms >= cfg.flush_ms
         ):

@@ -94,11 +94,12 @@ class LogSegment:
             if self.max_timestamp >= 0:
                 self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
             self.bytes_since_last_index = 0
-        view = memoryview(data)
-        written = 0
         total = len(data)
-        while written < total:
-            written += os.write(self._wfd, view[written:])
+        written = os.write(self._wfd, data)
+        if written < total:  # a short write (a signal, a full disk): finish it
+            view = memoryview(data)
+            while written < total:
+                written += os.write(self._wfd, view[written:])
         self.size = position + total
         self.bytes_since_last_index += total
         self.next_offset = next_offset
