@@ -21,6 +21,7 @@ from django.shortcuts import render
 from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django_htmx.http import push_url
 
 from logcore.log_manager import TopicDescription
 from offsetsite.engine import get_cluster
@@ -224,7 +225,10 @@ def overview(request: HttpRequest) -> HttpResponse:
     context = overview_context(qy)
     htmx = getattr(request, "htmx", None)
     if htmx and not htmx.boosted and htmx.target == "overview-tables":
-        return render(request, "dashboard/overview.html#tables", context)
+        response = render(request, "dashboard/overview.html#tables", context)
+        # The address bar gets the canonical query (no empty or default parameters),
+        # the same one the page's links and live socket use.
+        return push_url(response, qy.url())
     return render(request, "dashboard/overview.html", context)
 
 

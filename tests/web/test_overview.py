@@ -167,6 +167,9 @@ def test_htmx_filter_returns_only_the_tables(client: Client, cluster: Cluster) -
     assert "<html" not in html
     assert html.strip().startswith('<div id="overview-tables">')
     assert group_rows(html) == ["alpha"]
+    # the address bar gets the canonical query, without the empty fields of the form
+    response = client.get("/?q=alp&state=&sort=name", headers={"HX-Request": "true", "HX-Target": "overview-tables"})
+    assert response["HX-Push-Url"] == "/?q=alp"
 
 
 def test_filter_inputs_use_htmx_and_work_without_js(client: Client, cluster: Cluster) -> None:
