@@ -453,3 +453,38 @@ def test_strip_names_the_member_a_partition_is_assigned_to(client: Client, engin
         with locked():
             consumer.close()
     assert "assigned to checkers / checker-7" in html
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(60)
+async def test_topic_socket_pushes_strips_and_tail(engine_dir: Path) -> None:
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from offsetsite.asgi import application
+    from offsetsite.live import registry
+
+    def setup() -> None:
+        c = get_cluster()
+        c.create_topic("orders", 1)
+        c.produce("orders", b"one")
+        c.commit_offsets("billing", {("orders", 0): 1})
+
+    await sync_to_async(setup)()
+    with registry.registered("topic", live_topics.render_topic):
+        comm = WebsocketCommunicator(application, "/ws/topic/orders/", headers=[(b"origin", b"http://localhost")])
+        connected, _ = await comm.connect()
+        assert connected
+        try:
+            snapshot = await comm.receive_from()
+            assert '<section id="topic-strips" hx-swap-oob="true">' in snapshot
+            assert "billing: next record to read" in snapshot
+            assert 'id="hw-p0">1<' in snapshot
+            await sync_to_async(get_cluster().produce)("orders", b"two")
+            frame = await comm.receive_from(timeout=5)
+            assert 'id="hw-p0">2<' in frame
+            tail = re.search(r'<tbody id="records-tail-p0" hx-swap-oob="true">.*?</tbody>', frame, re.S)
+            assert tail and "two" in tail.group(0)
+        finally:
+            await comm.disconnect()
