@@ -174,13 +174,23 @@ def _run_daphne(argv: list[str]) -> None:
     CommandLineInterface().run(argv)
 
 
+def advertised_url(host: str, port: int) -> str:
+    """Where the other commands of this machine reach a server listening on ``host``."""
+    # A wildcard address is where to listen, not where to connect: use loopback.
+    if host in ("", "0.0.0.0"):  # noqa: S104 - compared, not bound
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def serve(host: str, port: int, runner: Callable[[list[str]], None] = _run_daphne) -> int:
     """Open the engine, advertise where it is served, run daphne until stopped."""
     import offsetsite.asgi  # noqa: F401 - sets Django up before the engine's first use
     from offsetsite import engine
 
     engine.get_cluster()  # takes the data directory's lock now, not at the first request
-    url = f"http://{host}:{port}"
+    url = advertised_url(host, port)
     remote = _remote_module()
     advertise = getattr(remote, "advertise_server", None) if remote else None
     with engine.locked():

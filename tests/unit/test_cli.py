@@ -574,7 +574,13 @@ def test_serve_opens_engine_advertises_and_runs_daphne(engine_dir: Path, monkeyp
     fake.advertise_server = advertised.append  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "offsetsite.remote", fake)
     cli.serve("0.0.0.0", 9000, runner=lambda argv: None)
-    assert advertised == ["http://0.0.0.0:9000"]
+    assert advertised == ["http://127.0.0.1:9000"]  # where to connect, not the wildcard
+
+
+def test_advertised_url() -> None:
+    assert cli.advertised_url("localhost", 8000) == "http://localhost:8000"
+    assert cli.advertised_url("::", 8000) == "http://[::1]:8000"
+    assert cli.advertised_url("::1", 80) == "http://[::1]:80"
 
 
 @pytest.mark.django_db
