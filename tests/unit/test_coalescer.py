@@ -138,3 +138,60 @@ def test_channel_names_do_not_collide() -> None:
     assert channel_group("topic", "a") != channel_group("group", "a")
     with pytest.raises(ValueError, match="unknown live page kind"):
         channel_group("nope", "a")
+
+
+# --- the bridge's engine side: counters and a single wake-up per burst ------------
+
+
+class FakeLoop:
+    """Records what the bridge schedules instead of running it."""
+
+    def __init__(self) -> None:
+        self.calls: list[object] = []
+        self.closed = False
+
+    def call_soon_threadsafe(self, fn: object, *args: object) -> None:
+        if self.closed:
+            raise RuntimeError("Event loop is closed")
+        self.calls.append(fn)
+
+
+def test_bridge_wakes_the_loop_once_per_burst_and_tracks_versions() -> None:
+    from logcore.events import OffsetsCommitted, RecordsAppended
+    from offsetsite.live.bridge import Bridge
+
+    bridge = Bridge()
+    # Events before anybody listens: counted, nothing scheduled, no error.
+    bridge.on_event(RecordsAppended(topic="t", partition=0, high_watermark=1))
+    assert bridge.version("topic", "t") == 1
+    loop = FakeLoop()
+    bridge.listen("group", "g", loop)  # type: ignore[arg-type]
+    bridge.on_event(OffsetsCommitted(group="g", offsets=(("t", 0, 1),)))
+    for i in range(500):
+        bridge.on_event(RecordsAppended(topic="t", partition=0, high_watermark=i + 2))
+    assert len(loop.calls) == 1  # one wake-up for the whole burst
+    # The group's version follows appends to the topics it has offsets on.
+    assert bridge.version("group", "g") == bridge.version("topic", "t") == 502
+    assert bridge.version("overview") == 502
+    assert bridge.version("topic", "other") == 0
+    names, version = bridge.take_dirty()
+    assert version == 502
+    assert names == [channel_group("group", "g")]  # only pages someone listens to
+    # After the notice went out, the next event wakes the loop again.
+    bridge.on_event(RecordsAppended(topic="t", partition=0, high_watermark=600))
+    assert len(loop.calls) == 2
+
+
+def test_bridge_survives_a_closed_loop() -> None:
+    from logcore.events import RecordsAppended
+    from offsetsite.live.bridge import Bridge
+
+    bridge = Bridge()
+    loop = FakeLoop()
+    loop.closed = True
+    bridge.listen("topic", "t", loop)  # type: ignore[arg-type]
+    bridge.on_event(RecordsAppended(topic="t"))  # must not raise into the engine
+    fresh = FakeLoop()
+    bridge.listen("topic", "t", fresh)  # type: ignore[arg-type]
+    bridge.on_event(RecordsAppended(topic="t"))
+    assert len(fresh.calls) == 1
