@@ -256,6 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `offsetsite consume ... | head`: the reader left; not an error worth a trace.
         _silence_stdout()
         return 0
+    except OSError as e:  # e.g. a data directory this user may not write
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"Error: {e.strerror or e}{where}; check --data-dir {data_dir}", file=sys.stderr)
+        return 1
 
 
 def _silence_stdout() -> None:

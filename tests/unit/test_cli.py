@@ -85,6 +85,14 @@ def test_default_data_dir_follows_settings_rules(monkeypatch: pytest.MonkeyPatch
     assert cli.default_data_dir() == tmp_path / "d2"
 
 
+def test_unusable_data_dir_is_an_error_not_a_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert cli.main(["--data-dir", str(blocker / "data"), "topics", "--list"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: ") and "check --data-dir" in err and "Traceback" not in err
+
+
 def test_data_dir_from_environment(run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("OFFSETSITE_DATA_DIR", str(tmp_path / "envdata"))
     assert cli.main(["topics", "--create", "--topic", "e"]) == 0
