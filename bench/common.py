@@ -85,14 +85,21 @@ def today() -> str:
 class Figure:
     """One measured figure and, when it has one, its target."""
 
-    name: str
+    key: str  # the name in the JSON
+    name: str  # the label in the table
     value: float
     unit: str
     target: str = ""
     passed: bool | None = None  # None: informational, no target
 
     def as_json(self) -> dict[str, Any]:
-        return {"value": self.value, "unit": self.unit, "target": self.target or None, "pass": self.passed}
+        return {
+            "label": self.name.strip(),
+            "value": self.value,
+            "unit": self.unit,
+            "target": self.target or None,
+            "pass": self.passed,
+        }
 
 
 def _fmt(value: float) -> str:
