@@ -156,6 +156,8 @@ OFFSETSITE = {
     # group.initial.rebalance.delay.ms: Kafka waits 3 s for more members before a new
     # group's first rebalance. A workshop room may prefer 0 for snappier forms.
     "INITIAL_REBALANCE_DELAY_MS": os.environ.get("OFFSETSITE_INITIAL_REBALANCE_DELAY_MS"),
+    # Lag history: a thread samples every group's lag into the database.
+    "SAMPLER": os.environ.get("OFFSETSITE_SAMPLER", "1") == "1",
     # Live pages: at most this many frames a second per page.
     "LIVE_MAX_FPS": 10,
 }

@@ -13,6 +13,17 @@ import pytest
 os.environ.setdefault("OFFSETSITE_VAR", tempfile.mkdtemp(prefix="offsetsite-test-var-"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_background_sampler() -> None:
+    """Tests sample lag themselves (sample_once); a background writer would race their database.
+
+    Only this process: the browser tests' server subprocess samples as in production.
+    """
+    from django.conf import settings
+
+    settings.OFFSETSITE["SAMPLER"] = False
+
+
 @pytest.fixture
 def engine_dir(tmp_path: Path, settings: object) -> Iterator[Path]:
     """Point the server's engine at a fresh data directory, closed after the test."""

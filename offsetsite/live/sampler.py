@@ -6,8 +6,9 @@ lag is sampled every ``LAG_SAMPLE_INTERVAL`` seconds (5 by default). Tests call
 :func:`sample_once` directly with a chosen ``now``.
 
 Settings (``settings.OFFSETSITE``, seconds):
-- ``SAMPLER``: run the thread (default: yes, except inside a pytest run, where tests
-  drive sampling themselves and a background writer would race their database);
+- ``SAMPLER``: run the thread (default: yes; the test suite turns it off with
+  ``OFFSETSITE_SAMPLER=0`` because tests drive sampling themselves and a background
+  writer would race their database);
 - ``LAG_SAMPLE_INTERVAL`` (5), ``LAG_RAW_RETENTION`` (3600),
   ``LAG_MINUTE_RETENTION`` (7 days), ``TIMELINE_RETENTION`` (30 days),
   ``SAMPLER_TICK`` (1: how often the thread wakes to write the timeline).
@@ -16,7 +17,6 @@ Settings (``settings.OFFSETSITE``, seconds):
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
@@ -205,8 +205,7 @@ _current: Sampler | None = None
 
 
 def enabled() -> bool:
-    default = "pytest" not in sys.modules
-    return bool(settings.OFFSETSITE.get("SAMPLER", default))
+    return bool(settings.OFFSETSITE.get("SAMPLER", True))
 
 
 class Sampler(threading.Thread):

@@ -268,6 +268,12 @@ def test_health_stop_when_commits_stop(client: Client, cluster: Cluster, clock: 
 
 def test_health_seeded_from_existing_commit_when_not_watching(client: Client, cluster: Cluster) -> None:
     """Offsets committed before anybody watched still get a verdict (one commit, lag > 0: STOP)."""
+    from logcore import EventBus
+    from offsetsite.dashboard.group_status import tracker
+
+    # The tracker follows the engine from the moment it opens; point it elsewhere so that
+    # the commit below happens unwatched, as after a server restart.
+    tracker().attach(EventBus())
     produce(cluster, "t", [10])
     cluster.commit_offsets("g", {("t", 0): 2})
     import time
