@@ -47,7 +47,27 @@
     }
   });
 
-  document.addEventListener("htmx:wsAfterMessage", function () {
+  // The ws extension parses a whole frame in one <template>, whose parsing mode the
+  // first tag decides: after a <dl> or <section>, a top-level <tbody>/<tfoot> loses its
+  // rows and its swap fails (htmx:oobErrorNoTarget). htmx.swap() also swaps the oob
+  // elements it finds inside <template> wrappers, each parsed in a table context; so
+  // wrap the frame's table parts and let htmx.swap do the frame. (The lazy match ends at
+  // the first closing tag: a live table part must not hold a nested table.)
+  var OOB_TABLE_PART = /<(tbody|thead|tfoot|tr)\b[^>]*\bhx-swap-oob=[^>]*>[\s\S]*?<\/\1>/gi;
+
+  document.addEventListener("htmx:wsBeforeMessage", function (evt) {
+    var el = socketEl();
+    var message = evt.detail ? evt.detail.message : null;
+    if (!el || typeof message !== "string" || !window.htmx || typeof window.htmx.swap !== "function") return;
+    evt.preventDefault();  // the extension skips its own swap (and htmx:wsAfterMessage)
+    window.htmx.swap(el, message.replace(OOB_TABLE_PART, "<template>$&</template>"), { swapStyle: "none" });
+    afterFrame();
+  });
+
+  // Frames the extension swapped itself (when the handler above stood aside).
+  document.addEventListener("htmx:wsAfterMessage", afterFrame);
+
+  function afterFrame() {
     var marker = document.getElementById("live-version");
     var el = socketEl();
     var version = marker ? marker.getAttribute("data-ws-version") : null;
@@ -56,5 +76,5 @@
     if (el && el.getAttribute("data-live-kind") === "group") {
       document.dispatchEvent(new CustomEvent("live:lag", { detail: { version: version } }));
     }
-  });
+  }
 })();

@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("OFFSETSITE_CHROMIUM", "/usr/bin/chromium")
 
+VIEWPORT = {"width": 1280, "height": 800}
 USERS = {"admin": ("admin-pw", "admin"), "otto": ("otto-pw", "operator"), "vera": ("vera-pw", "viewer")}
 
 
@@ -87,10 +89,8 @@ def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> Non
     raise TimeoutError(f"server at {url} did not answer in {timeout} s")
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    var = tmp_path_factory.mktemp("e2e-var")
-    port = free_port()
+def server_env(var: Path) -> dict[str, str]:
+    """The environment of a server (and its manage.py commands) on its own var directory."""
     env = {
         **os.environ,
         "OFFSETSITE_VAR": str(var),
@@ -99,6 +99,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "DJANGO_SETTINGS_MODULE": "offsetsite.settings",
     }
     env.pop("OFFSETSITE_DB", None)
+    return env
+
+
+@contextmanager
+def running_server(var: Path, demo: bool = True) -> Iterator[Server]:
+    """migrate, the USERS, the demo seed (before the server takes the data directory), daphne."""
+    env = server_env(var)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
     script = "\n".join(
         [
@@ -111,6 +118,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         ]
     )
     subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=REPO, env=env, check=True)
+    if demo:
+        # The demo's own users admin/operator/viewer: "admin" exists already and is kept.
+        subprocess.run(
+            [sys.executable, "-m", "offsetsite", "demo", "--if-empty"],
+            cwd=REPO,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    port = free_port()
     log = open(var / "server.log", "wb")  # noqa: SIM115 - closed after the server stops
     proc = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "offsetsite.asgi:application"],
@@ -132,15 +149,48 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         log.close()
 
 
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the session, seeded with the demo (train-seats, orders and their groups)."""
+    with running_server(tmp_path_factory.mktemp("e2e-var")) as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    return {**browser_context_args, "viewport": VIEWPORT}
+
+
+def sign_in(page: Any, url: str, username: str) -> None:
+    """Sign the page in through the real login form and wait for the page it leads to."""
+    page.goto(url + "/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", USERS[username][0])
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+
+
 @pytest.fixture
 def login(server: Server) -> Any:
     """login(page, "otto") signs the page in through the real login form."""
 
     def do(page: Any, username: str) -> None:
-        page.goto(server.url + "/login/")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", USERS[username][0])
-        page.click("button[type=submit]")
-        page.wait_for_load_state()
+        sign_in(page, server.url, username)
 
     return do
+
+
+@pytest.fixture
+def user_page(server: Server, new_context: Any) -> Any:
+    """user_page("otto") -> a page in its own browser context, signed in (None: anonymous).
+
+    Separate contexts are separate cookie jars: two people at two browsers.
+    """
+
+    def make(username: str | None = None) -> Any:
+        page = new_context().new_page()
+        if username is not None:
+            sign_in(page, server.url, username)
+        return page
+
+    return make
