@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,6 +25,8 @@ from .events import EventBus
 from .groups import GroupCoordinator, GroupState, OffsetAndMetadata, TopicPartition
 from .log_manager import LogManager, TopicDescription
 from .records import Header, Record
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -362,16 +365,29 @@ class EmbeddedCluster(Cluster):
         def loop() -> None:
             while not self._maintenance_stop.wait(interval_s):
                 with guard:
-                    self.coordinator.tick()
-                    self.logs.maintenance()
+                    # close() may have begun while this thread waited for the lock.
+                    if self._maintenance_stop.is_set():
+                        return
+                    try:
+                        self.coordinator.tick()
+                        self.logs.maintenance()
+                    except Exception:
+                        # One bad round must not end housekeeping for the life of the
+                        # process (session timeouts, retention): log it and go on.
+                        _log.exception("logcore maintenance round failed")
 
         self._maintenance_thread = threading.Thread(target=loop, name="logcore-maintenance", daemon=True)
         self._maintenance_thread.start()
 
-    def close(self) -> None:
+    def stop_maintenance(self) -> None:
+        """Stop the housekeeping thread; call without holding the lock it takes."""
         self._maintenance_stop.set()
         if self._maintenance_thread is not None:
-            self._maintenance_thread.join(timeout=5)
+            self._maintenance_thread.join(timeout=30)
+            self._maintenance_thread = None
+
+    def close(self) -> None:
+        self.stop_maintenance()
         self.logs.close()
 
     def __enter__(self) -> EmbeddedCluster:

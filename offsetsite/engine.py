@@ -111,8 +111,14 @@ def close() -> None:
     """Close the engine (tests and shutdown); the next call opens it again."""
     global _cluster, _proxy, _restore
     with _lock:
-        if _cluster is not None:
-            _cluster.close()
+        cluster = _cluster
         _cluster = None
         _proxy = None
         _restore = None
+    if cluster is None:
+        return
+    # The housekeeping thread takes the engine lock for each round: stop it before
+    # taking the lock to close, or closing would wait on it.
+    cluster.stop_maintenance()
+    with _lock:
+        cluster.close()
