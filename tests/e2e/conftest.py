@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import ViewportSize
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("OFFSETSITE_CHROMIUM", "/usr/bin/chromium")
 
-VIEWPORT = {"width": 1280, "height": 800}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 USERS = {"admin": ("admin-pw", "admin"), "otto": ("otto-pw", "operator"), "vera": ("vera-pw", "viewer")}
 
 
