@@ -98,6 +98,9 @@ def server_env(var: Path) -> dict[str, str]:
         "OFFSETSITE_DATA_DIR": str(var / "data"),
         "OFFSETSITE_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_SETTINGS_MODULE": "offsetsite.settings",
+        # Kafka's default. The refused-reset test relies on it: a member that joins an
+        # Empty group from the consume page stays this long before its first generation.
+        "OFFSETSITE_INITIAL_REBALANCE_DELAY_MS": "3000",
     }
     env.pop("OFFSETSITE_DB", None)
     return env
