@@ -130,6 +130,11 @@ def _add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    p.add_argument(
+        "--demo-traffic",
+        action="store_true",
+        help="keep the demo moving: produce ticket events and run ticket-checker and kitchen members",
+    )
     p.set_defaults(handler=_serve)
 
 
@@ -165,7 +170,7 @@ def _configure_django(data_dir: Path) -> None:
 
 def _serve(args: argparse.Namespace, data_dir: Path) -> int:
     _configure_django(data_dir)
-    return serve(args.host, args.port)
+    return serve(args.host, args.port, demo_traffic=args.demo_traffic)
 
 
 def _run_daphne(argv: list[str]) -> None:
@@ -184,7 +189,9 @@ def advertised_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def serve(host: str, port: int, runner: Callable[[list[str]], None] = _run_daphne) -> int:
+def serve(
+    host: str, port: int, runner: Callable[[list[str]], None] = _run_daphne, *, demo_traffic: bool = False
+) -> int:
     """Open the engine, advertise where it is served, run daphne until stopped."""
     import offsetsite.asgi  # noqa: F401 - sets Django up before the engine's first use
     from offsetsite import engine
@@ -199,9 +206,14 @@ def serve(host: str, port: int, runner: Callable[[list[str]], None] = _run_daphn
         else:
             engine.embedded().logs.advertise(url=url)
     print(f"offsetsite: serving {engine.data_dir()} on {url}", file=sys.stderr)
+    from . import traffic
+
+    if demo_traffic:
+        traffic.start()
     try:
         runner(["-b", host, "-p", str(port), "offsetsite.asgi:application"])
     finally:
+        traffic.stop()
         engine.close()
     return 0
 

@@ -1,0 +1,153 @@
+"""Demo traffic: the night train keeps moving while the dashboard is open.
+
+``offsetsite serve --demo-traffic`` (what ``./dev demo`` runs) starts one thread that,
+a few times a second and under the engine lock like every other caller:
+
+- produces ticket events to ``train-seats`` and now and then an order to ``orders``;
+- runs two members of ``ticket-checker`` (a real group: join, sync, heartbeats,
+  rebalances) that read at a pace which swings between slower and faster than the
+  train, and commit every two seconds, so its lag rises and falls on the chart;
+- runs one member of ``kitchen`` that keeps up with the orders.
+
+``dining-car`` is left alone on purpose: a group whose consumers stopped, with lag and
+no commits, is the other thing a workshop wants to point at.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import random
+import threading
+import time
+
+from logcore.consumer import Consumer
+from logcore.errors import KafkaError
+
+from . import engine
+from .demo import _COACHES, _MENU, _PASSENGERS, ORDERS_TOPIC, SEATS_TOPIC
+
+_log = logging.getLogger(__name__)
+
+TICK_S = 0.25
+COMMIT_EVERY_S = 2.0
+# Produced ticket events a second, on average; the checkers' pace swings around it.
+TRAIN_RATE = 3.0
+SWING_PERIOD_S = 120.0
+
+
+class DemoTraffic(threading.Thread):
+    def __init__(self, seed: int | None = None) -> None:
+        super().__init__(name="offsetsite-demo-traffic", daemon=True)
+        self.stop_event = threading.Event()
+        self.random = random.Random(seed)
+        self.started_at = time.monotonic()
+        self._members: list[tuple[Consumer, bool]] = []  # (member, keeps up with its topic)
+        self._last_commit = 0.0
+        self._owed: dict[str, float] = {}  # fractional records each checker may read next
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.join(timeout=10)
+
+    # --- one tick -------------------------------------------------------------
+
+    def _event(self) -> tuple[bytes, bytes]:
+        ticket, name, _, destination = self.random.choice(_PASSENGERS)
+        kind = self.random.choice(("ticket-checked", "ticket-checked", "seat-changed", "dining-car-visit"))
+        body: dict[str, object] = {"ticket": ticket, "event": kind, "passenger": name}
+        if kind == "seat-changed":
+            body |= {"coach": self.random.choice(_COACHES), "seat": self.random.randint(11, 58)}
+        elif kind == "ticket-checked":
+            body |= {"valid": True, "to": destination}
+        return ticket.encode(), json.dumps(body, separators=(",", ":")).encode()
+
+    def _join(self) -> None:
+        cluster = engine.embedded()
+        for group, topic, client, keeps_up in (
+            ("ticket-checker", SEATS_TOPIC, "checker-front", False),
+            ("ticket-checker", SEATS_TOPIC, "checker-rear", False),
+            ("kitchen", ORDERS_TOPIC, "kitchen-1", True),
+        ):
+            consumer = Consumer(
+                cluster, group, client_id=client, auto_offset_reset="earliest", enable_auto_commit=False
+            )
+            consumer.subscribe([topic])
+            self._members.append((consumer, keeps_up))
+
+    def tick(self) -> None:
+        cluster = engine.embedded()
+        elapsed = time.monotonic() - self.started_at
+        topics = cluster.list_topics(include_internal=False)
+        if SEATS_TOPIC in topics and self.random.random() < TRAIN_RATE * TICK_S:
+            key, value = self._event()
+            cluster.produce(SEATS_TOPIC, value, key)
+        if ORDERS_TOPIC in topics and self.random.random() < 0.15 * TICK_S:
+            coach = self.random.choice(_COACHES)
+            order = {"coach": coach, "items": [self.random.choice(_MENU)], "status": "placed"}
+            cluster.produce(ORDERS_TOPIC, json.dumps(order).encode(), coach.encode())
+        # The checkers together read between 0.3x and 1.7x the train's rate, each in
+        # proportion to the partitions it holds: lag swings both ways.
+        pace = TRAIN_RATE * (1.0 + 0.7 * math.sin(2 * math.pi * elapsed / SWING_PERIOD_S))
+        partitions = max(1, len(cluster.describe_topic(SEATS_TOPIC).partitions)) if SEATS_TOPIC in topics else 1
+        for consumer, keeps_up in self._members:
+            if keeps_up:
+                share = 100
+            else:
+                owed = self._owed.get(consumer.client_id, 0.0)
+                owed += pace * TICK_S * len(consumer.assignment()) / partitions
+                share = int(owed)
+                self._owed[consumer.client_id] = owed - share
+            # Every member polls each tick (that is its heartbeat); one whose turn it is
+            # not hands the record back.
+            records = consumer.poll(0, max_records=max(1, share))
+            if share == 0 and records:
+                # Not this member's turn to read: hand the record back for the next tick.
+                first = records[0]
+                consumer.seek((first.topic, first.partition), first.offset)
+        now = time.monotonic()
+        if now - self._last_commit >= COMMIT_EVERY_S:
+            self._last_commit = now
+            for consumer, _ in self._members:
+                if consumer.assignment():
+                    consumer.commit()
+
+    def run(self) -> None:
+        try:
+            with engine.locked():
+                self._join()
+            while not self.stop_event.wait(TICK_S):
+                try:
+                    with engine.locked():
+                        self.tick()
+                except KafkaError as e:
+                    # A rebalance or a reset from the dashboard can refuse a commit: the
+                    # members rejoin on their next poll, as real consumers do.
+                    _log.info("demo traffic: %s", e)
+        except Exception:
+            _log.exception("demo traffic stopped")
+        finally:
+            with engine.locked():
+                for consumer, _ in self._members:
+                    with contextlib.suppress(KafkaError):
+                        consumer.close(autocommit=False)
+
+
+_current: DemoTraffic | None = None
+
+
+def start(seed: int | None = None) -> DemoTraffic:
+    global _current
+    if _current is None or not _current.is_alive():
+        _current = DemoTraffic(seed)
+        _current.start()
+    return _current
+
+
+def stop() -> None:
+    global _current
+    if _current is not None:
+        _current.stop()
+        _current = None
