@@ -6,6 +6,7 @@ from django.urls import include, path
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="core/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("site/", include("offsetsite.core.urls")),
     path("api/", include("offsetsite.api.urls")),
     path("", include("offsetsite.api.metrics_urls")),
     path("", include("offsetsite.live.urls")),
