@@ -8,12 +8,17 @@ version with the bridge's and re-sends when a notice was lost.
 
 Every frame ends with ``<div id="live-version" data-ws-version="N">`` so the page (and
 tests) can tell which state it shows.
+
+Pages showing the same thing to the same viewer share one render (:func:`render_shared`):
+a change wakes every open copy of a page at once, and two hundred viewers of one topic
+would otherwise render the same HTML two hundred times (measured by ``bench/web.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -22,6 +27,8 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+
+from offsetsite.core.site_settings import read_login_required
 
 from . import registry
 from .bridge import BRIDGE
@@ -60,6 +67,57 @@ def _render(kind: str, key: str, user: Any) -> str:
         close_old_connections()
 
 
+@dataclass
+class _SharedRender:
+    version: int  # the page's version read before this render started
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[str]
+
+
+# (kind, render key, viewer, renderer) -> the newest render of that page for that viewer.
+_shared: dict[tuple[str, str, Any, Any], _SharedRender] = {}
+SHARED_KEEP_S = 1.0  # how long a finished render stays reusable (a flush at the same version)
+
+
+def _viewer(user: Any) -> Any:
+    """Who a render is for: a renderer sees only the user, so equal users get equal HTML."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None  # every anonymous visitor sees the same page
+    return ("user", user.pk)
+
+
+async def render_shared(kind: str, key: str, user: Any, version: int) -> str:
+    """The live parts of a page at ``version`` or newer, rendered once for all who ask.
+
+    A render started after the page's version was ``v`` shows every change up to ``v``,
+    so a flush that read a version <= ``v`` may take its HTML instead of rendering again;
+    a flush that read a newer version starts a new render.
+    """
+    loop = asyncio.get_running_loop()
+    k = (kind, key, _viewer(user), registry.get(kind))
+    entry = _shared.get(k)
+    if entry is None or entry.loop is not loop or entry.version < version:
+        future = asyncio.ensure_future(sync_to_async(_render, thread_sensitive=False)(kind, key, user))
+        entry = _SharedRender(version, loop, future)
+        _shared[k] = entry
+        future.add_done_callback(lambda f, k=k, e=entry: _finished(k, e, f))  # type: ignore[misc]
+    # shield: a page closing while it waits must not cancel the render others wait for.
+    return await asyncio.shield(entry.future)
+
+
+def _finished(k: tuple[str, str, Any, Any], entry: _SharedRender, future: asyncio.Future[str]) -> None:
+    failed = not future.cancelled() and future.exception() is not None  # retrieved: no "never retrieved"
+
+    def forget() -> None:
+        if _shared.get(k) is entry:
+            del _shared[k]
+
+    if failed or future.cancelled():
+        forget()
+    else:
+        entry.loop.call_later(SHARED_KEEP_S, forget)
+
+
 def _open_engine() -> None:
     from offsetsite.engine import get_cluster
 
@@ -79,7 +137,7 @@ class LivePageConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channel
         if self.url_kwarg is not None:
             self.key = str(self.scope["url_route"]["kwargs"][self.url_kwarg])
         user = self.scope.get("user")
-        if settings.OFFSETSITE.get("READ_LOGIN") and not getattr(user, "is_authenticated", False):
+        if not getattr(user, "is_authenticated", False) and await sync_to_async(read_login_required)():
             # Accept, then close with a code the page can read: 4401 means "log in".
             # (The htmx ws extension does not retry 4xxx closes.)
             await self.accept()
@@ -115,6 +173,16 @@ class LivePageConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channel
 
     # --- notices -----------------------------------------------------------
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "live.changed":
+            # Channels runs close_old_connections in a worker thread before every
+            # handler. A notice touches no database (it only schedules a flush, and the
+            # render closes its own connections), and with 200 pages open that thread
+            # hop per notice took a sixth of the server's time (bench/web.py).
+            await self.live_changed(message)
+            return
+        await super().dispatch(message)
+
     async def live_changed(self, message: dict[str, Any]) -> None:
         self._request_flush()
 
@@ -142,15 +210,17 @@ class LivePageConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channel
             # page look behind, and the next tick sends it again.
             version = BRIDGE.version(self.kind, self.key)
             try:
-                html = await sync_to_async(_render, thread_sensitive=False)(
-                    self.kind, self.render_key(), self.scope.get("user")
-                )
+                html = await render_shared(self.kind, self.render_key(), self.scope.get("user"), version)
             except Exception:
                 _log.exception("live renderer for %s %r failed", self.kind, self.key)
                 html = ""
             if not self.listening:
                 return
-            await self.send(text_data=html + version_marker(version))
+            try:
+                await self.send(text_data=html + version_marker(version))
+            except Exception:  # the socket closed during the render; disconnect() follows
+                _log.debug("live frame for %s %r not sent: the socket closed", self.kind, self.key)
+                return
             self.coalescer.sent(version)
 
     def render_key(self) -> str:
