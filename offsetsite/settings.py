@@ -4,6 +4,7 @@ OFFSETSITE_DATA_DIR   logcore's data directory (default: var/data in the checkou
 OFFSETSITE_DB         a PostgreSQL URL-ish "postgres://user@host:port/name" or unset for SQLite
 OFFSETSITE_REDIS      redis://host:port for the channel layer when several processes serve
 OFFSETSITE_WORKSHOP   1: anonymous visitors may produce and consume in groups of their own
+OFFSETSITE_READ_LOGIN 1: anonymous visitors must log in to read pages
 OFFSETSITE_SECRET_KEY the secret key; otherwise one is made once and kept in var/
 OFFSETSITE_DEBUG      1 for Django's debug pages
 """
@@ -64,6 +65,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Reads need a login when the admin's runtime setting (or OFFSETSITE_READ_LOGIN) says so.
+    "offsetsite.core.middleware.ReadLoginMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -150,6 +153,9 @@ OFFSETSITE = {
     "DATA_DIR": Path(os.environ.get("OFFSETSITE_DATA_DIR", os.environ.get("OFFSETSITE_DATA", VAR_DIR / "data"))),
     # Workshop rooms: anonymous visitors produce and consume in their own groups.
     "WORKSHOP": os.environ.get("OFFSETSITE_WORKSHOP") == "1",
+    # Anonymous visitors must log in to read pages. Admins may change both at run time
+    # (/site/settings/); these are the defaults until they do.
+    "READ_LOGIN": os.environ.get("OFFSETSITE_READ_LOGIN") == "1",
     # One produce burst may not ask for more records than this, nor a faster rate.
     "BURST_MAX_RECORDS": int(os.environ.get("OFFSETSITE_BURST_MAX_RECORDS", "10000")),
     "BURST_MAX_RATE": int(os.environ.get("OFFSETSITE_BURST_MAX_RATE", "5000")),

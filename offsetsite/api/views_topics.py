@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from logcore.errors import UnknownTopicOrPartition
 from logcore.records import Header
 from offsetsite import engine
 from offsetsite.core.models import record as audit
+from offsetsite.core.site_settings import burst_limits
 
 from . import serializers as s
 from .auth import api_view, audit_source, bad_request, json_body
@@ -125,7 +125,7 @@ def produce(request: HttpRequest, topic: str) -> HttpResponse:
     """One record (an object) or many (``{"records": [...]}``); all are checked before any is written."""
     body = obj(json_body(request), "the body")
     many = "records" in body
-    limit = int(str(settings.OFFSETSITE.get("BURST_MAX_RECORDS", 10_000)))
+    limit, _ = burst_limits()
     items = lst(body["records"], "records", limit) if many else [body]
     if not items:
         raise bad_request("records is empty; send at least one record")

@@ -55,3 +55,41 @@ def record(
         offsets=offsets or [],
         details=details,
     )
+
+
+class SiteSettings(models.Model):
+    """Settings an admin changes at run time: one row (pk 1), read through ``site_settings``.
+
+    Every field may be empty, meaning "as the deployment's environment says": a fresh
+    database behaves exactly as the settings module configures it. The burst limits
+    can only lower the environment's caps, never raise them (the caps protect the host).
+    """
+
+    SINGLETON_PK = 1
+
+    workshop = models.BooleanField(
+        null=True, blank=True, help_text="anonymous visitors produce and consume in own groups; empty: env default")
+    read_login = models.BooleanField(
+        null=True, blank=True, help_text="anonymous visitors must log in to read pages; empty: env default")
+    burst_max_records = models.PositiveIntegerField(
+        null=True, blank=True, help_text="records one produce burst may ask for; empty: the env cap")
+    burst_max_rate = models.PositiveIntegerField(
+        null=True, blank=True, help_text="records per second a burst may ask for; empty: the env cap")
+    updated = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        verbose_name = "site settings"
+        verbose_name_plural = "site settings"
+
+    def __str__(self) -> str:
+        return f"site settings (updated {self.updated:%Y-%m-%d %H:%M:%S} by {self.updated_by or 'nobody'})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.pk = self.SINGLETON_PK  # one row, whoever constructs it
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> SiteSettings:
+        """The row, or an unsaved empty one (all defaults) when none was saved yet."""
+        return cls.objects.filter(pk=cls.SINGLETON_PK).first() or cls(pk=cls.SINGLETON_PK)

@@ -10,7 +10,6 @@ import functools
 from collections.abc import Callable
 from typing import Any, Literal
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -40,7 +39,12 @@ def has_role(user: Any, role: Role) -> bool:
 
 
 def workshop_mode() -> bool:
-    return bool(settings.OFFSETSITE.get("WORKSHOP"))
+    """Kept here for the pages that import it from roles; the answer lives in site_settings."""
+    # Imported late: roles is imported by modules loaded before the app registry is ready,
+    # and site_settings needs the models.
+    from .site_settings import workshop_mode as current
+
+    return current()
 
 
 def require_role(role: Role) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:

@@ -2,14 +2,16 @@
 
 A visitor's groups are remembered in their session. They may consume and commit in
 those, never in anyone else's, and never reset or delete anything: those stay with
-operators. Outside workshop mode these all defer to the operator role.
+operators. Workshop mode is the admin's runtime setting (``site_settings``), defaulting
+to the environment's. Outside workshop mode these all defer to the operator role.
 """
 
 from __future__ import annotations
 
 from django.http import HttpRequest
 
-from .roles import has_role, workshop_mode
+from .roles import has_role
+from .site_settings import workshop_mode
 
 _SESSION_KEY = "offsetsite.own_groups"
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.conf import settings
 
 from logcore.records import Header
+from offsetsite.core import site_settings
 
 MAX_HEADER_LINES = 64
 
@@ -34,8 +34,8 @@ def parse_kv_lines(text: str, what: str) -> list[tuple[str, str]]:
 
 
 def burst_limits() -> tuple[int, int]:
-    cfg: dict[str, Any] = settings.OFFSETSITE
-    return int(cfg["BURST_MAX_RECORDS"]), int(cfg["BURST_MAX_RATE"])
+    # The admin's runtime limits, never above the environment's caps.
+    return site_settings.burst_limits()
 
 
 class ProduceForm(forms.Form):

@@ -28,6 +28,7 @@ from django.db import close_old_connections
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from offsetsite.core.site_settings import read_login_required
 
 from . import registry
 from .bridge import BRIDGE
@@ -136,7 +137,7 @@ class LivePageConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channel
         if self.url_kwarg is not None:
             self.key = str(self.scope["url_route"]["kwargs"][self.url_kwarg])
         user = self.scope.get("user")
-        if settings.OFFSETSITE.get("READ_LOGIN") and not getattr(user, "is_authenticated", False):
+        if not getattr(user, "is_authenticated", False) and await sync_to_async(read_login_required)():
             # Accept, then close with a code the page can read: 4401 means "log in".
             # (The htmx ws extension does not retry 4xxx closes.)
             await self.accept()

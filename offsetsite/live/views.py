@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Max
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
+
+from offsetsite.core.site_settings import read_login_required
 
 from .models import TOTAL_PARTITION, LagMinute, LagSample
 
@@ -53,7 +54,7 @@ def _series(
 
 @require_GET
 def group_lag(request: HttpRequest, group: str) -> JsonResponse:
-    if settings.OFFSETSITE.get("READ_LOGIN") and not request.user.is_authenticated:
+    if read_login_required() and not request.user.is_authenticated:
         return JsonResponse({"error": "Log in to read lag history."}, status=401)
     rng = request.GET.get("range", DEFAULT_RANGE)
     if rng not in RANGES:

@@ -6,6 +6,7 @@ import re
 import time
 from pathlib import Path
 
+import pytest
 from django.test import Client
 
 from logcore import offsets_codec as codec
@@ -17,6 +18,8 @@ from offsetsite.dashboard.consumer_offsets_view import decode_record, parse_curs
 from offsetsite.engine import embedded, get_cluster, locked
 
 XSS = "<script>alert(1)</script>"
+# Every page reads the runtime site settings (workshop mode, reads need login) from the database.
+pytestmark = pytest.mark.django_db
 
 
 def body_rows(html: str) -> list[str]:

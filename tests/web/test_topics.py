@@ -17,6 +17,8 @@ from offsetsite.dashboard.records_view import show_bytes
 from offsetsite.engine import embedded, get_cluster, locked
 
 XSS = "<script>alert(1)</script>"
+# Every page reads the runtime site settings (workshop mode, reads need login) from the database.
+pytestmark = pytest.mark.django_db
 
 
 def cells(html: str, partition: int) -> str:
