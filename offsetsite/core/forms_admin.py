@@ -55,7 +55,7 @@ class UserCreateForm(_UserCreationForm):
 
 
 class RoleForm(forms.Form):
-    role = forms.ChoiceField(choices=ROLE_CHOICES)
+    role = forms.ChoiceField(choices=ROLE_CHOICES, widget=forms.RadioSelect)
 
 
 class ActiveForm(forms.Form):
@@ -111,7 +111,7 @@ class SiteSettingsForm(forms.Form):
         for name, cap in self.caps.items():
             field = self.fields[name]
             assert isinstance(field, forms.IntegerField)
-            field.widget.attrs.update({"max": cap, "placeholder": f"{cap} (the cap)"})
+            field.widget.attrs.update({"max": cap, "placeholder": str(cap)})
             field.help_text = f"1 to {cap} (the environment's cap); empty: the cap."
 
     def clean(self) -> dict[str, Any]:
