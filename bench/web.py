@@ -226,8 +226,14 @@ def server(scratch: Path, data_dir: Path) -> Iterator[Server]:
 
 
 def producer_main(
-    port: int, token: str, partitions: int, rate: float, batch: int, duration: float,
-    connections: int, out_path: str,
+    port: int,
+    token: str,
+    partitions: int,
+    rate: float,
+    batch: int,
+    duration: float,
+    connections: int,
+    out_path: str,
 ) -> None:
     """POST ``rate`` records/s for ``duration`` s; pickle [(sent, acked, partition, hw_after, status)].
 
@@ -356,8 +362,16 @@ class LiveRun:
 
 
 def live_run(
-    srv: Server, scratch: Path, clients: int, rate: float, batch: int, duration: float,
-    partitions: int, connections: int, get_paths: Sequence[str] = (), get_interval: float = 0.25,
+    srv: Server,
+    scratch: Path,
+    clients: int,
+    rate: float,
+    batch: int,
+    duration: float,
+    partitions: int,
+    connections: int,
+    get_paths: Sequence[str] = (),
+    get_interval: float = 0.25,
     drain: float = 3.0,
 ) -> LiveRun:
     ctx = mp.get_context("spawn")
@@ -415,8 +429,14 @@ def live_run(
 
 
 def _analyse(
-    got: dict[str, Any], produced: list[tuple[float, float, int, int, int]], clients: int, batch: int,
-    gets: dict[str, list[float]], server_cpu: float, clients_cpu: float, loadavg: float,
+    got: dict[str, Any],
+    produced: list[tuple[float, float, int, int, int]],
+    clients: int,
+    batch: int,
+    gets: dict[str, list[float]],
+    server_cpu: float,
+    clients_cpu: float,
+    loadavg: float,
 ) -> LiveRun:
     ok = [r for r in produced if r[4] == 201]
     span = (max(r[1] for r in ok) - min(r[0] for r in ok)) if ok else float("nan")
@@ -497,13 +517,26 @@ def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
         idle_gets = {name: time_gets(srv.port, path, args.page_runs) for name, path in load_pages.items()}
         # 3. Latency baseline: one client, a light producer, no page loads.
         base = live_run(
-            srv, scratch, 1, args.baseline_rate, args.baseline_batch, args.baseline_duration,
-            args.partitions, 1,
+            srv,
+            scratch,
+            1,
+            args.baseline_rate,
+            args.baseline_batch,
+            args.baseline_duration,
+            args.partitions,
+            1,
         )
         # 4. The load: many clients, the full rate, page loads all along.
         load = live_run(
-            srv, scratch, args.clients, args.rate, args.batch, args.duration, args.partitions,
-            args.connections, get_paths=list(load_pages.values()),
+            srv,
+            scratch,
+            args.clients,
+            args.rate,
+            args.batch,
+            args.duration,
+            args.partitions,
+            args.connections,
+            get_paths=list(load_pages.values()),
         )
         info["server_log_tail"] = srv.log.read_text(errors="replace")[-2000:]
     info["loadavg_end"] = _loadavg()
@@ -512,16 +545,21 @@ def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
         figures.append(Figure(key, name, value, unit, target, passed))
 
     lat_med, lat_p99 = _quantile(load.latencies, 0.5), _quantile(load.latencies, 0.99)
-    fig("latency_median_s", f"append->frame median, {args.clients} clients", lat_med, "s",
-        "< 0.2 s", lat_med < 0.2)
+    fig("latency_median_s", f"append->frame median, {args.clients} clients", lat_med, "s", "< 0.2 s", lat_med < 0.2)
     fig("latency_p99_s", f"append->frame p99, {args.clients} clients", lat_p99, "s", "< 1 s", lat_p99 < 1.0)
     fig("latency_max_s", "append->frame max", max(load.latencies, default=float("nan")), "s")
     fig("latency_from_send_median_s", "send->frame median", _quantile(load.from_send, 0.5), "s")
     fig("latency_baseline_median_s", "baseline: 1 client, light load, median", _quantile(base.latencies, 0.5), "s")
     fig("latency_baseline_p99_s", "baseline: 1 client, light load, p99", _quantile(base.latencies, 0.99), "s")
     fig("unseen_pairs", "(request, client) pairs never shown", load.unseen, "")
-    fig("frames_per_client_max_per_s", "frames per client per second, max", load.max_fps, "/s", "<= 10",
-        load.max_fps <= 10)
+    fig(
+        "frames_per_client_max_per_s",
+        "frames per client per second, max",
+        load.max_fps,
+        "/s",
+        "<= 10",
+        load.max_fps <= 10,
+    )
     fig("frames_per_client_median_per_s", "frames per client per second, median", load.median_fps, "/s")
     fig("frame_bytes_median", "frame size, median", load.frame_bytes_median, "B")
     fig("produced_per_s", "records produced per second (achieved)", load.achieved_rate, "/s")
@@ -544,8 +582,14 @@ def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     for name, runs in topic_runs.items():
         med = _quantile(runs, 0.5)
         big = name.startswith("big")
-        fig(f"page_{name}_median_s", f"{labels[name]}, median", med, "s",
-            "< 0.1 s" if big else "", (med < 0.1) if big else None)
+        fig(
+            f"page_{name}_median_s",
+            f"{labels[name]}, median",
+            med,
+            "s",
+            "< 0.1 s" if big else "",
+            (med < 0.1) if big else None,
+        )
         fig(f"page_{name}_best_s", f"{labels[name]}, best", min(runs), "s")
 
     info.update(
@@ -609,9 +653,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:
-        print(f"web benchmark, {result['date']}, {result['machine']['cpu']} x{result['machine']['cores']}, "
-              f"load average {result['info']['loadavg_start']:.2f} at start, "
-              f"{result['info']['loadavg_during_load']:.2f} under load")
+        print(
+            f"web benchmark, {result['date']}, {result['machine']['cpu']} x{result['machine']['cores']}, "
+            f"load average {result['info']['loadavg_start']:.2f} at start, "
+            f"{result['info']['loadavg_during_load']:.2f} under load"
+        )
         print(table(figures))
         failed = [f.name.strip() for f in figures if f.passed is False]
         if failed:

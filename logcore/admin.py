@@ -54,9 +54,7 @@ class Scenario:
 
     def __post_init__(self) -> None:
         if self.kind not in SCENARIOS:
-            raise InvalidRequest(
-                f"unknown reset scenario {self.kind!r}; allowed: {', '.join(SCENARIOS)}"
-            )
+            raise InvalidRequest(f"unknown reset scenario {self.kind!r}; allowed: {', '.join(SCENARIOS)}")
         needs_value = self.kind in ("to-offset", "shift-by", "to-datetime", "by-duration", "from-file")
         if needs_value and (self.value is None or self.value == ""):
             raise InvalidRequest(f"--{self.kind} needs a value")
@@ -157,10 +155,7 @@ class ResetPlan:
 
 
 def inactive_message(group_id: str, state: str) -> str:
-    return (
-        f"Assignments can only be reset if the group '{group_id}' is inactive, "
-        f"but the current state is {state}."
-    )
+    return f"Assignments can only be reset if the group '{group_id}' is inactive, but the current state is {state}."
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -197,8 +192,9 @@ def parse_datetime(text: str) -> int:
         digits = zone[1:].replace(":", "")
         tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
     try:
-        dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s),
-                      int((frac or "0").ljust(3, "0")) * 1000, tzinfo=tz)
+        dt = datetime(
+            int(y), int(mo), int(d), int(h), int(mi), int(s), int((frac or "0").ljust(3, "0")) * 1000, tzinfo=tz
+        )
     except ValueError as e:
         raise InvalidRequest(f"Error parsing timestamp {text!r}: {e}") from None
     # Integer arithmetic: float seconds * 1000 loses a millisecond (.003 -> 2).
@@ -212,9 +208,7 @@ def parse_duration(text: str) -> int:
     """ISO-8601 ``PnDTnHnMnS`` (as Java's ``Duration.parse``) -> milliseconds."""
     m = _DURATION.match(text.strip())
     if not m or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
-        raise InvalidRequest(
-            f"Error parsing duration {text!r}: expected PnDTnHnMnS, e.g. PT30M, P1DT2H or PT0.5S"
-        )
+        raise InvalidRequest(f"Error parsing duration {text!r}: expected PnDTnHnMnS, e.g. PT30M, P1DT2H or PT0.5S")
     sign, days, hours, minutes, seconds = m.groups()
     ms = (
         int(days or 0) * 86_400_000
@@ -244,6 +238,7 @@ def parse_offsets_csv(text: str) -> dict[TopicPartition, int]:
 
 # --- planning ----------------------------------------------------------------
 
+
 def _group_state(cluster: Cluster, group_id: str) -> str:
     try:
         return cluster.describe_group(group_id).state
@@ -252,7 +247,10 @@ def _group_state(cluster: Cluster, group_id: str) -> str:
 
 
 def _scope_partitions(
-    cluster: Cluster, group_id: str, scope: Scope, committed: Mapping[TopicPartition, int],
+    cluster: Cluster,
+    group_id: str,
+    scope: Scope,
+    committed: Mapping[TopicPartition, int],
     file_offsets: Mapping[TopicPartition, int] | None,
 ) -> list[TopicPartition]:
     if file_offsets is not None and not scope.topics and not scope.all_topics:
@@ -304,7 +302,12 @@ def plan_reset(
             warnings.append(f"{topic}-{partition}: {note}")
         rows.append(
             ResetRow(
-                topic, partition, before, target, start, hw,
+                topic,
+                partition,
+                before,
+                target,
+                start,
+                hw,
                 cluster.timestamp_at(topic, partition, before) if before is not None else None,
                 cluster.timestamp_at(topic, partition, target),
                 note,
@@ -314,8 +317,14 @@ def plan_reset(
 
 
 def _target(
-    cluster: Cluster, scenario: Scenario, tp: TopicPartition, before: int | None,
-    start: int, hw: int, now_ms: int, file_offsets: Mapping[TopicPartition, int] | None,
+    cluster: Cluster,
+    scenario: Scenario,
+    tp: TopicPartition,
+    before: int | None,
+    start: int,
+    hw: int,
+    now_ms: int,
+    file_offsets: Mapping[TopicPartition, int] | None,
 ) -> tuple[int, str]:
     kind, value = scenario.kind, scenario.value
     if kind == "to-earliest":
@@ -353,6 +362,7 @@ def _int(value: str | int | None, flag: str) -> int:
 
 
 # --- execution, restore points, undo -------------------------------------------
+
 
 @dataclass
 class RestorePoint:
@@ -432,9 +442,7 @@ def execute_reset(cluster: Cluster, plan: ResetPlan, restore_points: RestorePoin
     cluster.events.publish(
         OffsetsReset(
             group=plan.group_id,
-            changes=tuple(
-                (r.topic, r.partition, current.get((r.topic, r.partition), -1), r.after) for r in plan.rows
-            ),
+            changes=tuple((r.topic, r.partition, current.get((r.topic, r.partition), -1), r.after) for r in plan.rows),
             scenario=plan.scenario.kind,
         )
     )
@@ -459,11 +467,11 @@ def undo_reset(cluster: Cluster, group_id: str, restore_points: RestorePoints) -
     cluster.events.publish(
         OffsetsReset(
             group=group_id,
-            changes=tuple((t, p, current.get((t, p), -1), v if v is not None else -1)
-                          for (t, p), v in [(_unkey(k), v) for k, v in point.offsets.items()]),
+            changes=tuple(
+                (t, p, current.get((t, p), -1), v if v is not None else -1)
+                for (t, p), v in [(_unkey(k), v) for k, v in point.offsets.items()]
+            ),
             scenario="undo",
         )
     )
     return point
-
-

@@ -113,18 +113,14 @@ def _finish(assignment: Mapping[str, list[TopicPartition]]) -> Assignment:
     return {mid: sorted(parts) for mid, parts in assignment.items()}
 
 
-def _subscribed_topics(
-    partitions_per_topic: Mapping[str, int], subscriptions: Mapping[str, Subscription]
-) -> list[str]:
+def _subscribed_topics(partitions_per_topic: Mapping[str, int], subscriptions: Mapping[str, Subscription]) -> list[str]:
     # AbstractPartitionAssignor.assign only passes topics with metadata; a
     # subscribed topic that does not exist is silently left out.
     topics = {t for sub in subscriptions.values() for t in sub.topics if partitions_per_topic.get(t, 0) > 0}
     return sorted(topics, key=_java_order)
 
 
-def range_assign(
-    partitions_per_topic: Mapping[str, int], subscriptions: Mapping[str, Subscription]
-) -> Assignment:
+def range_assign(partitions_per_topic: Mapping[str, int], subscriptions: Mapping[str, Subscription]) -> Assignment:
     """Kafka's ``RangeAssignor``: each topic cut into contiguous ranges, in member order.
 
     For a topic of ``n`` partitions and ``m`` subscribed members, ``q = n // m``,
@@ -146,9 +142,7 @@ def range_assign(
     return _finish(assignment)
 
 
-def roundrobin_assign(
-    partitions_per_topic: Mapping[str, int], subscriptions: Mapping[str, Subscription]
-) -> Assignment:
+def roundrobin_assign(partitions_per_topic: Mapping[str, int], subscriptions: Mapping[str, Subscription]) -> Assignment:
     """Kafka's ``RoundRobinAssignor``: every partition dealt in turn to the members.
 
     All partitions, sorted by (topic, partition), go one by one around the circle of

@@ -51,9 +51,7 @@ def clean_log(log: PartitionLog, now_ms: int) -> int:
             keep = [
                 r
                 for r in records
-                if r.key is not None
-                and latest.get(r.key) == r.offset
-                and not (r.value is None and tombstones_expire)
+                if r.key is not None and latest.get(r.key) == r.offset and not (r.value is None and tombstones_expire)
             ]
             removed += len(records) - len(keep)
             if keep and len(keep) == len(records):

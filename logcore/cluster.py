@@ -117,9 +117,7 @@ class Cluster(abc.ABC):
 
     # records
     @abc.abstractmethod
-    def read(
-        self, topic: str, partition: int, offset: int, max_records: int = 500
-    ) -> list[Record]: ...
+    def read(self, topic: str, partition: int, offset: int, max_records: int = 500) -> list[Record]: ...
 
     @abc.abstractmethod
     def produce(
@@ -162,15 +160,11 @@ class Cluster(abc.ABC):
     def committed_offsets(self, group_id: str) -> dict[TopicPartition, OffsetAndMetadata]: ...
 
     @abc.abstractmethod
-    def commit_offsets(
-        self, group_id: str, offsets: Mapping[TopicPartition, int | OffsetAndMetadata]
-    ) -> None:
+    def commit_offsets(self, group_id: str, offsets: Mapping[TopicPartition, int | OffsetAndMetadata]) -> None:
         """Commit from outside the group (generation -1): only while it is inactive."""
 
     @abc.abstractmethod
-    def delete_offsets(
-        self, group_id: str, partitions: Iterable[TopicPartition]
-    ) -> list[TopicPartition]: ...
+    def delete_offsets(self, group_id: str, partitions: Iterable[TopicPartition]) -> list[TopicPartition]: ...
 
     @abc.abstractmethod
     def delete_group(self, group_id: str) -> None: ...
@@ -196,12 +190,8 @@ class EmbeddedCluster(Cluster):
         self.events = EventBus()
         self.logs = LogManager(data_dir, clock=self.clock, events=self.events)
         try:
-            self.store = ConsumerOffsetsStore(
-                self.logs, offsets_partitions or DEFAULT_OFFSETS_PARTITIONS
-            )
-            self.coordinator = GroupCoordinator(
-                self.store, clock=self.clock, events=self.events, **coordinator_options
-            )
+            self.store = ConsumerOffsetsStore(self.logs, offsets_partitions or DEFAULT_OFFSETS_PARTITIONS)
+            self.coordinator = GroupCoordinator(self.store, clock=self.clock, events=self.events, **coordinator_options)
             self.store.load_into(self.coordinator)
         except BaseException:
             self.logs.close()
@@ -331,29 +321,19 @@ class EmbeddedCluster(Cluster):
         return MemberDescription(m.member_id, m.client_id, m.client_host, m.group_instance_id, parts)
 
     def committed_offsets(self, group_id: str) -> dict[TopicPartition, OffsetAndMetadata]:
-        return {
-            tp: om
-            for tp, om in self.coordinator.fetch_offsets(group_id).items()
-            if om is not None
-        }
+        return {tp: om for tp, om in self.coordinator.fetch_offsets(group_id).items() if om is not None}
 
-    def commit_offsets(
-        self, group_id: str, offsets: Mapping[TopicPartition, int | OffsetAndMetadata]
-    ) -> None:
+    def commit_offsets(self, group_id: str, offsets: Mapping[TopicPartition, int | OffsetAndMetadata]) -> None:
         self.coordinator.commit_offsets(group_id, dict(offsets))
 
-    def delete_offsets(
-        self, group_id: str, partitions: Iterable[TopicPartition]
-    ) -> list[TopicPartition]:
+    def delete_offsets(self, group_id: str, partitions: Iterable[TopicPartition]) -> list[TopicPartition]:
         return self.coordinator.delete_offsets(group_id, partitions)
 
     def delete_group(self, group_id: str) -> None:
         self.coordinator.delete_group(group_id)
 
     # housekeeping
-    def start_maintenance(
-        self, interval_s: float = 5.0, lock: AbstractContextManager[Any] | None = None
-    ) -> None:
+    def start_maintenance(self, interval_s: float = 5.0, lock: AbstractContextManager[Any] | None = None) -> None:
         """Run retention, compaction and group timers in a background thread.
 
         ``lock`` is held around each round when other threads also call the engine.

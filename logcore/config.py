@@ -29,51 +29,87 @@ class _Spec:
 
 _SPECS: dict[str, _Spec] = {
     "cleanup.policy": _Spec(
-        "cleanup_policy", "list", ("delete",), choices=("delete", "compact"),
+        "cleanup_policy",
+        "list",
+        ("delete",),
+        choices=("delete", "compact"),
         doc="delete: drop old segments by retention; compact: keep the last record per key",
     ),
     "retention.ms": _Spec(
-        "retention_ms", "long", 7 * 24 * 3600 * 1000, minimum=-1,
+        "retention_ms",
+        "long",
+        7 * 24 * 3600 * 1000,
+        minimum=-1,
         doc="delete a segment once its newest record is older than this; -1 keeps forever",
     ),
     "retention.bytes": _Spec(
-        "retention_bytes", "long", -1, minimum=-1,
+        "retention_bytes",
+        "long",
+        -1,
+        minimum=-1,
         doc="delete oldest segments while the partition is larger than this; -1 is off",
     ),
     "segment.bytes": _Spec(
-        "segment_bytes", "int", 1024 * 1024 * 1024, minimum=14,
+        "segment_bytes",
+        "int",
+        1024 * 1024 * 1024,
+        minimum=14,
         doc="roll to a new segment file when the active one would grow past this size",
     ),
     "segment.ms": _Spec(
-        "segment_ms", "long", 7 * 24 * 3600 * 1000, minimum=1,
+        "segment_ms",
+        "long",
+        7 * 24 * 3600 * 1000,
+        minimum=1,
         doc="roll to a new segment when the active one is older than this",
     ),
     "max.message.bytes": _Spec(
-        "max_message_bytes", "int", 1024 * 1024 + 12, minimum=0,
+        "max_message_bytes",
+        "int",
+        1024 * 1024 + 12,
+        minimum=0,
         doc="largest record batch the partition accepts",
     ),
     "delete.retention.ms": _Spec(
-        "delete_retention_ms", "long", 24 * 3600 * 1000, minimum=0,
+        "delete_retention_ms",
+        "long",
+        24 * 3600 * 1000,
+        minimum=0,
         doc="how long a compacted topic keeps a tombstone before removing its key",
     ),
     "min.compaction.lag.ms": _Spec(
-        "min_compaction_lag_ms", "long", 0, minimum=0,
+        "min_compaction_lag_ms",
+        "long",
+        0,
+        minimum=0,
         doc="a record stays uncompacted for at least this long",
     ),
     "flush.messages": _Spec(
-        "flush_messages", "long", LONG_MAX, minimum=1,
+        "flush_messages",
+        "long",
+        LONG_MAX,
+        minimum=1,
         doc="fsync after this many appended records (Kafka's default never forces it)",
     ),
     "flush.ms": _Spec(
-        "flush_ms", "long", LONG_MAX, minimum=0,
+        "flush_ms",
+        "long",
+        LONG_MAX,
+        minimum=0,
         doc="fsync when this long has passed since the last fsync",
     ),
     "index.interval.bytes": _Spec(
-        "index_interval_bytes", "int", 4096, minimum=0,
+        "index_interval_bytes",
+        "int",
+        4096,
+        minimum=0,
         doc="bytes between two entries of the sparse offset index",
     ),
     "message.timestamp.type": _Spec(
-        "message_timestamp_type", "enum", "CreateTime", choices=("CreateTime", "LogAppendTime"),
+        "message_timestamp_type",
+        "enum",
+        "CreateTime",
+        choices=("CreateTime", "LogAppendTime"),
         doc="CreateTime keeps the producer's timestamp; LogAppendTime stamps on append",
     ),
 }
@@ -117,9 +153,7 @@ class TopicConfig:
         for key, raw in values.items():
             spec = _SPECS.get(key)
             if spec is None:
-                raise InvalidConfig(
-                    f"Unknown topic config name: {key!r}. Allowed: {', '.join(ALLOWED_KEYS)}."
-                )
+                raise InvalidConfig(f"Unknown topic config name: {key!r}. Allowed: {', '.join(ALLOWED_KEYS)}.")
             changes[spec.attr] = _parse(key, spec, raw)
         return replace(self, **changes)
 
@@ -149,14 +183,12 @@ def _parse(key: str, spec: _Spec, raw: Any) -> Any:
             value = int(text)
         except ValueError:
             raise InvalidConfig(
-                f"Invalid value {raw!r} for configuration {key}: not a number; "
-                f"expected an integer >= {spec.minimum}."
+                f"Invalid value {raw!r} for configuration {key}: not a number; expected an integer >= {spec.minimum}."
             ) from None
         upper = LONG_MAX if spec.kind == "long" else INT_MAX
         if (spec.minimum is not None and value < spec.minimum) or value > upper:
             raise InvalidConfig(
-                f"Invalid value {value} for configuration {key}: "
-                f"value must be in [{spec.minimum}, {upper}]."
+                f"Invalid value {value} for configuration {key}: value must be in [{spec.minimum}, {upper}]."
             )
         return value
     if spec.kind == "list":
@@ -170,8 +202,7 @@ def _parse(key: str, spec: _Spec, raw: Any) -> Any:
         return tuple(dict.fromkeys(items))
     if text not in spec.choices:
         raise InvalidConfig(
-            f"Invalid value {raw!r} for configuration {key}: "
-            f"allowed values are {', '.join(spec.choices)}."
+            f"Invalid value {raw!r} for configuration {key}: allowed values are {', '.join(spec.choices)}."
         )
     return text
 

@@ -75,14 +75,11 @@ class Consumer:
     ) -> None:
         if auto_offset_reset not in OFFSET_RESET_POLICIES:
             raise InvalidRequest(
-                f"auto.offset.reset={auto_offset_reset!r} is not valid; allowed: "
-                + ", ".join(OFFSET_RESET_POLICIES)
+                f"auto.offset.reset={auto_offset_reset!r} is not valid; allowed: " + ", ".join(OFFSET_RESET_POLICIES)
             )
         for name in partition_assignment_strategy:
             if name not in ASSIGNORS:
-                raise InvalidRequest(
-                    f"unknown partition.assignment.strategy {name!r}; allowed: {', '.join(ASSIGNORS)}"
-                )
+                raise InvalidRequest(f"unknown partition.assignment.strategy {name!r}; allowed: {', '.join(ASSIGNORS)}")
         self.cluster = cluster
         self.coordinator = cluster.coordinator
         self.clock = cluster.clock
@@ -116,9 +113,7 @@ class Consumer:
 
     # --- subscription ------------------------------------------------------
 
-    def subscribe(
-        self, topics: Iterable[str] | str, listener: RebalanceListener | None = None
-    ) -> None:
+    def subscribe(self, topics: Iterable[str] | str, listener: RebalanceListener | None = None) -> None:
         """Join the group for ``topics`` (a list, or a regex pattern string)."""
         if self.group_id is None:
             raise InvalidRequest("subscribe() needs a group_id; use assign() without one")
@@ -219,8 +214,7 @@ class Consumer:
                 continue
         assignment = run_assignor(self.protocol, counts, subs).assignment
         return {
-            mid: codec.encode_assignment(codec.ConsumerAssignment(partitions=assignment.get(mid, [])))
-            for mid in subs
+            mid: codec.encode_assignment(codec.ConsumerAssignment(partitions=assignment.get(mid, []))) for mid in subs
         }
 
     def _sync(self, assignments: Mapping[str, bytes] | None) -> bool:
@@ -350,8 +344,7 @@ class Consumer:
                 continue
             if batch:
                 out.extend(
-                    ConsumerRecord(tp[0], tp[1], r.offset, r.timestamp, r.key, r.value, r.headers)
-                    for r in batch
+                    ConsumerRecord(tp[0], tp[1], r.offset, r.timestamp, r.key, r.value, r.headers) for r in batch
                 )
                 self._positions[tp] = batch[-1].offset + 1
         # Rotate the starting partition so one busy partition cannot starve the rest.
@@ -376,8 +369,7 @@ class Consumer:
             return hw
         why = "is out of range" if out_of_range else "has no committed offset"
         raise NoOffsetForPartition(
-            f"{tp[0]}-{tp[1]} {why} and auto.offset.reset=none; seek() to an offset "
-            f"between {start} and {hw}"
+            f"{tp[0]}-{tp[1]} {why} and auto.offset.reset=none; seek() to an offset between {start} and {hw}"
         )
 
     def position(self, tp: TopicPartition) -> int:
@@ -436,9 +428,7 @@ class Consumer:
             return {}
         member, generation = ("", -1) if self._manual else (self.member_id, self.generation)
         try:
-            self.coordinator.commit_offsets(
-                self.group_id, dict(offsets), member_id=member, generation=generation
-            )
+            self.coordinator.commit_offsets(self.group_id, dict(offsets), member_id=member, generation=generation)
         except (IllegalGeneration, UnknownMemberId, RebalanceInProgress) as e:
             if not self._manual:
                 self._needs_join = True

@@ -180,9 +180,7 @@ class EventBus:
         with self._lock:
             self._callbacks = [c for c in self._callbacks if c != callback]
 
-    def subscribe_async(
-        self, loop: asyncio.AbstractEventLoop | None = None, maxsize: int = 1000
-    ) -> AsyncSubscription:
+    def subscribe_async(self, loop: asyncio.AbstractEventLoop | None = None, maxsize: int = 1000) -> AsyncSubscription:
         """An ``AsyncSubscription`` bound to ``loop`` (default: the running loop)."""
         sub = AsyncSubscription(self, loop or asyncio.get_running_loop(), maxsize)
         self.subscribe(sub.deliver)

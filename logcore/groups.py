@@ -57,9 +57,7 @@ class GroupState(enum.Enum):
 # Kafka's GroupState.validPreviousStates: any other move is a bug.
 _VALID_PREVIOUS: dict[GroupState, frozenset[GroupState]] = {
     GroupState.EMPTY: frozenset({GroupState.PREPARING_REBALANCE}),
-    GroupState.PREPARING_REBALANCE: frozenset(
-        {GroupState.STABLE, GroupState.COMPLETING_REBALANCE, GroupState.EMPTY}
-    ),
+    GroupState.PREPARING_REBALANCE: frozenset({GroupState.STABLE, GroupState.COMPLETING_REBALANCE, GroupState.EMPTY}),
     GroupState.COMPLETING_REBALANCE: frozenset({GroupState.PREPARING_REBALANCE}),
     GroupState.STABLE: frozenset({GroupState.COMPLETING_REBALANCE}),
     GroupState.DEAD: frozenset(GroupState),
@@ -118,9 +116,7 @@ class Group:
 
     def transition_to(self, target: GroupState, now_ms: int) -> None:
         if self.state not in _VALID_PREVIOUS[target]:
-            raise IllegalState(
-                f"group {self.group_id} cannot move from {self.state} to {target}"
-            )
+            raise IllegalState(f"group {self.group_id} cannot move from {self.state} to {target}")
         self.state = target
         self.state_timestamp = now_ms
         if target is GroupState.EMPTY:
@@ -184,9 +180,7 @@ class CommitRequest:
 class OffsetsLog:
     """Where the coordinator writes what it must not forget (``__consumer_offsets``)."""
 
-    def write_offsets(
-        self, group_id: str, offsets: Mapping[TopicPartition, OffsetAndMetadata | None]
-    ) -> None: ...
+    def write_offsets(self, group_id: str, offsets: Mapping[TopicPartition, OffsetAndMetadata | None]) -> None: ...
 
     def write_group(self, group: Group | None, group_id: str) -> None: ...
 
@@ -279,9 +273,7 @@ class GroupCoordinator:
             elif now - m.last_poll_ms > m.rebalance_timeout_ms and group.state is GroupState.STABLE:
                 # Kafka's consumer leaves by itself when max.poll.interval.ms passes
                 # without a poll; the in-process client cannot, so the coordinator does.
-                self._remove_member(
-                    group, m, now, f"member {m.member_id} exceeded max.poll.interval.ms"
-                )
+                self._remove_member(group, m, now, f"member {m.member_id} exceeded max.poll.interval.ms")
         if group.state is GroupState.PREPARING_REBALANCE:
             self._maybe_complete_join(group, now)
         elif group.state is GroupState.COMPLETING_REBALANCE and now >= group.rebalance_deadline_ms:
@@ -390,9 +382,7 @@ class GroupCoordinator:
                     return self._join_answer(group, member)
             member.joined_generation = group.generation + 1
             if group.state in (GroupState.EMPTY, GroupState.STABLE, GroupState.COMPLETING_REBALANCE):
-                self._prepare_rebalance(
-                    group, now, f"member {member_id} {'joined' if new else 'rejoined'}"
-                )
+                self._prepare_rebalance(group, now, f"member {member_id} {'joined' if new else 'rejoined'}")
             elif new and group.initial_delay_deadline_ms:
                 # Delayed initial join: each new member extends the wait (up to the
                 # rebalance timeout), so a whole fleet starting together lands in one
@@ -410,12 +400,9 @@ class GroupCoordinator:
         assert group.protocol is not None
         if member.member_id == group.leader:
             members = tuple(
-                (m.member_id, m.group_instance_id, m.metadata_for(group.protocol))
-                for m in group.members.values()
+                (m.member_id, m.group_instance_id, m.metadata_for(group.protocol)) for m in group.members.values()
             )
-        return JoinResult(
-            member.member_id, False, group.generation, group.protocol, group.leader, members
-        )
+        return JoinResult(member.member_id, False, group.generation, group.protocol, group.leader, members)
 
     def _common_protocols(self, group: Group) -> set[str]:
         sets = [{n for n, _ in m.protocols} for m in group.members.values()]
@@ -657,9 +644,7 @@ class GroupCoordinator:
                 f"group {group_id} is at generation {group.generation} (a fenced zombie)"
             )
         if group.state is GroupState.COMPLETING_REBALANCE:
-            raise RebalanceInProgress(
-                f"group {group_id} is completing a rebalance; commit after the sync"
-            )
+            raise RebalanceInProgress(f"group {group_id} is completing a rebalance; commit after the sync")
         member.last_heartbeat_ms = now
         return entries
 
@@ -678,8 +663,7 @@ class GroupCoordinator:
         with self.lock:
             for req in requests:
                 try:
-                    entries = self._validate_commit(req.group_id, req.offsets, req.member_id,
-                                                    req.generation, now)
+                    entries = self._validate_commit(req.group_id, req.offsets, req.member_id, req.generation, now)
                 except Exception as e:
                     results.append(e)
                     continue

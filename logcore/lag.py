@@ -101,9 +101,7 @@ def lag_messages(high_watermark: int, committed: int | None) -> int | None:
     return max(high_watermark - committed, 0)
 
 
-def estimated_time_to_clear_ms(
-    lag_messages: int, consume_rate_per_s: float, produce_rate_per_s: float
-) -> float | None:
+def estimated_time_to_clear_ms(lag_messages: int, consume_rate_per_s: float, produce_rate_per_s: float) -> float | None:
     """Milliseconds until a lag of ``lag_messages`` reaches 0 at the given rates.
 
     The backlog shrinks by ``consume - produce`` records a second, so the time is
@@ -115,8 +113,7 @@ def estimated_time_to_clear_ms(
     """
     if lag_messages < 0:
         raise ValueError(f"lag_messages must be >= 0, got {lag_messages}")
-    for name, rate in (("consume_rate_per_s", consume_rate_per_s),
-                       ("produce_rate_per_s", produce_rate_per_s)):
+    for name, rate in (("consume_rate_per_s", consume_rate_per_s), ("produce_rate_per_s", produce_rate_per_s)):
         if math.isnan(rate) or rate < 0:
             raise ValueError(f"{name} must be a number >= 0, got {rate}")
     if lag_messages == 0:
@@ -256,9 +253,7 @@ class OffsetTimeTable:
         if len(self._points) < 2:
             return None
         first, last = self._points[0], self._points[-1]
-        return (last.high_watermark - first.high_watermark) * 1000.0 / (
-            last.sampled_at_ms - first.sampled_at_ms
-        )
+        return (last.high_watermark - first.high_watermark) * 1000.0 / (last.sampled_at_ms - first.sampled_at_ms)
 
     def predict(self, offset: int) -> TimePrediction | None:
         """Estimate when ``offset`` was the HW; ``None`` with fewer than 2 points.
@@ -505,8 +500,7 @@ def evaluate_partition(
     if all(s.offset == first.offset for s in window):
         return PartitionStatus(
             PartitionHealth.STALL,
-            f"committed offset stayed at {first.offset} over the last {_commits(n)} "
-            f"with lag {current_lag}",
+            f"committed offset stayed at {first.offset} over the last {_commits(n)} with lag {current_lag}",
             current_lag,
         )
 
@@ -617,9 +611,7 @@ class CommitWindow:
         """Add a commit of ``offset`` at ``timestamp_ms``, with lag ``lag`` at that time."""
         if self._samples:
             newest = self._samples[-1]
-            if timestamp_ms - newest.timestamp_ms < self._min_distance_ms or (
-                timestamp_ms < newest.timestamp_ms
-            ):
+            if timestamp_ms - newest.timestamp_ms < self._min_distance_ms or (timestamp_ms < newest.timestamp_ms):
                 self._samples[-1] = CommitSample(offset, newest.timestamp_ms, lag)
                 return
         self._samples.append(CommitSample(offset, timestamp_ms, lag))

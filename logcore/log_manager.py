@@ -47,18 +47,16 @@ def validate_topic_name(name: str) -> None:
     if not isinstance(name, str) or not name:
         raise InvalidTopic("Topic name is illegal, it can't be empty")
     if name in (".", ".."):
-        raise InvalidTopic("Topic name cannot be \".\" or \"..\"")
+        raise InvalidTopic('Topic name cannot be "." or ".."')
     if len(name) > MAX_TOPIC_NAME:
         raise InvalidTopic(
-            f"Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME} characters, "
-            f"topic name: {name[:40]}..."
+            f"Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME} characters, topic name: {name[:40]}..."
         )
     # Fix: match() let a trailing newline through ("$" matches before a final "\n"),
     # so "orders\n" was a legal name; Java's String.matches() is a full match.
     if not _LEGAL.fullmatch(name):
         raise InvalidTopic(
-            f"Topic name {name!r} is illegal, it contains a character other than "
-            "ASCII alphanumerics, '.', '_' and '-'"
+            f"Topic name {name!r} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
         )
 
 
@@ -240,9 +238,7 @@ class LogManager:
             # Fix: the topic directory would be the lock file itself (a raw FileExistsError).
             raise InvalidTopic(f"Topic name {name!r} is reserved: it is the data directory's lock file")
         if not isinstance(partitions, int) or not 1 <= partitions <= MAX_PARTITIONS:
-            raise InvalidPartitions(
-                f"Number of partitions must be between 1 and {MAX_PARTITIONS}, got {partitions!r}"
-            )
+            raise InvalidPartitions(f"Number of partitions must be between 1 and {MAX_PARTITIONS}, got {partitions!r}")
         overrides = {k: str(v) for k, v in (config or {}).items()}
         cfg = TopicConfig.from_dict(overrides)
         with self._lock:

@@ -184,9 +184,7 @@ class _Reader:
 
     def done(self) -> None:
         if self.pos != len(self.data):
-            raise SchemaError(
-                f"{self.what}: {len(self.data) - self.pos} bytes left over after the last field"
-            )
+            raise SchemaError(f"{self.what}: {len(self.data) - self.pos} bytes left over after the last field")
 
 
 # --- keys ----------------------------------------------------------------------
@@ -215,12 +213,7 @@ def encode_key(key: OffsetCommitKey | GroupMetadataKey) -> bytes:
     if isinstance(key, OffsetCommitKey):
         if key.version not in OFFSET_COMMIT_KEY_VERSIONS:
             raise ValueError(f"offset commit keys are versions 0 and 1, not {key.version}")
-        return (
-            _int16(key.version)
-            + _string(key.group, "group")
-            + _string(key.topic, "topic")
-            + _int32(key.partition)
-        )
+        return _int16(key.version) + _string(key.group, "group") + _string(key.topic, "topic") + _int32(key.partition)
     if key.version != GROUP_METADATA_KEY_VERSION:
         raise ValueError(f"group metadata keys are version 2, not {key.version}")
     return _int16(key.version) + _string(key.group, "group")
@@ -266,8 +259,7 @@ def decode_key(data: bytes) -> OffsetCommitKey | GroupMetadataKey:
         key = GroupMetadataKey(r.string())
     else:
         raise SchemaError(
-            f"__consumer_offsets key version {version} is not an offset commit (0, 1) "
-            "or group metadata (2) key"
+            f"__consumer_offsets key version {version} is not an offset commit (0, 1) or group metadata (2) key"
         )
     r.done()
     return key
@@ -452,9 +444,7 @@ def decode_group_value(data: bytes) -> GroupMetadataValue:
 
     members = tuple(r.array(member))
     r.done()
-    return GroupMetadataValue(
-        protocol_type, generation, protocol, leader, current_state_timestamp, members, v
-    )
+    return GroupMetadataValue(protocol_type, generation, protocol, leader, current_state_timestamp, members, v)
 
 
 # --- consumer protocol -------------------------------------------------------------

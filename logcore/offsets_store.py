@@ -81,9 +81,7 @@ class ConsumerOffsetsStore(OffsetsLog):
             for (topic, partition), om in offsets.items()
         ]
 
-    def write_offsets(
-        self, group_id: str, offsets: Mapping[TopicPartition, OffsetAndMetadata | None]
-    ) -> None:
+    def write_offsets(self, group_id: str, offsets: Mapping[TopicPartition, OffsetAndMetadata | None]) -> None:
         if not offsets:
             return
         records = self._records(group_id, offsets)
@@ -101,9 +99,7 @@ class ConsumerOffsetsStore(OffsetsLog):
         by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {}
         for group_id, offsets in commits:
             if offsets:
-                by_partition.setdefault(self.partition_for(group_id), []).extend(
-                    self._records(group_id, offsets)
-                )
+                by_partition.setdefault(self.partition_for(group_id), []).extend(self._records(group_id, offsets))
         for p, records in by_partition.items():
             self._partitions[p].append_batch(records)
 

@@ -133,8 +133,9 @@ class RemoteCluster(Cluster):
     # --- records -----------------------------------------------------------
 
     def read(self, topic: str, partition: int, offset: int, max_records: int = 500) -> list[Record]:
-        answer = self._call("GET", f"topics/{_seg(topic)}/partitions/{int(partition)}/records",
-                            {"offset": offset, "limit": max_records})
+        answer = self._call(
+            "GET", f"topics/{_seg(topic)}/partitions/{int(partition)}/records", {"offset": offset, "limit": max_records}
+        )
         return [s.record_from(r) for r in answer["records"]]
 
     def produce(
@@ -186,21 +187,18 @@ class RemoteCluster(Cluster):
         answer = self._group_call("GET", group_id, "/offsets")
         return dict(s.committed_from(o) for o in answer["offsets"])
 
-    def commit_offsets(
-        self, group_id: str, offsets: Mapping[TopicPartition, int | OffsetAndMetadata]
-    ) -> None:
+    def commit_offsets(self, group_id: str, offsets: Mapping[TopicPartition, int | OffsetAndMetadata]) -> None:
         rows = []
         for (topic, partition), value in offsets.items():
             if isinstance(value, OffsetAndMetadata):
-                rows.append({"topic": topic, "partition": partition, "offset": value.offset,
-                             "metadata": value.metadata})
+                rows.append(
+                    {"topic": topic, "partition": partition, "offset": value.offset, "metadata": value.metadata}
+                )
             else:
                 rows.append({"topic": topic, "partition": partition, "offset": int(value)})
         self._group_call("POST", group_id, "/offsets", {"offsets": rows})
 
-    def delete_offsets(
-        self, group_id: str, partitions: Iterable[TopicPartition]
-    ) -> list[TopicPartition]:
+    def delete_offsets(self, group_id: str, partitions: Iterable[TopicPartition]) -> list[TopicPartition]:
         body = {"partitions": [{"topic": t, "partition": p} for t, p in partitions]}
         answer = self._group_call("POST", group_id, "/offsets/delete", body)
         return [(d["topic"], int(d["partition"])) for d in answer["deleted"]]
@@ -241,6 +239,7 @@ def _seg(name: str) -> str:
 
 
 # --- the server side: advertise --------------------------------------------
+
 
 def _write_private(path: Path, content: str) -> None:
     """Write a file only its owner can read (created 0600, never briefly wider)."""
@@ -293,6 +292,7 @@ def advertise_server(url: str) -> None:
 
 
 # --- the command-line side: connect ------------------------------------------
+
 
 def _held(data_dir: Path) -> bool:
     """Whether some process holds the data directory's lock now (the file may be stale)."""

@@ -38,9 +38,7 @@ DEBUG = os.environ.get("OFFSETSITE_DEBUG") == "1"
 ALLOWED_HOSTS = [
     h for h in os.environ.get("OFFSETSITE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h
 ]
-CSRF_TRUSTED_ORIGINS = [
-    o for o in os.environ.get("OFFSETSITE_CSRF_TRUSTED_ORIGINS", "").split(",") if o
-]
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("OFFSETSITE_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 INSTALLED_APPS = [
     "daphne",  # first: its runserver serves ASGI and websockets
@@ -100,8 +98,10 @@ def _database() -> dict[str, object]:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "offsetsite.sqlite3",
             # WAL keeps the lag sampler's writes from blocking page reads.
-            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                        "transaction_mode": "IMMEDIATE"},
+            "OPTIONS": {
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+            },
         }
     u = urlparse(url)
     return {

@@ -36,8 +36,6 @@ def engine_dir(tmp_path: Path, settings: object) -> Iterator[Path]:
     engine.close()
 
 
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Playwright's sync API keeps an event loop running in the main thread for the rest of
     # the session once a browser starts; asyncio tests after it could not run their own.

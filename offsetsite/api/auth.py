@@ -66,9 +66,12 @@ def authenticate(request: HttpRequest) -> ApiToken:
     raw = bearer_token(request)
     if raw is None:
         # Deliberately ignore request.user from a session cookie (see the module doc).
-        raise ApiError(401, "UNAUTHORIZED",
-                       "this API needs 'Authorization: Bearer <token>'; create a token with "
-                       "'python manage.py createtoken <username>' (session cookies are not accepted)")
+        raise ApiError(
+            401,
+            "UNAUTHORIZED",
+            "this API needs 'Authorization: Bearer <token>'; create a token with "
+            "'python manage.py createtoken <username>' (session cookies are not accepted)",
+        )
     token = ApiToken.lookup(raw)
     if token is None:
         raise ApiError(401, "UNAUTHORIZED", "the token is unknown, expired, or its user is inactive")
@@ -88,8 +91,7 @@ def json_body(request: HttpRequest) -> Any:
 def audit_source(request: HttpRequest) -> str:
     """'cli' for the command line's own token user when it says so, else 'api'."""
     user = getattr(request, "user", None)
-    if (request.headers.get("X-Offsetsite-Source") == "cli"
-            and user is not None and user.get_username() == CLI_USERNAME):
+    if request.headers.get("X-Offsetsite-Source") == "cli" and user is not None and user.get_username() == CLI_USERNAME:
         return "cli"
     return "api"
 
@@ -111,39 +113,46 @@ def api_view(methods: dict[str, Role]) -> Callable[[View], View]:
                 needed = methods.get(request.method or "")
                 if needed is None:
                     response = error_response(
-                        405, "METHOD_NOT_ALLOWED",
-                        f"{request.method} is not allowed here; allowed: {', '.join(sorted(methods))}")
+                        405,
+                        "METHOD_NOT_ALLOWED",
+                        f"{request.method} is not allowed here; allowed: {', '.join(sorted(methods))}",
+                    )
                     response["Allow"] = ", ".join(sorted(methods))
                     return response
                 token = authenticate(request)
                 request.user = token.user
                 held = role_of(token.user)
                 if not has_role(token.user, needed):
-                    raise ApiError(403, "FORBIDDEN",
-                                   f"{request.method} here needs the {needed} role; "
-                                   f"the token's user has {held or 'no role'}")
+                    raise ApiError(
+                        403,
+                        "FORBIDDEN",
+                        f"{request.method} here needs the {needed} role; the token's user has {held or 'no role'}",
+                    )
                 try:
                     length = int(request.headers.get("Content-Length") or 0)
                 except ValueError:
                     raise bad_request("the Content-Length header is not a number") from None
                 if length > max_body():
-                    raise ApiError(413, "PAYLOAD_TOO_LARGE",
-                                   f"the request body is {length} bytes; at most {max_body()} allowed")
+                    raise ApiError(
+                        413, "PAYLOAD_TOO_LARGE", f"the request body is {length} bytes; at most {max_body()} allowed"
+                    )
                 token.touch()
                 return view(request, *args, **kwargs)
             except ApiError as e:
                 return error_response(e.status, e.code, str(e))
             except RequestDataTooBig:
-                return error_response(413, "PAYLOAD_TOO_LARGE",
-                                      f"the request body is too large; at most {max_body()} bytes allowed")
+                return error_response(
+                    413, "PAYLOAD_TOO_LARGE", f"the request body is too large; at most {max_body()} bytes allowed"
+                )
             except KafkaError as e:
                 return JsonResponse({"error": error_body(e)}, status=status_for(e))
             except Exception:
                 # A bug, not a refusal: log the trace, and still answer in JSON so that
                 # scripts and the command line can show a message instead of an HTML page.
                 log.exception("API %s %s failed", request.method, request.path)
-                return error_response(500, "UNKNOWN_SERVER_ERROR",
-                                      "the server failed on this request; its log has the details")
+                return error_response(
+                    500, "UNKNOWN_SERVER_ERROR", "the server failed on this request; its log has the details"
+                )
 
         return csrf_exempt(wrapped)
 

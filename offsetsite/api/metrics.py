@@ -40,8 +40,9 @@ PARTITION_LABELS = ["cluster_name", "group", "topic", "partition", "member_host"
 
 
 class ClusterCollector(Collector):
-    def __init__(self, cluster: Callable[[], Cluster], cluster_name: str = "offsetsite",
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, cluster: Callable[[], Cluster], cluster_name: str = "offsetsite", clock: Callable[[], float] = time.time
+    ) -> None:
         self._cluster = cluster
         self._name = cluster_name
         self._clock = clock
@@ -50,37 +51,62 @@ class ClusterCollector(Collector):
         cluster = self._cluster()
         now_ms = int(self._clock() * 1000)
         name = self._name
-        offset = GaugeMetricFamily("kafka_consumergroup_group_offset",
-                                   "The committed offset of the group: the next record it will read.",
-                                   labels=PARTITION_LABELS)
-        latest = GaugeMetricFamily("kafka_consumergroup_group_latest_offset",
-                                   "The high watermark (log end) of a partition the group has an offset for.",
-                                   labels=PARTITION_LABELS)
-        lag = GaugeMetricFamily("kafka_consumergroup_group_lag",
-                                "High watermark minus committed offset.", labels=PARTITION_LABELS)
-        lag_s = GaugeMetricFamily("kafka_consumergroup_group_lag_seconds",
-                                  "Seconds since the record at the committed offset was produced; 0 when caught up.",
-                                  labels=PARTITION_LABELS)
-        max_lag = GaugeMetricFamily("kafka_consumergroup_group_max_lag", "The group's largest partition lag.",
-                                    labels=["cluster_name", "group", "is_simple_consumer"])
-        max_lag_s = GaugeMetricFamily("kafka_consumergroup_group_max_lag_seconds",
-                                      "The group's largest partition lag in seconds.",
-                                      labels=["cluster_name", "group", "is_simple_consumer"])
-        sum_lag = GaugeMetricFamily("kafka_consumergroup_group_sum_lag", "The sum of the group's partition lags.",
-                                    labels=["cluster_name", "group"])
-        topic_sum = GaugeMetricFamily("kafka_consumergroup_group_topic_sum_lag",
-                                      "The sum of the group's partition lags per topic.",
-                                      labels=["cluster_name", "group", "topic"])
-        state = GaugeMetricFamily("kafka_consumergroup_group_state",
-                                  "1 for the group's current state, 0 for the others.",
-                                  labels=["cluster_name", "group", "state"])
-        members = GaugeMetricFamily("kafka_consumergroup_group_members", "Members of the group.",
-                                    labels=["cluster_name", "group"])
-        earliest = GaugeMetricFamily("kafka_partition_earliest_offset", "The log start offset of a partition.",
-                                     labels=["cluster_name", "topic", "partition"])
-        hw = GaugeMetricFamily("kafka_partition_latest_offset",
-                               "The high watermark (log end offset) of a partition.",
-                               labels=["cluster_name", "topic", "partition"])
+        offset = GaugeMetricFamily(
+            "kafka_consumergroup_group_offset",
+            "The committed offset of the group: the next record it will read.",
+            labels=PARTITION_LABELS,
+        )
+        latest = GaugeMetricFamily(
+            "kafka_consumergroup_group_latest_offset",
+            "The high watermark (log end) of a partition the group has an offset for.",
+            labels=PARTITION_LABELS,
+        )
+        lag = GaugeMetricFamily(
+            "kafka_consumergroup_group_lag", "High watermark minus committed offset.", labels=PARTITION_LABELS
+        )
+        lag_s = GaugeMetricFamily(
+            "kafka_consumergroup_group_lag_seconds",
+            "Seconds since the record at the committed offset was produced; 0 when caught up.",
+            labels=PARTITION_LABELS,
+        )
+        max_lag = GaugeMetricFamily(
+            "kafka_consumergroup_group_max_lag",
+            "The group's largest partition lag.",
+            labels=["cluster_name", "group", "is_simple_consumer"],
+        )
+        max_lag_s = GaugeMetricFamily(
+            "kafka_consumergroup_group_max_lag_seconds",
+            "The group's largest partition lag in seconds.",
+            labels=["cluster_name", "group", "is_simple_consumer"],
+        )
+        sum_lag = GaugeMetricFamily(
+            "kafka_consumergroup_group_sum_lag",
+            "The sum of the group's partition lags.",
+            labels=["cluster_name", "group"],
+        )
+        topic_sum = GaugeMetricFamily(
+            "kafka_consumergroup_group_topic_sum_lag",
+            "The sum of the group's partition lags per topic.",
+            labels=["cluster_name", "group", "topic"],
+        )
+        state = GaugeMetricFamily(
+            "kafka_consumergroup_group_state",
+            "1 for the group's current state, 0 for the others.",
+            labels=["cluster_name", "group", "state"],
+        )
+        members = GaugeMetricFamily(
+            "kafka_consumergroup_group_members", "Members of the group.", labels=["cluster_name", "group"]
+        )
+        earliest = GaugeMetricFamily(
+            "kafka_partition_earliest_offset",
+            "The log start offset of a partition.",
+            labels=["cluster_name", "topic", "partition"],
+        )
+        hw = GaugeMetricFamily(
+            "kafka_partition_latest_offset",
+            "The high watermark (log end offset) of a partition.",
+            labels=["cluster_name", "topic", "partition"],
+        )
 
         for topic in cluster.describe_topics(include_internal=True):
             for p in topic.partitions:
@@ -105,8 +131,9 @@ class ClusterCollector(Collector):
                     continue  # nothing committed, or the topic is gone: no lag to speak of
                 labels = [name, gid, o.topic, str(o.partition), o.host or "", o.member_id or "", o.client_id or ""]
                 part_lag = o.lag or 0
-                seconds = self._lag_seconds(cluster, o.topic, o.partition, o.committed, o.log_start_offset,
-                                            part_lag, now_ms)
+                seconds = self._lag_seconds(
+                    cluster, o.topic, o.partition, o.committed, o.log_start_offset, part_lag, now_ms
+                )
                 offset.add_metric(labels, o.committed)
                 latest.add_metric(labels, o.high_watermark)
                 lag.add_metric(labels, part_lag)
@@ -120,12 +147,12 @@ class ClusterCollector(Collector):
             for topic_name, total in sorted(per_topic.items()):
                 topic_sum.add_metric([name, gid, topic_name], total)
 
-        yield from (offset, latest, lag, lag_s, max_lag, max_lag_s, sum_lag, topic_sum, state, members,
-                    earliest, hw)
+        yield from (offset, latest, lag, lag_s, max_lag, max_lag_s, sum_lag, topic_sum, state, members, earliest, hw)
 
     @staticmethod
-    def _lag_seconds(cluster: Cluster, topic: str, partition: int, committed: int, log_start: int,
-                     part_lag: int, now_ms: int) -> float:
+    def _lag_seconds(
+        cluster: Cluster, topic: str, partition: int, committed: int, log_start: int, part_lag: int, now_ms: int
+    ) -> float:
         if part_lag <= 0:
             return 0.0
         # Below log start the records are gone; the oldest unread one still there is at log start.
@@ -161,9 +188,12 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         if not hmac.compare_digest(given.encode(), str(expected).encode()):
             return error_response(401, "UNAUTHORIZED", "/metrics needs 'Authorization: Bearer <METRICS_TOKEN>'")
     elif not _loopback(request):
-        return error_response(403, "FORBIDDEN",
-                              "/metrics answers loopback scrapers only; set OFFSETSITE_METRICS_TOKEN to open it "
-                              "to others with a bearer token")
+        return error_response(
+            403,
+            "FORBIDDEN",
+            "/metrics answers loopback scrapers only; set OFFSETSITE_METRICS_TOKEN to open it "
+            "to others with a bearer token",
+        )
     # One hold of the engine lock: the numbers of one scrape come from one moment.
     with engine.locked():
         body = render(engine.get_cluster)

@@ -85,6 +85,10 @@ def topic_partitions(value: Any, what: str, max_items: int = 100_000) -> list[tu
     out = []
     for i, item in enumerate(lst(value, what, max_items)):
         o = obj(item, f"{what}[{i}]")
-        out.append((text(o.get("topic"), f"{what}[{i}].topic", 300),
-                    int_param(o.get("partition"), f"{what}[{i}].partition", minimum=0)))
+        out.append(
+            (
+                text(o.get("topic"), f"{what}[{i}].topic", 300),
+                int_param(o.get("partition"), f"{what}[{i}].partition", minimum=0),
+            )
+        )
     return out

@@ -28,6 +28,7 @@ JSON = dict[str, Any]
 
 # --- bytes ------------------------------------------------------------------
 
+
 def encode_bytes(data: bytes | None) -> JSON | None:
     if data is None:
         return None
@@ -55,12 +56,11 @@ def decode_bytes(value: Any, what: str) -> bytes | None:
                 raise InvalidRequest(f"{what}: {raw[:40]!r} is not valid base64") from None
         if "text" in value and isinstance(value["text"], str):
             return value["text"].encode("utf-8")
-    raise InvalidRequest(
-        f"{what} must be null, a string, {{\"text\": \"...\"}} or {{\"base64\": \"...\"}}"
-    )
+    raise InvalidRequest(f'{what} must be null, a string, {{"text": "..."}} or {{"base64": "..."}}')
 
 
 # --- topics and records -----------------------------------------------------
+
 
 def partition_info(p: PartitionInfo) -> JSON:
     return {
@@ -125,6 +125,7 @@ def record_from(d: Mapping[str, Any]) -> Record:
 
 
 # --- groups -----------------------------------------------------------------
+
 
 def group_listing(g: GroupListing) -> JSON:
     return {
@@ -239,6 +240,7 @@ def committed_from(d: Mapping[str, Any]) -> tuple[tuple[str, int], OffsetAndMeta
 
 
 # --- resets -----------------------------------------------------------------
+
 
 def reset_row(r: ResetRow) -> JSON:
     return {

@@ -38,8 +38,14 @@ def group(request: HttpRequest, group: str | None = None) -> HttpResponse:
     with engine.locked():
         before = _committed(gid)
         cluster.delete_group(gid)
-    audit(request, "group.delete", group_id=gid, source=audit_source(request),
-          summary=f"deleted group {gid}", offsets=_moves(before, {}))
+    audit(
+        request,
+        "group.delete",
+        group_id=gid,
+        source=audit_source(request),
+        summary=f"deleted group {gid}",
+        offsets=_moves(before, {}),
+    )
     return JsonResponse({"deleted": gid})
 
 
@@ -62,34 +68,49 @@ def group_offsets(request: HttpRequest, group: str | None = None) -> HttpRespons
     gid = group_id(request, group)
     cluster = engine.get_cluster()
     if request.method == "GET":
-        return JsonResponse({"group_id": gid, "offsets": [
-            s.committed(t, p, om) for (t, p), om in sorted(cluster.committed_offsets(gid).items())
-        ]})
+        return JsonResponse(
+            {
+                "group_id": gid,
+                "offsets": [s.committed(t, p, om) for (t, p), om in sorted(cluster.committed_offsets(gid).items())],
+            }
+        )
     body = obj(json_body(request), "the body")
     entries: dict[TopicPartition, int | OffsetAndMetadata] = {}
     for i, item in enumerate(lst(body.get("offsets"), "offsets", MAX_PARTITIONS)):
         o = obj(item, f"offsets[{i}]")
-        tp = (text(o.get("topic"), f"offsets[{i}].topic", 300),
-              int_param(o.get("partition"), f"offsets[{i}].partition", minimum=0))
+        tp = (
+            text(o.get("topic"), f"offsets[{i}].topic", 300),
+            int_param(o.get("partition"), f"offsets[{i}].partition", minimum=0),
+        )
         offset = int_param(o.get("offset"), f"offsets[{i}].offset", minimum=0)
         metadata = o.get("metadata")
         # Metadata length is the coordinator's check (OFFSET_METADATA_TOO_LARGE), not ours.
         entries[tp] = offset if metadata is None else OffsetAndMetadata(offset, text(metadata, "metadata", 1_000_000))
     if not entries:
-        raise bad_request("offsets is empty; send [{\"topic\": t, \"partition\": p, \"offset\": n}, ...]")
+        raise bad_request('offsets is empty; send [{"topic": t, "partition": p, "offset": n}, ...]')
     for topic, partition in entries:
         cluster.watermarks(topic, partition)  # an unknown topic or partition is refused up front
     with engine.locked():
         before = _committed(gid)
         cluster.commit_offsets(gid, entries)
     after = {tp: (v.offset if isinstance(v, OffsetAndMetadata) else v) for tp, v in entries.items()}
-    audit(request, "offsets.commit", group_id=gid, source=audit_source(request),
-          summary=f"committed {len(entries)} offset(s) for group {gid}",
-          offsets=[{"topic": t, "partition": p, "before": before.get((t, p)), "after": a}
-                   for (t, p), a in sorted(after.items())])
-    return JsonResponse({"group_id": gid, "committed": [
-        {"topic": t, "partition": p, "offset": a} for (t, p), a in sorted(after.items())
-    ]})
+    audit(
+        request,
+        "offsets.commit",
+        group_id=gid,
+        source=audit_source(request),
+        summary=f"committed {len(entries)} offset(s) for group {gid}",
+        offsets=[
+            {"topic": t, "partition": p, "before": before.get((t, p)), "after": a}
+            for (t, p), a in sorted(after.items())
+        ],
+    )
+    return JsonResponse(
+        {
+            "group_id": gid,
+            "committed": [{"topic": t, "partition": p, "offset": a} for (t, p), a in sorted(after.items())],
+        }
+    )
 
 
 @api_view({"POST": "operator"})
@@ -103,13 +124,18 @@ def delete_offsets(request: HttpRequest, group: str | None = None) -> HttpRespon
         name = text(topic, f"topics[{i}]", 300)
         parts += [(name, p) for p in range(len(cluster.describe_topic(name).partitions))]
     if not parts:
-        raise bad_request("name what to delete: partitions [{\"topic\", \"partition\"}] or topics [\"t\"]")
+        raise bad_request('name what to delete: partitions [{"topic", "partition"}] or topics ["t"]')
     with engine.locked():
         before = _committed(gid)
         deleted = cluster.delete_offsets(gid, parts)
-    audit(request, "offsets.delete", group_id=gid, source=audit_source(request),
-          summary=f"deleted {len(deleted)} committed offset(s) of group {gid}",
-          offsets=[{"topic": t, "partition": p, "before": before.get((t, p)), "after": None} for t, p in deleted])
+    audit(
+        request,
+        "offsets.delete",
+        group_id=gid,
+        source=audit_source(request),
+        summary=f"deleted {len(deleted)} committed offset(s) of group {gid}",
+        offsets=[{"topic": t, "partition": p, "before": before.get((t, p)), "after": None} for t, p in deleted],
+    )
     return JsonResponse({"group_id": gid, "deleted": [{"topic": t, "partition": p} for t, p in deleted]})
 
 
@@ -120,8 +146,10 @@ def _scenario(body: dict[str, Any]) -> Scenario:
     else:
         kind, value = raw, body.get("value")
     if not isinstance(kind, str):
-        raise bad_request("scenario is required: a name (to-earliest, to-latest, to-current, to-offset, "
-                          "shift-by, to-datetime, by-duration, from-file) or {\"kind\", \"value\"}")
+        raise bad_request(
+            "scenario is required: a name (to-earliest, to-latest, to-current, to-offset, "
+            'shift-by, to-datetime, by-duration, from-file) or {"kind", "value"}'
+        )
     if isinstance(value, bool) or (value is not None and not isinstance(value, str | int)):
         raise bad_request("the scenario's value must be a string or a whole number")
     return Scenario(kind, value)
@@ -133,7 +161,7 @@ def _scope(body: dict[str, Any], scenario: Scenario) -> Scope:
         return Scope(False, ())  # the file names the partitions
     if raw == "all" or raw == "all-topics":
         return Scope.parse((), True)
-    o = obj(raw, "scope ({\"all_topics\": true} or {\"topics\": [\"t\", \"t:0,1\"]})")
+    o = obj(raw, 'scope ({"all_topics": true} or {"topics": ["t", "t:0,1"]})')
     topics = [text(t, "scope.topics[]", 400) for t in lst(o.get("topics") or [], "scope.topics", 10_000)]
     return Scope.parse(topics, bool(o.get("all_topics")))
 
@@ -157,11 +185,19 @@ def reset(request: HttpRequest, group: str | None = None) -> HttpResponse:
         if execute:
             execute_reset(cluster, plan, engine.restore_points())  # raises ResetRefused (409) when active
     if execute:
-        audit(request, "group.reset", group_id=gid, source=audit_source(request),
-              summary=f"reset group {gid} ({scenario.kind}) on {len(plan.rows)} partition(s)",
-              offsets=[{"topic": r.topic, "partition": r.partition, "before": r.before, "after": r.after}
-                       for r in plan.rows],
-              scenario=scenario.kind, value=scenario.value, warnings=list(plan.warnings))
+        audit(
+            request,
+            "group.reset",
+            group_id=gid,
+            source=audit_source(request),
+            summary=f"reset group {gid} ({scenario.kind}) on {len(plan.rows)} partition(s)",
+            offsets=[
+                {"topic": r.topic, "partition": r.partition, "before": r.before, "after": r.after} for r in plan.rows
+            ],
+            scenario=scenario.kind,
+            value=scenario.value,
+            warnings=list(plan.warnings),
+        )
     return JsonResponse({"plan": s.reset_plan(plan), "executed": execute})
 
 
@@ -173,10 +209,17 @@ def undo(request: HttpRequest, group: str | None = None) -> HttpResponse:
         before = _committed(gid) if _exists(gid) else {}
         point = undo_reset(cluster, gid, engine.restore_points())
     restored = {(t, p): v for (t, p), v in ((_split(k), v) for k, v in point.offsets.items())}
-    audit(request, "group.undo", group_id=gid, source=audit_source(request),
-          summary=f"undid the {point.scenario} reset of group {gid}",
-          offsets=[{"topic": t, "partition": p, "before": before.get((t, p)), "after": v}
-                   for (t, p), v in sorted(restored.items())])
+    audit(
+        request,
+        "group.undo",
+        group_id=gid,
+        source=audit_source(request),
+        summary=f"undid the {point.scenario} reset of group {gid}",
+        offsets=[
+            {"topic": t, "partition": p, "before": before.get((t, p)), "after": v}
+            for (t, p), v in sorted(restored.items())
+        ],
+    )
     return JsonResponse({"restored": s.restore_point(point)})
 
 
@@ -204,10 +247,15 @@ def restore_points(request: HttpRequest, group: str | None = None) -> HttpRespon
         topic = text(o.get("topic"), f"offsets[{i}].topic", 300)
         partition = int_param(o.get("partition"), f"offsets[{i}].partition", minimum=0)
         value = o.get("offset")
-        offsets[f"{topic}\x00{partition}"] = None if value is None else int_param(value, f"offsets[{i}].offset",
-                                                                                    minimum=0)
-    point = RestorePoint(gid, int_param(body.get("created_ms", 0), "created_ms", minimum=0),
-                         text(body.get("scenario", "reset"), "scenario", 100), offsets)
+        offsets[f"{topic}\x00{partition}"] = (
+            None if value is None else int_param(value, f"offsets[{i}].offset", minimum=0)
+        )
+    point = RestorePoint(
+        gid,
+        int_param(body.get("created_ms", 0), "created_ms", minimum=0),
+        text(body.get("scenario", "reset"), "scenario", 100),
+        offsets,
+    )
     points.push(point)
     return JsonResponse({"pushed": s.restore_point(point)}, status=201)
 

@@ -33,8 +33,15 @@ def topics(request: HttpRequest) -> HttpResponse:
     config_in = obj(body.get("config") or {}, "config")
     config = {text(k, "a config name", 200): text(str(v), f"config {k}", 1000) for k, v in config_in.items()}
     created = cluster.create_topic(name, partitions, config)
-    audit(request, "topic.create", topic=name, source=audit_source(request),
-          summary=f"created topic {name} with {partitions} partition(s)", partitions=partitions, config=config)
+    audit(
+        request,
+        "topic.create",
+        topic=name,
+        source=audit_source(request),
+        summary=f"created topic {name} with {partitions} partition(s)",
+        partitions=partitions,
+        config=config,
+    )
     return JsonResponse(s.topic_description(created), status=201)
 
 
@@ -55,8 +62,15 @@ def partitions(request: HttpRequest, topic: str) -> HttpResponse:
     cluster = engine.get_cluster()
     before = len(cluster.describe_topic(topic).partitions)
     described = cluster.add_partitions(topic, total)
-    audit(request, "topic.partitions", topic=topic, source=audit_source(request),
-          summary=f"partitions of {topic}: {before} -> {total}", before=before, after=total)
+    audit(
+        request,
+        "topic.partitions",
+        topic=topic,
+        source=audit_source(request),
+        summary=f"partitions of {topic}: {before} -> {total}",
+        before=before,
+        after=total,
+    )
     return JsonResponse(s.topic_description(described))
 
 
@@ -82,15 +96,17 @@ def records(request: HttpRequest, topic: str, partition: int) -> HttpResponse:
     assert offset is not None
     assert limit is not None
     got = cluster.read(topic, partition, offset, limit)
-    return JsonResponse({
-        "topic": topic,
-        "partition": partition,
-        "log_start_offset": start,
-        "high_watermark": hw,
-        "records": [s.record(r) for r in got],
-        # Compacted logs have gaps: the next offset to ask for follows the last record read.
-        "next_offset": got[-1].offset + 1 if got else offset,
-    })
+    return JsonResponse(
+        {
+            "topic": topic,
+            "partition": partition,
+            "log_start_offset": start,
+            "high_watermark": hw,
+            "records": [s.record(r) for r in got],
+            # Compacted logs have gaps: the next offset to ask for follows the last record read.
+            "next_offset": got[-1].offset + 1 if got else offset,
+        }
+    )
 
 
 @api_view({"GET": "viewer"})
@@ -144,19 +160,27 @@ def produce(request: HttpRequest, topic: str) -> HttpResponse:
         timestamp = o.get("timestamp")
         if timestamp is not None:
             timestamp = int_param(timestamp, f"{where}.timestamp", minimum=0)
-        prepared.append((
-            s.decode_bytes(o.get("value"), f"{where}.value"),
-            s.decode_bytes(o.get("key"), f"{where}.key"),
-            _headers(o.get("headers"), f"{where}.headers"),
-            partition,
-            timestamp,
-        ))
+        prepared.append(
+            (
+                s.decode_bytes(o.get("value"), f"{where}.value"),
+                s.decode_bytes(o.get("key"), f"{where}.key"),
+                _headers(o.get("headers"), f"{where}.headers"),
+                partition,
+                timestamp,
+            )
+        )
     cluster = engine.get_cluster()
     results = []
     with engine.locked():  # one burst lands contiguously, not interleaved with other producers
         for value, key, headers, partition, timestamp in prepared:
             p, off = cluster.produce(topic, value, key, headers, partition, timestamp)
             results.append({"partition": p, "offset": off})
-    audit(request, "records.produce", topic=topic, source=audit_source(request),
-          summary=f"produced {len(results)} record(s) to {topic}", count=len(results))
+    audit(
+        request,
+        "records.produce",
+        topic=topic,
+        source=audit_source(request),
+        summary=f"produced {len(results)} record(s) to {topic}",
+        count=len(results),
+    )
     return JsonResponse({"results": results}, status=201)

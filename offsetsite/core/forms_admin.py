@@ -21,6 +21,7 @@ assert [c[0] for c in ROLE_CHOICES] == list(ROLES)
 
 MAX_TOKEN_DAYS = 3650
 
+
 def password_help() -> str:
     """The site's password rules as plain text (Django's own help is an HTML list)."""
     return " ".join(password_validation.password_validators_help_texts()) or "Any password."
@@ -60,7 +61,8 @@ class RoleForm(forms.Form):
 
 class ActiveForm(forms.Form):
     active = forms.TypedChoiceField(
-        choices=[("1", "reactivate"), ("0", "deactivate")], coerce=lambda v: v == "1",
+        choices=[("1", "reactivate"), ("0", "deactivate")],
+        coerce=lambda v: v == "1",
         error_messages={"invalid_choice": "active must be 1 (reactivate) or 0 (deactivate)."},
     )
 
@@ -74,10 +76,16 @@ class PasswordForm(_SetPasswordForm):
 
 
 class TokenCreateForm(forms.Form):
-    name = forms.CharField(max_length=100, required=False,
-                           help_text="What the token is for, e.g. 'nightly export'. Shown in lists and the audit log.")
+    name = forms.CharField(
+        max_length=100,
+        required=False,
+        help_text="What the token is for, e.g. 'nightly export'. Shown in lists and the audit log.",
+    )
     expires_days = forms.IntegerField(
-        required=False, min_value=1, max_value=MAX_TOKEN_DAYS, label="Expires after (days)",
+        required=False,
+        min_value=1,
+        max_value=MAX_TOKEN_DAYS,
+        label="Expires after (days)",
         help_text=f"1 to {MAX_TOKEN_DAYS}; empty: never expires.",
     )
 
@@ -106,8 +114,11 @@ class SiteSettingsForm(forms.Form):
         for name, on in env.items():
             field = self.fields[name]
             assert isinstance(field, forms.ChoiceField)
-            field.choices = [("", f"default from the environment ({'on' if on else 'off'})"),
-                             ("on", "on"), ("off", "off")]
+            field.choices = [
+                ("", f"default from the environment ({'on' if on else 'off'})"),
+                ("on", "on"),
+                ("off", "off"),
+            ]
         for name, cap in self.caps.items():
             field = self.fields[name]
             assert isinstance(field, forms.IntegerField)

@@ -40,16 +40,16 @@ class ReadLoginMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
-        if (user is not None and not user.is_authenticated
-                and not _exempt(request.path) and read_login_required()):
+        if user is not None and not user.is_authenticated and not _exempt(request.path) and read_login_required():
             return self.refuse(request)
         return self.get_response(request)
 
     @staticmethod
     def refuse(request: HttpRequest) -> HttpResponse:
         if request.path.endswith(".json"):
-            return JsonResponse({"error": "Log in to read this site: its admin requires a login for reading."},
-                                status=401)
+            return JsonResponse(
+                {"error": "Log in to read this site: its admin requires a login for reading."}, status=401
+            )
         login = redirect_to_login(request.get_full_path())
         if request.headers.get("HX-Request") == "true":
             # htmx would swap the login page into the fragment's target; send the page instead.

@@ -68,13 +68,17 @@ class SiteSettings(models.Model):
     SINGLETON_PK = 1
 
     workshop = models.BooleanField(
-        null=True, blank=True, help_text="anonymous visitors produce and consume in own groups; empty: env default")
+        null=True, blank=True, help_text="anonymous visitors produce and consume in own groups; empty: env default"
+    )
     read_login = models.BooleanField(
-        null=True, blank=True, help_text="anonymous visitors must log in to read pages; empty: env default")
+        null=True, blank=True, help_text="anonymous visitors must log in to read pages; empty: env default"
+    )
     burst_max_records = models.PositiveIntegerField(
-        null=True, blank=True, help_text="records one produce burst may ask for; empty: the env cap")
+        null=True, blank=True, help_text="records one produce burst may ask for; empty: the env cap"
+    )
     burst_max_rate = models.PositiveIntegerField(
-        null=True, blank=True, help_text="records per second a burst may ask for; empty: the env cap")
+        null=True, blank=True, help_text="records per second a burst may ask for; empty: the env cap"
+    )
     updated = models.DateTimeField(auto_now=True)
     updated_by = models.CharField(max_length=150, blank=True)
 

@@ -62,11 +62,15 @@ def overrides() -> Overrides:
     if cached is not None and now - cached[0] < CACHE_TTL_S:
         return cached[1]
     row = SiteSettings.objects.filter(pk=SiteSettings.SINGLETON_PK).first()
-    value = Overrides() if row is None else Overrides(
-        workshop=row.workshop,
-        read_login=row.read_login,
-        burst_max_records=row.burst_max_records,
-        burst_max_rate=row.burst_max_rate,
+    value = (
+        Overrides()
+        if row is None
+        else Overrides(
+            workshop=row.workshop,
+            read_login=row.read_login,
+            burst_max_records=row.burst_max_records,
+            burst_max_rate=row.burst_max_rate,
+        )
     )
     with _lock:
         _cached = (now, value)
@@ -89,8 +93,10 @@ def env_read_login() -> bool:
 def hard_caps() -> tuple[int, int]:
     """The environment's (max records, max rate) for a burst: nothing may go above them."""
     cfg = _env()
-    return (int(str(cfg.get("BURST_MAX_RECORDS", DEFAULT_BURST_MAX_RECORDS))),
-            int(str(cfg.get("BURST_MAX_RATE", DEFAULT_BURST_MAX_RATE))))
+    return (
+        int(str(cfg.get("BURST_MAX_RECORDS", DEFAULT_BURST_MAX_RECORDS))),
+        int(str(cfg.get("BURST_MAX_RATE", DEFAULT_BURST_MAX_RATE))),
+    )
 
 
 def workshop_mode() -> bool:

@@ -49,8 +49,9 @@ def _active_admins() -> QuerySet[User]:
     return User.objects.filter(is_active=True).filter(Q(is_superuser=True) | Q(groups__name="admin")).distinct()
 
 
-def _guard_last_admin(request: HttpRequest, target: User, *, new_role: Role | None = None,
-                      new_active: bool | None = None) -> None:
+def _guard_last_admin(
+    request: HttpRequest, target: User, *, new_role: Role | None = None, new_active: bool | None = None
+) -> None:
     """Refuse a change that would leave no active admin. Call inside a transaction.
 
     Locks the admins' rows first so that two admins demoting each other at the same
@@ -84,14 +85,21 @@ def _set_role(user: User, role: Role) -> None:
 
 
 def _user_rows() -> list[dict[str, Any]]:
-    users = (User.objects.order_by("username").prefetch_related("groups")
-             .annotate(token_count=Count("api_tokens", distinct=True)))
+    users = (
+        User.objects.order_by("username")
+        .prefetch_related("groups")
+        .annotate(token_count=Count("api_tokens", distinct=True))
+    )
     return [{"user": u, "role": role_of(u), "tokens": u.token_count} for u in users]
 
 
 def _users_page(request: HttpRequest, form: UserCreateForm, status: int = 200) -> HttpResponse:
-    return render(request, "core/admin_users.html",
-                  {"rows": _user_rows(), "form": form, "admin_count": _active_admins().count()}, status=status)
+    return render(
+        request,
+        "core/admin_users.html",
+        {"rows": _user_rows(), "form": form, "admin_count": _active_admins().count()},
+        status=status,
+    )
 
 
 @require_GET
@@ -110,20 +118,26 @@ def user_create(request: HttpRequest) -> HttpResponse:
     with transaction.atomic():
         user = form.save()
         _set_role(user, role)
-        record(request, "user_create", summary=f"created user {user.get_username()} with role {role}",
-               target=user.get_username(), role=role)
+        record(
+            request,
+            "user_create",
+            summary=f"created user {user.get_username()} with role {role}",
+            target=user.get_username(),
+            role=role,
+        )
     messages.success(request, f"Created {user.get_username()} ({role}).")
     return redirect("site_user", user_id=user.pk)
 
 
 def _tokens(user: User) -> list[dict[str, Any]]:
     now = timezone.now()
-    return [{"token": t, "expired": t.expires is not None and t.expires <= now}
-            for t in ApiToken.objects.filter(user=user).order_by("-created", "-id")]
+    return [
+        {"token": t, "expired": t.expires is not None and t.expires <= now}
+        for t in ApiToken.objects.filter(user=user).order_by("-created", "-id")
+    ]
 
 
-def _user_page(request: HttpRequest, target: User, status: int = 200, refusal: str = "",
-               **forms: Any) -> HttpResponse:
+def _user_page(request: HttpRequest, target: User, status: int = 200, refusal: str = "", **forms: Any) -> HttpResponse:
     ctx = {
         "target": target,
         "target_role": role_of(target),
@@ -154,9 +168,15 @@ def user_role(request: HttpRequest, user_id: int) -> HttpResponse:
     role: Role = form.cleaned_data["role"]
     before = role_of(target)
     if target.is_superuser and role != "admin":
-        return _user_page(request, target, status=409, refusal=(
-            f"Refused: {target.get_username()} is a superuser (made with createsuperuser), and a "
-            "superuser is always an admin whatever their groups say. Nothing was changed."))
+        return _user_page(
+            request,
+            target,
+            status=409,
+            refusal=(
+                f"Refused: {target.get_username()} is a superuser (made with createsuperuser), and a "
+                "superuser is always an admin whatever their groups say. Nothing was changed."
+            ),
+        )
     if before == role:
         messages.info(request, f"{target.get_username()} already has the {role} role; nothing changed.")
         return redirect("site_user", user_id=target.pk)
@@ -164,8 +184,14 @@ def user_role(request: HttpRequest, user_id: int) -> HttpResponse:
         with transaction.atomic():
             _guard_last_admin(request, target, new_role=role)
             _set_role(target, role)
-            record(request, "user_role", summary=f"{target.get_username()}: role {before or 'none'} → {role}",
-                   target=target.get_username(), before=before, after=role)
+            record(
+                request,
+                "user_role",
+                summary=f"{target.get_username()}: role {before or 'none'} → {role}",
+                target=target.get_username(),
+                before=before,
+                after=role,
+            )
     except Refused as e:
         return _user_page(request, target, status=409, refusal=str(e))
     messages.success(request, f"{target.get_username()} is now {role}.")
@@ -182,8 +208,9 @@ def user_active(request: HttpRequest, user_id: int) -> HttpResponse:
         return _user_page(request, target, status=400, active_problem=problem)
     active: bool = form.cleaned_data["active"]
     if target.is_active == active:
-        messages.info(request, f"{target.get_username()} is already {'active' if active else 'inactive'}; "
-                               "nothing changed.")
+        messages.info(
+            request, f"{target.get_username()} is already {'active' if active else 'inactive'}; nothing changed."
+        )
         return redirect("site_user", user_id=target.pk)
     try:
         with transaction.atomic():
@@ -192,13 +219,19 @@ def user_active(request: HttpRequest, user_id: int) -> HttpResponse:
             User.objects.filter(pk=target.pk).update(is_active=active)
             target.is_active = active
             action = "user_reactivate" if active else "user_deactivate"
-            record(request, action,
-                   summary=f"{'reactivated' if active else 'deactivated'} user {target.get_username()}",
-                   target=target.get_username())
+            record(
+                request,
+                action,
+                summary=f"{'reactivated' if active else 'deactivated'} user {target.get_username()}",
+                target=target.get_username(),
+            )
     except Refused as e:
         return _user_page(request, target, status=409, refusal=str(e))
-    messages.success(request, f"{target.get_username()} is now {'active' if active else 'inactive'}"
-                              f"{'' if active else ': they cannot log in, and their API tokens stop working'}.")
+    messages.success(
+        request,
+        f"{target.get_username()} is now {'active' if active else 'inactive'}"
+        f"{'' if active else ': they cannot log in, and their API tokens stop working'}.",
+    )
     return redirect("site_user", user_id=target.pk)
 
 
@@ -211,8 +244,12 @@ def user_password(request: HttpRequest, user_id: int) -> HttpResponse:
         return _user_page(request, target, status=400, password_form=form)
     with transaction.atomic():
         form.save()
-        record(request, "user_password", summary=f"set a new password for {target.get_username()}",
-               target=target.get_username())
+        record(
+            request,
+            "user_password",
+            summary=f"set a new password for {target.get_username()}",
+            target=target.get_username(),
+        )
     if target.pk == request.user.pk:
         update_session_auth_hash(request, target)  # changing your own password keeps you logged in
     messages.success(request, f"New password set for {target.get_username()}; their other sessions are logged out.")
@@ -234,12 +271,20 @@ def token_create(request: HttpRequest, user_id: int) -> HttpResponse:
     name = form.cleaned_data.get("name") or ""
     with transaction.atomic():
         token, raw = ApiToken.issue(target, name=name, expires=expires)
-        record(request, "token_create",
-               summary=f"API token {token.prefix}… ({name or 'unnamed'}) for {target.get_username()}",
-               target=target.get_username(), prefix=token.prefix, name=name,
-               expires=expires.isoformat() if expires else None)
-    response = render(request, "core/admin_token_created.html",
-                      {"target": target, "token": token, "raw": raw, "target_role": role_of(target)})
+        record(
+            request,
+            "token_create",
+            summary=f"API token {token.prefix}… ({name or 'unnamed'}) for {target.get_username()}",
+            target=target.get_username(),
+            prefix=token.prefix,
+            name=name,
+            expires=expires.isoformat() if expires else None,
+        )
+    response = render(
+        request,
+        "core/admin_token_created.html",
+        {"target": target, "token": token, "raw": raw, "target_role": role_of(target)},
+    )
     # The one time the token is shown: keep it out of caches and the back-forward history.
     response["Cache-Control"] = "no-store"
     return response
@@ -252,9 +297,14 @@ def token_revoke(request: HttpRequest, user_id: int, token_id: int) -> HttpRespo
     token = get_object_or_404(ApiToken, pk=token_id, user=target)
     with transaction.atomic():
         token.delete()  # a revoked token is gone: its hash can never match again
-        record(request, "token_revoke",
-               summary=f"revoked API token {token.prefix}… ({token.name or 'unnamed'}) of {target.get_username()}",
-               target=target.get_username(), prefix=token.prefix, name=token.name)
+        record(
+            request,
+            "token_revoke",
+            summary=f"revoked API token {token.prefix}… ({token.name or 'unnamed'}) of {target.get_username()}",
+            target=target.get_username(),
+            prefix=token.prefix,
+            name=token.name,
+        )
     messages.success(request, f"Revoked token {token.prefix}…; requests with it now get 401.")
     return redirect("site_user", user_id=target.pk)
 
@@ -308,8 +358,12 @@ def settings_page(request: HttpRequest) -> HttpResponse:
                 row.updated_by = request.user.get_username()
                 row.save()
                 summary = "; ".join(f"{k}: {_describe(k, a)} → {_describe(k, b)}" for k, (a, b) in changed.items())
-                record(request, "site_settings", summary=summary,
-                       changes={k: {"before": a, "after": b} for k, (a, b) in changed.items()})
+                record(
+                    request,
+                    "site_settings",
+                    summary=summary,
+                    changes={k: {"before": a, "after": b} for k, (a, b) in changed.items()},
+                )
             site_settings.invalidate()
             messages.success(request, f"Settings saved: {summary}.")
             return redirect("site_settings")
@@ -319,15 +373,29 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         status = 200
     records, rate = site_settings.burst_limits()
     effective = [
-        ("Workshop mode", "on" if site_settings.workshop_mode() else "off",
-         "set here" if row.workshop is not None else "environment default"),
-        ("Reads need login", "on" if site_settings.read_login_required() else "off",
-         "set here" if row.read_login is not None else "environment default"),
+        (
+            "Workshop mode",
+            "on" if site_settings.workshop_mode() else "off",
+            "set here" if row.workshop is not None else "environment default",
+        ),
+        (
+            "Reads need login",
+            "on" if site_settings.read_login_required() else "off",
+            "set here" if row.read_login is not None else "environment default",
+        ),
         ("Burst: max records", str(records), "set here" if row.burst_max_records is not None else "environment cap"),
         ("Burst: max records/s", str(rate), "set here" if row.burst_max_rate is not None else "environment cap"),
     ]
-    return render(request, "core/admin_settings.html", {
-        "form": form, "row": row, "saved": row.updated is not None,
-        "effective": effective, "configuration": effective_configuration(),
-        "cache_ttl": site_settings.CACHE_TTL_S,
-    }, status=status)
+    return render(
+        request,
+        "core/admin_settings.html",
+        {
+            "form": form,
+            "row": row,
+            "saved": row.updated is not None,
+            "effective": effective,
+            "configuration": effective_configuration(),
+            "cache_ttl": site_settings.CACHE_TTL_S,
+        },
+        status=status,
+    )

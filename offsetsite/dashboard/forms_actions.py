@@ -62,27 +62,37 @@ class ConsumeForm(forms.Form):
     """Read up to N records as a named member of a group, optionally committing."""
 
     group_id = forms.CharField(
-        label="Group id", max_length=GROUP_ID_MAX, strip=False, required=False,
+        label="Group id",
+        max_length=GROUP_ID_MAX,
+        strip=False,
+        required=False,
         help_text="A new group id starts a new group; an existing one joins it.",
     )
     client_id = forms.CharField(
-        label="Member name (client id)", max_length=100, initial="web-consumer",
+        label="Member name (client id)",
+        max_length=100,
+        initial="web-consumer",
         help_text="Shown as CLIENT-ID in the group's members.",
     )
     topics = forms.MultipleChoiceField(label="Topics", widget=forms.CheckboxSelectMultiple)
     max_records = forms.IntegerField(
-        label="Records to read", min_value=1, max_value=CONSUME_MAX_RECORDS, initial=10,
+        label="Records to read",
+        min_value=1,
+        max_value=CONSUME_MAX_RECORDS,
+        initial=10,
         help_text=f"1 to {CONSUME_MAX_RECORDS}.",
     )
     auto_offset_reset = forms.ChoiceField(
         label="Where to start without a committed offset (auto.offset.reset)",
         choices=(("earliest", "earliest: the log start"), ("latest", "latest: only new records")),
-        initial="earliest", widget=forms.RadioSelect,
+        initial="earliest",
+        widget=forms.RadioSelect,
     )
     commit = forms.ChoiceField(
         label="Commit after reading",
         choices=(("yes", "yes: commit the next offset to read"), ("no", "no: read only, commit nothing")),
-        initial="yes", widget=forms.RadioSelect,
+        initial="yes",
+        widget=forms.RadioSelect,
     )
 
     def __init__(self, *args: Any, topics: list[str], needs_group_id: bool, **kwargs: Any) -> None:
@@ -109,19 +119,25 @@ class CommitForm(forms.Form):
 
     topic = forms.ChoiceField(label="Topic")
     partition = forms.IntegerField(
-        label="Partition", min_value=0,
+        label="Partition",
+        min_value=0,
         error_messages={"invalid": "The partition must be a whole number (0 or more)."},
     )
     offset = forms.IntegerField(
-        label="Offset (the next record the group will read)", min_value=0,
+        label="Offset (the next record the group will read)",
+        min_value=0,
         error_messages={"invalid": "The offset must be a whole number (0 or more)."},
     )
     metadata = forms.CharField(
-        label="Metadata (optional)", required=False, strip=False, widget=forms.Textarea(attrs={"rows": 2}),
+        label="Metadata (optional)",
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
         help_text=f"Free text stored with the commit, at most {OFFSET_METADATA_MAX_BYTES} bytes in UTF-8.",
     )
     allow_outside = forms.BooleanField(
-        label="Commit even though the offset is outside the log (log start .. high watermark)", required=False,
+        label="Commit even though the offset is outside the log (log start .. high watermark)",
+        required=False,
     )
 
     def __init__(self, *args: Any, topics: list[str], **kwargs: Any) -> None:
@@ -142,27 +158,36 @@ class ResetForm(forms.Form):
     """``kafka-consumer-groups --reset-offsets``: one scenario, one scope."""
 
     scenario = forms.ChoiceField(
-        label="Move the committed offsets", choices=list(SCENARIO_LABELS.items()), widget=forms.RadioSelect,
+        label="Move the committed offsets",
+        choices=list(SCENARIO_LABELS.items()),
+        widget=forms.RadioSelect,
         error_messages={"required": "Choose a scenario: where should the committed offsets move?"},
     )
     to_offset = forms.CharField(label="N", required=False)
     shift_by = forms.CharField(label="N", required=False)
     to_datetime = forms.CharField(
-        label="Date and time", required=False,
+        label="Date and time",
+        required=False,
         help_text="yyyy-MM-ddTHH:mm:ss.SSS, optional zone (Z or +01:00); without a zone it is UTC.",
     )
     by_duration = forms.CharField(
-        label="Duration", required=False, help_text="ISO-8601 PnDTnHnMnS, e.g. PT30M, PT2H, P1D, P1DT12H.",
+        label="Duration",
+        required=False,
+        help_text="ISO-8601 PnDTnHnMnS, e.g. PT30M, PT2H, P1D, P1DT12H.",
     )
     offsets_file = forms.FileField(label="CSV file", required=False)
     offsets_text = forms.CharField(
-        label="or paste CSV", required=False, strip=False, widget=forms.Textarea(attrs={"rows": 4}),
+        label="or paste CSV",
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
         help_text="Lines topic,partition,offset, as 'Download plan as CSV' and --export write them.",
     )
     scope = forms.ChoiceField(label="Which partitions", choices=SCOPES, initial="all", widget=forms.RadioSelect)
     topics = forms.MultipleChoiceField(label="Topics", required=False, widget=forms.CheckboxSelectMultiple)
     partitions = forms.CharField(
-        label="Partitions", required=False,
+        label="Partitions",
+        required=False,
         help_text="Space-separated topic:partitions, e.g. orders:0,1 payments:2 (a bare topic means all of it).",
     )
     # Step 2 only: what the operator previewed and confirmed.
@@ -266,7 +291,8 @@ class ResetForm(forms.Form):
 
 class DeleteOffsetsForm(forms.Form):
     partitions = forms.MultipleChoiceField(
-        label="Committed offsets to delete", widget=forms.CheckboxSelectMultiple,
+        label="Committed offsets to delete",
+        widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Choose at least one partition whose committed offset should go."},
     )
     confirm = forms.BooleanField(

@@ -442,8 +442,11 @@ class LagTracker:
         table = self._tables.get((p.topic, p.partition))
         # The table can place the committed offset only if a sample already saw a HW
         # past it; otherwise its newest point predates the record and says nothing.
-        usable = table is not None and len(table) >= 2 and table.latest is not None and (
-            p.committed < table.latest.high_watermark
+        usable = (
+            table is not None
+            and len(table) >= 2
+            and table.latest is not None
+            and (p.committed < table.latest.high_watermark)
         )
         if usable and table is not None:
             pred = table.predict(p.committed)
@@ -483,15 +486,32 @@ class LagTracker:
                 lag_ms, source = self._lag_time(cluster, p, at)
                 rows.append(
                     PartitionView(
-                        p.topic, p.partition, p.committed, p.log_start_offset, p.high_watermark,
-                        p.lag, lag_ms, source, self._health(desc.group_id, p, at),
-                        p.member_id, p.client_id, p.host, p.commit_timestamp,
+                        p.topic,
+                        p.partition,
+                        p.committed,
+                        p.log_start_offset,
+                        p.high_watermark,
+                        p.lag,
+                        lag_ms,
+                        source,
+                        self._health(desc.group_id, p, at),
+                        p.member_id,
+                        p.client_id,
+                        p.host,
+                        p.commit_timestamp,
                     )
                 )
             health = evaluate_group(r.health for r in rows if r.health is not None)
             return GroupView(
-                desc.group_id, desc.state, desc.generation, desc.protocol_type, desc.protocol,
-                desc.leader, desc.members, tuple(rows), health,
+                desc.group_id,
+                desc.state,
+                desc.generation,
+                desc.protocol_type,
+                desc.protocol,
+                desc.leader,
+                desc.members,
+                tuple(rows),
+                health,
             )
 
     def with_lag_time(self, cluster: Cluster, descs: Sequence[GroupDescription]) -> list[GroupSummary]:
@@ -509,8 +529,14 @@ class LagTracker:
                 s = summary_of(desc)
                 out.append(
                     GroupSummary(
-                        s.group_id, s.state, s.members, s.partitions, s.committed_partitions,
-                        s.total_lag, best[0] if best else None, best[1] if best else None,
+                        s.group_id,
+                        s.state,
+                        s.members,
+                        s.partitions,
+                        s.committed_partitions,
+                        s.total_lag,
+                        best[0] if best else None,
+                        best[1] if best else None,
                     )
                 )
             return out
@@ -525,8 +551,15 @@ class LagTracker:
                 statuses = [st for p in desc.offsets if (st := self._health(desc.group_id, p, at)) is not None]
                 out.append(
                     GroupSummary(
-                        s.group_id, s.state, s.members, s.partitions, s.committed_partitions,
-                        s.total_lag, s.lag_ms, s.lag_source, evaluate_group(statuses),
+                        s.group_id,
+                        s.state,
+                        s.members,
+                        s.partitions,
+                        s.committed_partitions,
+                        s.total_lag,
+                        s.lag_ms,
+                        s.lag_source,
+                        evaluate_group(statuses),
                     )
                 )
             return out

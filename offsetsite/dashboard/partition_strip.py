@@ -48,8 +48,7 @@ class Marker:
     def title(self) -> str:
         if self.kind == "committed":
             return (
-                f"group {self.group_id} committed offset {self.offset}: "
-                f"the next record it will read is {self.offset}"
+                f"group {self.group_id} committed offset {self.offset}: the next record it will read is {self.offset}"
             )
         return f"member {self.member} of group {self.group_id}: its next poll returns offset {self.offset}"
 

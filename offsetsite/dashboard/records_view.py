@@ -87,8 +87,9 @@ def show_bytes(data: bytes | None, mode: ViewMode = "auto") -> ShownBytes:
             shown = pretty[:MAX_SHOWN_BYTES]
             return ShownBytes("json", shown, size, max(len(pretty) - len(shown), 0))
         if mode == "json":
-            return ShownBytes("text", text[:MAX_SHOWN_BYTES], size, max(len(text) - MAX_SHOWN_BYTES, 0),
-                              "not JSON: shown as text")
+            return ShownBytes(
+                "text", text[:MAX_SHOWN_BYTES], size, max(len(text) - MAX_SHOWN_BYTES, 0), "not JSON: shown as text"
+            )
     if mode == "auto" and not _looks_textual(text):
         head = data[:MAX_SHOWN_BYTES]
         return ShownBytes("hex", hex_dump(head), size, size - len(head))

@@ -36,9 +36,7 @@ def is_htmx(request: HttpRequest) -> bool:
     return bool(getattr(request, "htmx", False))
 
 
-def render_action(
-    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
-) -> HttpResponse:
+def render_action(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
     """The whole page, or only its ``panel`` partial for htmx."""
     name = f"{template}#panel" if is_htmx(request) else template
     return render(request, name, context, status=status)
@@ -115,6 +113,7 @@ def state_note(desc: GroupDescription | None) -> StateNote:
 
 # --- delete offsets --------------------------------------------------------------
 
+
 def _offset_choices(group_id: str) -> list[tuple[str, str]]:
     return [(f"{t}:{p}", f"{t} partition {p} (committed {o})") for (t, p), o in sorted(committed(group_id).items())]
 
@@ -148,17 +147,22 @@ def group_delete_offsets(request: HttpRequest, group: str) -> HttpResponse:
         after = committed(group)
         changes = offset_changes(before, after, parts)
         record(
-            request, "delete_offsets", group_id=group, offsets=changes,
+            request,
+            "delete_offsets",
+            group_id=group,
+            offsets=changes,
             summary=f"deleted the committed offsets of {len(deleted)} partition(s) of group {group}",
         )
         ctx.update(
-            done=changes, note=state_note(describe(group)),
+            done=changes,
+            note=state_note(describe(group)),
             form=DeleteOffsetsForm(choices=_offset_choices(group)),
         )
     return render_action(request, template, ctx)
 
 
 # --- delete group ------------------------------------------------------------------
+
 
 @require_http_methods(["GET", "POST"])
 @require_role("operator")
@@ -182,7 +186,10 @@ def group_delete(request: HttpRequest, group: str) -> HttpResponse:
             return render_action(request, template, ctx, REFUSED)
         changes = offset_changes(before, {})
         record(
-            request, "delete_group", group_id=group, offsets=changes,
+            request,
+            "delete_group",
+            group_id=group,
+            offsets=changes,
             summary=f"deleted group {group} with {len(before)} committed offset(s)",
         )
         ctx.update(done=changes, deleted=True)

@@ -143,8 +143,12 @@ def run_consumer(
     cluster = embedded()
     with locked():
         consumer = Consumer(
-            cluster, group, client_id=client_id, auto_offset_reset=reset,
-            enable_auto_commit=False, max_poll_records=n,
+            cluster,
+            group,
+            client_id=client_id,
+            auto_offset_reset=reset,
+            enable_auto_commit=False,
+            max_poll_records=n,
         )
         consumer.subscribe(topics)
         initial_delay = cluster.coordinator.initial_rebalance_delay_ms
@@ -222,8 +226,13 @@ def _consume_page(request: HttpRequest, group: str | None) -> HttpResponse:
     before_offsets = committed(gid)
     try:
         result = run_consumer(
-            gid, data["client_id"], data["topics"], data["max_records"], data["commit"] == "yes",
-            data["auto_offset_reset"], desc,
+            gid,
+            data["client_id"],
+            data["topics"],
+            data["max_records"],
+            data["commit"] == "yes",
+            data["auto_offset_reset"],
+            desc,
         )
     except KafkaError as e:
         ctx["refusal"] = str(e)
@@ -231,10 +240,14 @@ def _consume_page(request: HttpRequest, group: str | None) -> HttpResponse:
     claim_group(request, gid)
     changes = offset_changes(before_offsets, dict(result.after))
     record(
-        request, "consume", group_id=gid, offsets=changes,
+        request,
+        "consume",
+        group_id=gid,
+        offsets=changes,
         summary=f"consumed {len(result.records)} record(s) from {', '.join(data['topics'])} as member "
         f"{data['client_id']} of group {gid}" + (", committed" if result.committed else ", no commit"),
-        client_id=data["client_id"], records=len(result.records),
+        client_id=data["client_id"],
+        records=len(result.records),
     )
     ctx.update(result=result, group=gid, note=state_note(describe(gid)))
     return render_action(request, template, ctx)
@@ -298,19 +311,33 @@ def group_commit(request: HttpRequest, group: str) -> HttpResponse:
         except KafkaError as e:
             state = state_note(describe(group))
             ctx["refusal"] = (
-                f"{e}" if not state.active else
-                f"Refused: group {group} is {state.state} with {state.members} member(s). Only its members commit "
+                f"{e}"
+                if not state.active
+                else f"Refused: group {group} is {state.state} with {state.members} member(s). Only its members commit "
                 f"while it is active; stop them first. ({e})"
             )
             return render_action(request, template, ctx, REFUSED)
         after = committed(group)
         changes = offset_changes(before, after, [tp])
         record(
-            request, "commit_offsets", group_id=group, topic=tp[0], offsets=changes,
+            request,
+            "commit_offsets",
+            group_id=group,
+            topic=tp[0],
+            offsets=changes,
             summary=f"committed {tp[0]}-{tp[1]} = {offset} for group {group}",
         )
         claim_group(request, group)
-        ctx.update(done={"topic": tp[0], "partition": tp[1], "before": before.get(tp), "after": after.get(tp),
-                         "start": start, "hw": hw},
-                   current=sorted(after.items()), note=state_note(describe(group)))
+        ctx.update(
+            done={
+                "topic": tp[0],
+                "partition": tp[1],
+                "before": before.get(tp),
+                "after": after.get(tp),
+                "start": start,
+                "hw": hw,
+            },
+            current=sorted(after.items()),
+            note=state_note(describe(group)),
+        )
     return render_action(request, template, ctx)

@@ -118,8 +118,13 @@ def build_scope(key: tuple[str, tuple[str, ...]]) -> Scope:
 def fingerprint(plan: ResetPlan, key: tuple[str, tuple[str, ...]]) -> str:
     """What the operator saw: group, scenario, scope and every offset before."""
     payload = json.dumps(
-        [plan.group_id, plan.scenario.kind, str(plan.scenario.value), list(key),
-         [[r.topic, r.partition, r.before] for r in plan.rows]],
+        [
+            plan.group_id,
+            plan.scenario.kind,
+            str(plan.scenario.value),
+            list(key),
+            [[r.topic, r.partition, r.before] for r in plan.rows],
+        ],
         separators=(",", ":"),
     )
     return salted_hmac("offsetsite.reset-plan", payload).hexdigest()
@@ -216,11 +221,11 @@ def _execute(
         return render_action(request, TEMPLATE, ctx, REFUSED)
     seen = data.get("fingerprint") or ""
     if not seen or not constant_time_compare(seen, ctx["plan_fingerprint"]):
-        ctx["stale"] = (
-            "Not executed: this is not the plan you previewed. "
-            + ("Preview first." if not seen else
-               "The committed offsets (or the scenario or scope) changed since the preview. "
-               "Check the new preview below and confirm again.")
+        ctx["stale"] = "Not executed: this is not the plan you previewed. " + (
+            "Preview first."
+            if not seen
+            else "The committed offsets (or the scenario or scope) changed since the preview. "
+            "Check the new preview below and confirm again."
         )
         return render_action(request, TEMPLATE, ctx, REFUSED)
     seen_targets = data.get("targets") or ""
@@ -253,14 +258,18 @@ def _execute(
     parts = [(r.topic, r.partition) for r in plan.rows]
     changes = offset_changes(before, after, parts)
     record(
-        request, "reset_offsets", group_id=group, offsets=changes,
+        request,
+        "reset_offsets",
+        group_id=group,
+        offsets=changes,
         summary=f"reset group {group} {plan.scenario.kind}"
         + (f" {plan.scenario.value}" if plan.scenario.value is not None and plan.scenario.kind != "from-file" else "")
         + f": {len(changes)} partition(s) moved, {plan.total_reread} to read again, {plan.total_skipped} skipped",
         scenario=plan.scenario.kind,
     )
-    ctx.update(executed=changes, note=state_note(describe(group)), current=sorted(after.items()),
-               **_undo_context(group))
+    ctx.update(
+        executed=changes, note=state_note(describe(group)), current=sorted(after.items()), **_undo_context(group)
+    )
     return render_action(request, TEMPLATE, ctx)
 
 
@@ -286,7 +295,10 @@ def group_undo(request: HttpRequest, group: str) -> HttpResponse:
         parts = [_restore_key(k) for k in point.offsets]
         changes = offset_changes(before, after, parts)
         record(
-            request, "undo_reset", group_id=group, offsets=changes,
+            request,
+            "undo_reset",
+            group_id=group,
+            offsets=changes,
             summary=f"undid the {point.scenario} reset of group {group}: {len(changes)} partition(s) restored",
             scenario=point.scenario,
         )

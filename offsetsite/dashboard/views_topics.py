@@ -166,8 +166,14 @@ def topic_records(request: HttpRequest, topic: str) -> HttpResponse:
     return render(
         request,
         "dashboard/topic.html#records",
-        {"topic": desc, "page": page, "links": _page_links(topic, page), "problems": problems,
-         "view_modes": VIEW_MODES, "max_page": MAX_PAGE},
+        {
+            "topic": desc,
+            "page": page,
+            "links": _page_links(topic, page),
+            "problems": problems,
+            "view_modes": VIEW_MODES,
+            "max_page": MAX_PAGE,
+        },
     )
 
 

@@ -140,13 +140,23 @@ def downsample(now: datetime) -> int:
             agg_t[1] = total
             agg_t[2] += 1
     out = [
-        LagMinute(group_id=g, topic=t, partition=p, at=m, lag_max=a[0], lag_last=a[1],
-                  committed=a[2], hw=a[3], samples=a[4])
+        LagMinute(
+            group_id=g, topic=t, partition=p, at=m, lag_max=a[0], lag_last=a[1], committed=a[2], hw=a[3], samples=a[4]
+        )
         for (g, t, p, m), a in per_part.items()
     ]
     out += [
-        LagMinute(group_id=g, topic="", partition=TOTAL_PARTITION, at=m, lag_max=a[0], lag_last=a[1],
-                  committed=None, hw=None, samples=a[2])
+        LagMinute(
+            group_id=g,
+            topic="",
+            partition=TOTAL_PARTITION,
+            at=m,
+            lag_max=a[0],
+            lag_last=a[1],
+            committed=None,
+            hw=None,
+            samples=a[2],
+        )
         for (g, m), a in total_per_minute.items()
     ]
     LagMinute.objects.bulk_create(out, batch_size=500, ignore_conflicts=True)

@@ -98,12 +98,12 @@ class TimelineBuffer:
     @staticmethod
     def _entry_for(event: Event, now: float) -> Entry | None:
         if isinstance(event, GroupRebalanced):
-            members = [
-                {"member": m, "partitions": [f"{t}-{p}" for t, p in parts]} for m, parts in event.members
-            ]
+            members = [{"member": m, "partitions": [f"{t}-{p}" for t, p in parts]} for m, parts in event.members]
             n = len(event.members)
             return Entry(
-                event.group, now, "rebalance",
+                event.group,
+                now,
+                "rebalance",
                 f"generation {event.generation} formed with {n} member{'s' if n != 1 else ''}"
                 + (f" ({event.protocol})" if event.protocol else ""),
                 {"generation": event.generation, "protocol": event.protocol, "members": members},
@@ -118,22 +118,28 @@ class TimelineBuffer:
                 kind = "leave"
             else:
                 return None
-            return Entry(event.group, now, kind, reason,
-                         {"state": event.state, "generation": event.generation})
+            return Entry(event.group, now, kind, reason, {"state": event.state, "generation": event.generation})
         if isinstance(event, OffsetsReset):
             changes = [(t, p, after) for t, p, _before, after in event.changes]
-            moved = [
-                {"topic": t, "partition": p, "before": b, "after": a} for t, p, b, a in event.changes
-            ]
+            moved = [{"topic": t, "partition": p, "before": b, "after": a} for t, p, b, a in event.changes]
             label = "undo of the last reset" if event.scenario == "undo" else f"reset ({event.scenario})"
-            return Entry(event.group, now, "reset", f"{label}: {_tp_list(changes)}",
-                         {"scenario": event.scenario, "changes": moved})
+            return Entry(
+                event.group,
+                now,
+                "reset",
+                f"{label}: {_tp_list(changes)}",
+                {"scenario": event.scenario, "changes": moved},
+            )
         if isinstance(event, OffsetsDeleted):
             parts = ", ".join(f"{t}-{p}" for t, p in event.partitions[:_MAX_LISTED])
             more = len(event.partitions) - _MAX_LISTED
-            return Entry(event.group, now, "delete",
-                         "offsets deleted: " + parts + (f" and {more} more" if more > 0 else ""),
-                         {"partitions": [[t, p] for t, p in event.partitions]})
+            return Entry(
+                event.group,
+                now,
+                "delete",
+                "offsets deleted: " + parts + (f" and {more} more" if more > 0 else ""),
+                {"partitions": [[t, p] for t, p in event.partitions]},
+            )
         if isinstance(event, GroupDeleted):
             return Entry(event.group, now, "delete", "group deleted", {})
         return None
@@ -167,7 +173,9 @@ class TimelineBuffer:
         items = sorted((t, p, o) for (t, p), o in pending.offsets.items())
         n = pending.count
         return Entry(
-            group, pending.last_at, "commit",
+            group,
+            pending.last_at,
+            "commit",
             f"{n} commit{'s' if n != 1 else ''}: {_tp_list(items)}",
             {
                 "commits": n,

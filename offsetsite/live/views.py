@@ -58,9 +58,7 @@ def group_lag(request: HttpRequest, group: str) -> JsonResponse:
         return JsonResponse({"error": "Log in to read lag history."}, status=401)
     rng = request.GET.get("range", DEFAULT_RANGE)
     if rng not in RANGES:
-        return JsonResponse(
-            {"error": f"Unknown range {rng[:20]!r}: use one of {', '.join(RANGES)}."}, status=400
-        )
+        return JsonResponse({"error": f"Unknown range {rng[:20]!r}: use one of {', '.join(RANGES)}."}, status=400)
     seconds, tier = RANGES[rng]
     now = timezone.now()
     since = now - timedelta(seconds=seconds)

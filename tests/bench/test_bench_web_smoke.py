@@ -37,7 +37,11 @@ WEB_FIGURES = {
         for page in ("overview", "topic", "group")
         for what in ("load_median", "load_p95", "idle_median")
     ),
-    *(f"page_{name}_{what}_s" for name in ("big_tail", "big_early", "small_tail", "login") for what in ("median", "best")),
+    *(
+        f"page_{name}_{what}_s"
+        for name in ("big_tail", "big_early", "small_tail", "login")
+        for what in ("median", "best")
+    ),
 }
 TARGETS = {
     "latency_median_s",

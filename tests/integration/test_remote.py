@@ -39,8 +39,12 @@ class Server:
         self.data = base / "data"
         self.var = base / "var"
         self.var.mkdir()
-        self.env = {**os.environ, "OFFSETSITE_VAR": str(self.var), "OFFSETSITE_DATA_DIR": str(self.data),
-                    "DJANGO_SETTINGS_MODULE": "offsetsite.settings"}
+        self.env = {
+            **os.environ,
+            "OFFSETSITE_VAR": str(self.var),
+            "OFFSETSITE_DATA_DIR": str(self.data),
+            "DJANGO_SETTINGS_MODULE": "offsetsite.settings",
+        }
         self.env.pop("OFFSETSITE_METRICS_TOKEN", None)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -48,17 +52,42 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "offsetsite", "--data-dir", str(self.data), *args],
-                              env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "offsetsite", "--data-dir", str(self.data), *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     def start(self) -> None:
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], env=self.env, cwd=ROOT,
-                       check=True, timeout=120)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            env=self.env,
+            cwd=ROOT,
+            check=True,
+            timeout=120,
+        )
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "offsetsite", "--data-dir", str(self.data), "serve",
-                 "--host", "127.0.0.1", "--port", str(self.port)],
-                env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "offsetsite",
+                    "--data-dir",
+                    str(self.data),
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -121,6 +150,7 @@ def same_error(fn: Callable[[Any], Any], remote: RemoteCluster, local: EmbeddedC
 
 # --- connecting ---------------------------------------------------------------
 
+
 def test_advertisement_and_token_file(server: Server) -> None:
     info = read_lock_info(server.data)
     assert info["url"] == server.url
@@ -149,14 +179,16 @@ def test_unreachable_server_and_bad_token(server: Server) -> None:
 
 # --- topics and records -----------------------------------------------------------
 
+
 def test_topics_match_the_embedded_engine(remote: RemoteCluster, local: EmbeddedCluster) -> None:
     for c in (remote, local):
         c.create_topic("rt-topics", 2, {"retention.ms": "60000"})
         c.add_partitions("rt-topics", 3)
     got, want = remote.describe_topic("rt-topics"), local.describe_topic("rt-topics")
     assert got.config == want.config and len(got.partitions) == 3
-    assert [(p.partition, p.log_start_offset, p.high_watermark) for p in got.partitions] == \
-        [(p.partition, p.log_start_offset, p.high_watermark) for p in want.partitions]
+    assert [(p.partition, p.log_start_offset, p.high_watermark) for p in got.partitions] == [
+        (p.partition, p.log_start_offset, p.high_watermark) for p in want.partitions
+    ]
     assert "rt-topics" in remote.list_topics()
     assert "__consumer_offsets" in remote.list_topics(True)
     assert "__consumer_offsets" not in remote.list_topics(False)
@@ -197,6 +229,7 @@ def test_records_round_trip(remote: RemoteCluster) -> None:
 
 # --- groups and resets --------------------------------------------------------------
 
+
 def test_groups_match_the_embedded_engine(remote: RemoteCluster, local: EmbeddedCluster) -> None:
     for c in (remote, local):
         c.create_topic("rt-groups", 2)
@@ -204,17 +237,21 @@ def test_groups_match_the_embedded_engine(remote: RemoteCluster, local: Embedded
             c.produce("rt-groups", b"v%d" % i, partition=0)
         c.commit_offsets("team/a", {("rt-groups", 0): OffsetAndMetadata(3, "meta"), ("rt-groups", 1): 0})
     got = remote.committed_offsets("team/a")
-    assert {tp: (om.offset, om.metadata) for tp, om in got.items()} == \
-        {("rt-groups", 0): (3, "meta"), ("rt-groups", 1): (0, "")}
+    assert {tp: (om.offset, om.metadata) for tp, om in got.items()} == {
+        ("rt-groups", 0): (3, "meta"),
+        ("rt-groups", 1): (0, ""),
+    }
     d_remote, d_local = remote.describe_group("team/a"), local.describe_group("team/a")
     assert (d_remote.state, d_remote.total_lag) == (d_local.state, d_local.total_lag) == ("Empty", 1)
-    assert [(o.topic, o.partition, o.committed, o.high_watermark, o.lag) for o in d_remote.offsets] == \
-        [(o.topic, o.partition, o.committed, o.high_watermark, o.lag) for o in d_local.offsets]
+    assert [(o.topic, o.partition, o.committed, o.high_watermark, o.lag) for o in d_remote.offsets] == [
+        (o.topic, o.partition, o.committed, o.high_watermark, o.lag) for o in d_local.offsets
+    ]
     assert "team/a" in [g.group_id for g in remote.list_groups()]
     same_error(lambda c: c.describe_group("rt-nobody"), remote, local)
     same_error(lambda c: c.delete_group("rt-nobody"), remote, local)
-    same_error(lambda c: c.commit_offsets("team/a", {("rt-groups", 0): OffsetAndMetadata(1, "x" * 5000)}),
-               remote, local)
+    same_error(
+        lambda c: c.commit_offsets("team/a", {("rt-groups", 0): OffsetAndMetadata(1, "x" * 5000)}), remote, local
+    )
     assert remote.delete_offsets("team/a", [("rt-groups", 1)]) == [("rt-groups", 1)]
     assert list(remote.committed_offsets("team/a")) == [("rt-groups", 0)]
     remote.delete_group("team/a")
@@ -231,12 +268,18 @@ def test_reset_plan_execute_undo_through_the_cluster_interface(remote: RemoteClu
         remote.produce("rt-reset", b"v", partition=0, timestamp=t0 + i * 1000)
     remote.commit_offsets("rt-g", {("rt-reset", 0): 8})
     when = datetime.fromtimestamp((t0 + 4000) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000")
-    plan = plan_reset(remote, "rt-g", Scenario("to-datetime", when),
-                      Scope.parse(["rt-reset"]), now_ms=int(time.time() * 1000))
+    plan = plan_reset(
+        remote, "rt-g", Scenario("to-datetime", when), Scope.parse(["rt-reset"]), now_ms=int(time.time() * 1000)
+    )
     assert plan.refusal is None
     row = plan.rows[0]
-    assert (row.before, row.after, row.reread, row.before_timestamp, row.after_timestamp) == \
-        (8, 4, 4, t0 + 8000, t0 + 4000)
+    assert (row.before, row.after, row.reread, row.before_timestamp, row.after_timestamp) == (
+        8,
+        4,
+        4,
+        t0 + 8000,
+        t0 + 4000,
+    )
     restore = remote.restore_points()
     execute_reset(remote, plan, restore)
     assert remote.committed_offsets("rt-g")[("rt-reset", 0)].offset == 4
@@ -249,10 +292,13 @@ def test_reset_plan_execute_undo_through_the_cluster_interface(remote: RemoteClu
         undo_reset(remote, "rt-g", restore)
     audit = remote._call("GET", "audit", {"group": "rt-g"})["entries"]
     assert [(e["action"], e["source"], e["username"]) for e in audit][:2] == [
-        ("offsets.commit", "cli", "offsetsite-cli"), ("offsets.commit", "cli", "offsetsite-cli")]
+        ("offsets.commit", "cli", "offsetsite-cli"),
+        ("offsets.commit", "cli", "offsetsite-cli"),
+    ]
 
 
 # --- the command line, while the server holds the directory ---------------------------
+
 
 def test_cli_reaches_the_server(server: Server, remote: RemoteCluster) -> None:
     remote.create_topic("rt-cli", 1)
@@ -262,8 +308,9 @@ def test_cli_reaches_the_server(server: Server, remote: RemoteCluster) -> None:
     listed = server.cli("groups", "--list")
     assert listed.returncode == 0, listed.stderr
     assert "rt-cli-g" in listed.stdout.split()
-    done = server.cli("groups", "--reset-offsets", "--group", "rt-cli-g", "--topic", "rt-cli",
-                      "--to-earliest", "--execute")
+    done = server.cli(
+        "groups", "--reset-offsets", "--group", "rt-cli-g", "--topic", "rt-cli", "--to-earliest", "--execute"
+    )
     assert done.returncode == 0, done.stderr
     assert remote.committed_offsets("rt-cli-g")[("rt-cli", 0)].offset == 0
     # Undo through the API: the command line's reset left its restore point on the server.

@@ -58,7 +58,9 @@ def test_each_scenario(cluster, clock):
     assert after(plan(cluster, clock, "to-offset", 7)) == {("orders", 0): 7, ("orders", 1): 7}
     assert after(plan(cluster, clock, "shift-by", -3)) == {("orders", 0): 7, ("orders", 1): 2}
     assert after(plan(cluster, clock, "to-datetime", "2023-11-14T22:13:32.000")) == {
-        ("orders", 0): 12, ("orders", 1): 12}  # T0 is 22:13:20.000 UTC
+        ("orders", 0): 12,
+        ("orders", 1): 12,
+    }  # T0 is 22:13:20.000 UTC
     clock.set(T0 + 20_000)
     assert after(plan(cluster, clock, "by-duration", "PT5S")) == {("orders", 0): 15, ("orders", 1): 15}
     csv = "orders,0,3\norders,1,4\n"
@@ -116,11 +118,15 @@ def test_execute_keeps_a_restore_point_and_undo_puts_offsets_back(cluster, clock
     p = plan(cluster, clock, "to-earliest")
     execute_reset(cluster, p, points)
     assert {tp: om.offset for tp, om in cluster.committed_offsets("billing").items()} == {
-        ("orders", 0): 0, ("orders", 1): 0}
+        ("orders", 0): 0,
+        ("orders", 1): 0,
+    }
     assert RestorePoints(tmp_path / "restore.json").latest("billing") is not None  # persisted
     undo_reset(cluster, "billing", points)
     assert {tp: om.offset for tp, om in cluster.committed_offsets("billing").items()} == {
-        ("orders", 0): 10, ("orders", 1): 5}
+        ("orders", 0): 10,
+        ("orders", 1): 5,
+    }
     with pytest.raises(InvalidRequest, match="no reset to undo"):
         undo_reset(cluster, "billing", points)
 
@@ -133,13 +139,14 @@ def test_active_group_is_refused_and_nothing_changes(cluster, clock):
     assert cluster.describe_group("billing").state == "Stable"
     p = plan(cluster, clock, "to-earliest")
     assert p.refusal == (
-        "Assignments can only be reset if the group 'billing' is inactive, "
-        "but the current state is Stable."
+        "Assignments can only be reset if the group 'billing' is inactive, but the current state is Stable."
     )
     with pytest.raises(ResetRefused, match="inactive"):
         execute_reset(cluster, p)
     assert {tp: om.offset for tp, om in cluster.committed_offsets("billing").items()} == {
-        ("orders", 0): 10, ("orders", 1): 5}
+        ("orders", 0): 10,
+        ("orders", 1): 5,
+    }
 
 
 def test_export_reads_back_through_from_file(cluster, clock):

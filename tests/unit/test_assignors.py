@@ -279,18 +279,14 @@ TOPICS = ["a", "b", "c"]
 @st.composite
 def groups(draw: st.DrawFn, equal: bool = False) -> tuple[dict[str, int], dict[str, Subscription]]:
     ppt = {t: draw(st.integers(min_value=0, max_value=7)) for t in TOPICS}
-    members = draw(
-        st.lists(st.sampled_from([f"m{i}" for i in range(8)]), min_size=1, max_size=6, unique=True)
-    )
+    members = draw(st.lists(st.sampled_from([f"m{i}" for i in range(8)]), min_size=1, max_size=6, unique=True))
     if equal:
         topics = draw(st.lists(st.sampled_from(TOPICS), min_size=1, unique=True))
         return ppt, {m: Subscription(m, topics) for m in members}
     out = {}
     for m in members:
         topics = draw(st.lists(st.sampled_from(TOPICS), min_size=1, unique=True))
-        instance = draw(
-            st.one_of(st.none(), st.sampled_from(["i1", "i2", "i3", "i4", "i5", "i6", "i7", "i8"]))
-        )
+        instance = draw(st.one_of(st.none(), st.sampled_from(["i1", "i2", "i3", "i4", "i5", "i6", "i7", "i8"])))
         out[m] = Subscription(m, topics, group_instance_id=instance)
     instances = [s.group_instance_id for s in out.values() if s.group_instance_id is not None]
     if len(instances) != len(set(instances)):  # instance ids are unique in a group
@@ -299,9 +295,7 @@ def groups(draw: st.DrawFn, equal: bool = False) -> tuple[dict[str, int], dict[s
     return ppt, out
 
 
-def assert_exactly_once(
-    ppt: Mapping[str, int], s: Mapping[str, Subscription], assignment: Assignment
-) -> None:
+def assert_exactly_once(ppt: Mapping[str, int], s: Mapping[str, Subscription], assignment: Assignment) -> None:
     assert set(assignment) == set(s)
     counts = Counter(tp for parts in assignment.values() for tp in parts)
     assert all(c == 1 for c in counts.values()), counts

@@ -101,7 +101,11 @@ def test_partially_compacted_batches_keep_their_offsets(open_log: OpenLog) -> No
     assert p.compact() == 3
     recs = read_all(p)
     assert [(r.offset, r.key, r.value) for r in recs] == [
-        (2, b"a", b"3"), (4, b"b", b"5"), (5, b"c", b"6"), (6, b"d", b"7"), (7, b"e", b"8")
+        (2, b"a", b"3"),
+        (4, b"b", b"5"),
+        (5, b"c", b"6"),
+        (6, b"d", b"7"),
+        (7, b"e", b"8"),
     ]
     assert recs[2].headers == (("h", b"x"),) and recs[2].timestamp == T0 - 9
     assert [r.offset for r in p.read(3, max_records=2)] == [4, 5]

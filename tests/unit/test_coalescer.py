@@ -118,8 +118,15 @@ def test_bad_fps_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("name", "plain"),
-    [("orders", True), ("orders.v1-x_y", True), ("a b", False), ("<script>", False), ("é", False),
-     ("x" * 61, False), ("", False)],
+    [
+        ("orders", True),
+        ("orders.v1-x_y", True),
+        ("a b", False),
+        ("<script>", False),
+        ("é", False),
+        ("x" * 61, False),
+        ("", False),
+    ],
 )
 def test_channel_names_are_valid(name: str, plain: bool) -> None:
     import re

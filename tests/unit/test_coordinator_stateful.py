@@ -47,8 +47,12 @@ class CoordinatorMachine(RuleBasedStateMachine):
     def _new_consumer(self) -> Consumer:
         self.n += 1
         return Consumer(
-            self.cluster, GROUP, client_id=f"c{self.n}", enable_auto_commit=False,
-            auto_offset_reset="earliest", session_timeout_ms=10_000,
+            self.cluster,
+            GROUP,
+            client_id=f"c{self.n}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=10_000,
             partition_assignment_strategy=[self.strategy],
         )
 
@@ -164,7 +168,5 @@ class CoordinatorMachine(RuleBasedStateMachine):
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-CoordinatorMachine.TestCase.settings = settings(
-    max_examples=25, stateful_step_count=15, deadline=None
-)
+CoordinatorMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=15, deadline=None)
 TestCoordinator = CoordinatorMachine.TestCase

@@ -376,9 +376,7 @@ def test_lock_held_by_child_process_and_released_when_it_dies(data_dir: Path) ->
         time.sleep(60)
         """
     )
-    child = subprocess.Popen(
-        [sys.executable, "-c", code, str(data_dir)], stdout=subprocess.PIPE, text=True, env=env
-    )
+    child = subprocess.Popen([sys.executable, "-c", code, str(data_dir)], stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "locked"
@@ -423,7 +421,11 @@ def test_events_reach_callback_subscribers(lm: LogManager) -> None:
     created, app1, app2, deleted, added, gone = seen
     assert (created.topic, created.partitions) == ("t", 2)  # type: ignore[attr-defined]
     assert (app1.topic, app1.partition, app1.base_offset, app1.last_offset, app1.high_watermark) == (  # type: ignore[attr-defined]
-        "t", 1, 0, 0, 1
+        "t",
+        1,
+        0,
+        0,
+        1,
     )
     assert (app2.base_offset, app2.last_offset, app2.high_watermark) == (1, 2, 3)  # type: ignore[attr-defined]
     assert (deleted.partition, deleted.log_start_offset, deleted.reason) == (1, 2, "delete-records")  # type: ignore[attr-defined]

@@ -126,14 +126,7 @@ def test_offset_commit_value_v3_with_epoch_and_metadata() -> None:
 def test_offset_commit_value_older_versions() -> None:
     # v0/v2: offset, metadata, commit timestamp; v1 adds expire timestamp.
     v0 = bytes.fromhex("0000") + (7).to_bytes(8, "big") + int16(1) + b"m" + TS_BYTES
-    v1 = (
-        bytes.fromhex("0001")
-        + (7).to_bytes(8, "big")
-        + int16(1)
-        + b"m"
-        + TS_BYTES
-        + (TS + 1).to_bytes(8, "big")
-    )
+    v1 = bytes.fromhex("0001") + (7).to_bytes(8, "big") + int16(1) + b"m" + TS_BYTES + (TS + 1).to_bytes(8, "big")
     v2 = bytes.fromhex("0002") + v0[2:]
     assert codec.decode_offset_value(v0) == OffsetCommitValue(7, -1, "m", TS, -1, 0)
     assert codec.decode_offset_value(v1) == OffsetCommitValue(7, -1, "m", TS, TS + 1, 1)
@@ -190,16 +183,7 @@ def test_group_metadata_value_v3_golden() -> None:
 
 
 def test_empty_group_metadata_has_null_protocol_and_leader() -> None:
-    golden = (
-        bytes.fromhex("0003")
-        + int16(8)
-        + b"consumer"
-        + int32(4)
-        + int16(-1)
-        + int16(-1)
-        + TS_BYTES
-        + int32(0)
-    )
+    golden = bytes.fromhex("0003") + int16(8) + b"consumer" + int32(4) + int16(-1) + int16(-1) + TS_BYTES + int32(0)
     value = GroupMetadataValue("consumer", 4, None, None, TS, [])
     assert codec.encode_group_value(value) == golden
     assert codec.decode_group_value(golden) == value

@@ -449,11 +449,12 @@ def test_delete_records_publishes_event(open_log: OpenLog) -> None:
     appended = [e for e in seen if isinstance(e, RecordsAppended)]
     deleted = [e for e in seen if isinstance(e, RecordsDeleted)]
     assert [(e.base_offset, e.last_offset, e.high_watermark) for e in appended] == [
-        (0, 0, 1), (1, 1, 2), (2, 2, 3), (3, 3, 4)
+        (0, 0, 1),
+        (1, 1, 2),
+        (2, 2, 3),
+        (3, 3, 4),
     ]
-    assert [(e.topic, e.partition, e.log_start_offset, e.reason) for e in deleted] == [
-        ("t", 0, 2, "delete-records")
-    ]
+    assert [(e.topic, e.partition, e.log_start_offset, e.reason) for e in deleted] == [("t", 0, 2, "delete-records")]
     p.delete_records(1)  # no move: no event
     assert len([e for e in seen if isinstance(e, RecordsDeleted)]) == 1
 
@@ -744,9 +745,7 @@ def test_corruption_after_recovery_point_in_rolled_segment(open_log: OpenLog) ->
     assert p.recovered_bytes_cut == BATCH
 
 
-def test_flush_moves_recovery_point_so_only_tail_is_scanned(
-    open_log: OpenLog, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_flush_moves_recovery_point_so_only_tail_is_scanned(open_log: OpenLog, monkeypatch: pytest.MonkeyPatch) -> None:
     p = open_log(segment_bytes=BATCH * 100)
     fill(p, 50)
     p.flush()

@@ -63,9 +63,7 @@ class PartitionMachine(RuleBasedStateMachine):
         retention_bytes=st.integers(min_value=50, max_value=1500),
         prefill=st.integers(min_value=0, max_value=40),
     )
-    def setup(
-        self, segment_bytes: int, index_interval: int, retention_bytes: int, prefill: int
-    ) -> None:
+    def setup(self, segment_bytes: int, index_interval: int, retention_bytes: int, prefill: int) -> None:
         self.retention = self.retention_mode
         self.config = {
             "segment.bytes": str(segment_bytes),
@@ -169,9 +167,7 @@ class PartitionMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def read_out_of_range(self, data: st.DataObject) -> None:
-        offset = data.draw(
-            st.integers(max_value=self.start - 1) | st.integers(min_value=self.end + 1)
-        )
+        offset = data.draw(st.integers(max_value=self.start - 1) | st.integers(min_value=self.end + 1))
         with pytest.raises(OffsetOutOfRange) as caught:
             self.p.read(offset)
         assert (caught.value.log_start, caught.value.log_end) == (self.start, self.end)

@@ -75,9 +75,7 @@ def test_batch_round_trip_with_timestamps_and_headers() -> None:
     assert h.max_timestamp == T0 + 5
     assert h.record_count == 4 and h.next_offset == 104
     records = decode_batch(data, verify=True)
-    assert records == [
-        Record(100 + i, timestamps[i], keys[i], values[i], tuple(headers[i])) for i in range(4)
-    ]
+    assert records == [Record(100 + i, timestamps[i], keys[i], values[i], tuple(headers[i])) for i in range(4)]
 
 
 def test_shared_timestamp_sets_one_timestamp_attribute() -> None:

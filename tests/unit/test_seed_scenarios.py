@@ -124,8 +124,9 @@ def test_commit_after_processing_rereads_exactly_those_since_last_commit(cluster
 def test_zombie_member_is_fenced(cluster, clock):
     cluster.create_topic("train", 2)
     board(cluster, "train", 10)
-    zombie = Consumer(cluster, "checkers", auto_offset_reset="earliest", enable_auto_commit=False,
-                      session_timeout_ms=10_000)
+    zombie = Consumer(
+        cluster, "checkers", auto_offset_reset="earliest", enable_auto_commit=False, session_timeout_ms=10_000
+    )
     zombie.subscribe(["train"])
     join(zombie, clock)
     zombie.poll()

@@ -182,7 +182,13 @@ def test_load_clean_reads_indexes(tmp_path: Path) -> None:
     again = LogSegment(tmp_path, 100, 300)
     again.open_files()
     again.load_clean()
-    got = (again.size, again.next_offset, again.max_timestamp, again.offset_of_max_timestamp, again.first_batch_timestamp)
+    got = (
+        again.size,
+        again.next_offset,
+        again.max_timestamp,
+        again.offset_of_max_timestamp,
+        again.first_batch_timestamp,
+    )
     assert got == expected
     assert again.bytes_since_last_index == seg.bytes_since_last_index
 

@@ -50,8 +50,9 @@ def produce_form(**overrides: Any) -> dict[str, str]:
 
 
 def create(client: Client, username: str, role: str, password: str = STRONG) -> Any:
-    return client.post("/site/users/new/", {"username": username, "password1": password,
-                                            "password2": password, "role": role})
+    return client.post(
+        "/site/users/new/", {"username": username, "password1": password, "password2": password, "role": role}
+    )
 
 
 def settings_form(**overrides: Any) -> dict[str, str]:
@@ -118,8 +119,10 @@ def test_users_list_shows_role_activity_and_tokens(admin_client_: Client, viewer
     ApiToken.issue(operator, name="cron")
     User.objects.filter(pk=viewer.pk).update(is_active=False)
     html = admin_client_.get("/site/users/").content.decode()
-    rows = {m.group(1): m.group(0) for m in re.finditer(r'<tr class="user-row[^"]*">\s*<td><a [^>]*>([^<]+)</a>.*?</tr>',
-                                                         html, re.S)}
+    rows = {
+        m.group(1): m.group(0)
+        for m in re.finditer(r'<tr class="user-row[^"]*">\s*<td><a [^>]*>([^<]+)</a>.*?</tr>', html, re.S)
+    }
     assert set(rows) == {"ada", "otto", "vera"}
     assert "operator" in rows["otto"] and '<td class="num">2</td>' in rows["otto"]
     assert "inactive" in rows["vera"] and "viewer" in rows["vera"]
@@ -152,8 +155,9 @@ def test_create_user_rejects_weak_or_mismatched_passwords_and_duplicates(admin_c
     r = create(admin_client_, "shorty", "viewer", password="abc")
     assert r.status_code == 400
     assert "too short" in r.content.decode()
-    r = admin_client_.post("/site/users/new/", {"username": "twice", "password1": STRONG,
-                                                "password2": STRONG + "x", "role": "viewer"})
+    r = admin_client_.post(
+        "/site/users/new/", {"username": "twice", "password1": STRONG, "password2": STRONG + "x", "role": "viewer"}
+    )
     assert r.status_code == 400 and "The two password fields didn\u2019t match" in r.content.decode()
     r = create(admin_client_, "ada", "viewer")
     assert r.status_code == 400 and "already exists" in r.content.decode()
@@ -220,7 +224,9 @@ def test_deactivate_and_reactivate(admin_client_: Client, operator: User, engine
     operator.refresh_from_db()
     assert operator.is_active
     assert list(AuditEntry.objects.order_by("id").values_list("action", flat=True)) == [
-        "user_deactivate", "user_reactivate"]
+        "user_deactivate",
+        "user_reactivate",
+    ]
     r = admin_client_.post(f"/site/users/{operator.pk}/active/", {"active": "maybe"})
     assert r.status_code == 400 and "active must be 1" in r.content.decode()
 
@@ -272,12 +278,10 @@ def test_superuser_stays_admin(admin_client_: Client) -> None:
 
 
 def test_set_password(admin_client_: Client, viewer: User) -> None:
-    r = admin_client_.post(f"/site/users/{viewer.pk}/password/",
-                           {"new_password1": "x", "new_password2": "x"})
+    r = admin_client_.post(f"/site/users/{viewer.pk}/password/", {"new_password1": "x", "new_password2": "x"})
     assert r.status_code == 400 and "too short" in r.content.decode()
     assert Client().login(username="vera", password="pw-vera")
-    r = admin_client_.post(f"/site/users/{viewer.pk}/password/",
-                           {"new_password1": STRONG, "new_password2": STRONG})
+    r = admin_client_.post(f"/site/users/{viewer.pk}/password/", {"new_password1": STRONG, "new_password2": STRONG})
     assert r.status_code == 302
     assert not Client().login(username="vera", password="pw-vera")
     assert Client().login(username="vera", password=STRONG)
@@ -286,8 +290,7 @@ def test_set_password(admin_client_: Client, viewer: User) -> None:
 
 
 def test_own_password_change_keeps_the_admin_logged_in(admin_client_: Client, admin_user: User) -> None:
-    r = admin_client_.post(f"/site/users/{admin_user.pk}/password/",
-                           {"new_password1": STRONG, "new_password2": STRONG})
+    r = admin_client_.post(f"/site/users/{admin_user.pk}/password/", {"new_password1": STRONG, "new_password2": STRONG})
     assert r.status_code == 302
     assert admin_client_.get("/site/users/").status_code == 200
 
@@ -295,8 +298,7 @@ def test_own_password_change_keeps_the_admin_logged_in(admin_client_: Client, ad
 # --- API tokens ---------------------------------------------------------------------------
 
 
-def test_token_create_shows_it_once_and_revoke_gets_401(admin_client_: Client, viewer: User,
-                                                         engine_dir: Path) -> None:
+def test_token_create_shows_it_once_and_revoke_gets_401(admin_client_: Client, viewer: User, engine_dir: Path) -> None:
     r = admin_client_.post(f"/site/users/{viewer.pk}/tokens/", {"name": "nightly", "expires_days": "30"})
     assert r.status_code == 200
     assert r["Cache-Control"] == "no-store"
@@ -320,8 +322,9 @@ def test_token_create_shows_it_once_and_revoke_gets_401(admin_client_: Client, v
     assert all(token not in str(e.details) + e.summary for e in AuditEntry.objects.all())
 
 
-def test_token_of_another_user_cannot_be_revoked_through_this_one(admin_client_: Client, viewer: User,
-                                                                  operator: User) -> None:
+def test_token_of_another_user_cannot_be_revoked_through_this_one(
+    admin_client_: Client, viewer: User, operator: User
+) -> None:
     token, _ = ApiToken.issue(operator)
     assert admin_client_.post(f"/site/users/{viewer.pk}/tokens/{token.pk}/revoke/").status_code == 404
     assert ApiToken.objects.filter(pk=token.pk).exists()
@@ -366,8 +369,9 @@ def test_settings_page_shows_effective_configuration(admin_client_: Client, sett
     assert str(settings.OFFSETSITE["DATA_DIR"]) in html
 
 
-def test_workshop_toggle_lets_anonymous_visitors_produce(admin_client_: Client, client: Client, topic: str,
-                                                         settings: Any) -> None:
+def test_workshop_toggle_lets_anonymous_visitors_produce(
+    admin_client_: Client, client: Client, topic: str, settings: Any
+) -> None:
     settings.OFFSETSITE = {**settings.OFFSETSITE, "WORKSHOP": False}
     r = client.post("/topics/orders/produce/", produce_form())
     assert r.status_code == 302 and r["Location"].startswith("/login/")
@@ -414,8 +418,9 @@ def test_read_login_from_the_environment(client: Client, settings: Any, engine_d
     assert client.get("/").status_code == 200  # the admin's choice wins over the environment
 
 
-def test_burst_limits_are_capped_by_the_environment(admin_client_: Client, operator_client: Client, topic: str,
-                                                    settings: Any) -> None:
+def test_burst_limits_are_capped_by_the_environment(
+    admin_client_: Client, operator_client: Client, topic: str, settings: Any
+) -> None:
     settings.OFFSETSITE = {**settings.OFFSETSITE, "BURST_MAX_RECORDS": 100, "BURST_MAX_RATE": 1000}
     r = admin_client_.post("/site/settings/", settings_form(burst_max_records=101))
     assert r.status_code == 400
@@ -423,7 +428,9 @@ def test_burst_limits_are_capped_by_the_environment(admin_client_: Client, opera
     assert not SiteSettings.objects.exists()
     assert site_settings.burst_limits() == (100, 1000)
 
-    assert admin_client_.post("/site/settings/", settings_form(burst_max_records=3, burst_max_rate=50)).status_code == 302
+    assert (
+        admin_client_.post("/site/settings/", settings_form(burst_max_records=3, burst_max_rate=50)).status_code == 302
+    )
     assert site_settings.burst_limits() == (3, 50)
     r = operator_client.post("/topics/orders/produce/", produce_form(count=4, rate=10))
     assert hw(topic) == 0

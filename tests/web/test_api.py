@@ -32,8 +32,10 @@ class Api:
             headers["HTTP_AUTHORIZATION"] = f"Bearer {self.token}"
         kwargs: dict[str, Any] = {}
         if body is not None:
-            kwargs = {"data": json.dumps(body) if not isinstance(body, bytes) else body,
-                      "content_type": "application/json"}
+            kwargs = {
+                "data": json.dumps(body) if not isinstance(body, bytes) else body,
+                "content_type": "application/json",
+            }
         response = getattr(self.client, method.lower())("/api/" + path, **kwargs, **headers)
         assert response["Content-Type"].startswith("application/json"), response.content[:200]
         return response.status_code, json.loads(response.content) if response.content else None
@@ -70,6 +72,7 @@ def seed(topic: str = "orders", partitions: int = 2, records: int = 5) -> None:
 
 
 # --- tokens and roles ---------------------------------------------------------
+
 
 def test_token_is_stored_hashed(viewer: User) -> None:
     token, raw = ApiToken.issue(viewer, "ci")
@@ -176,6 +179,7 @@ def test_last_used_is_recorded(api_viewer: Api) -> None:
 
 # --- errors -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "code"),
     [
@@ -191,13 +195,27 @@ def test_last_used_is_recorded(api_viewer: Api) -> None:
         ("GET", "topics/orders/partitions/0/records?limit=100000", None, 400, "BAD_REQUEST"),
         ("POST", "topics/orders/records", {"value": {"base64": "!!!"}}, 400, "INVALID_REQUEST"),
         ("POST", "topics/orders/records", {"value": "x", "partition": 7}, 404, "UNKNOWN_TOPIC_OR_PARTITION"),
-        ("POST", "groups/g/offsets", {"offsets": [{"topic": "orders", "partition": 0, "offset": -1}]}, 400,
-         "BAD_REQUEST"),
-        ("POST", "groups/g/offsets", {"offsets": [{"topic": "nope", "partition": 0, "offset": 1}]}, 404,
-         "UNKNOWN_TOPIC_OR_PARTITION"),
-        ("POST", "groups/g/offsets",
-         {"offsets": [{"topic": "orders", "partition": 0, "offset": 1, "metadata": "m" * 5000}]}, 400,
-         "OFFSET_METADATA_TOO_LARGE"),
+        (
+            "POST",
+            "groups/g/offsets",
+            {"offsets": [{"topic": "orders", "partition": 0, "offset": -1}]},
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            "POST",
+            "groups/g/offsets",
+            {"offsets": [{"topic": "nope", "partition": 0, "offset": 1}]},
+            404,
+            "UNKNOWN_TOPIC_OR_PARTITION",
+        ),
+        (
+            "POST",
+            "groups/g/offsets",
+            {"offsets": [{"topic": "orders", "partition": 0, "offset": 1, "metadata": "m" * 5000}]},
+            400,
+            "OFFSET_METADATA_TOO_LARGE",
+        ),
         ("POST", "groups/g/reset", {"scenario": "to-nowhere", "scope": {"all_topics": True}}, 400, "INVALID_REQUEST"),
         ("POST", "groups/g/reset", {"scenario": "to-earliest"}, 400, "BAD_REQUEST"),
         ("POST", "groups/g/reset/undo", None, 400, "INVALID_REQUEST"),
@@ -238,13 +256,15 @@ def test_active_group_conflicts(api_operator: Api) -> None:
     try:
         status, body = api_operator.delete("groups/busy")
         assert (status, body["error"]["code"]) == (409, "NON_EMPTY_GROUP")
-        status, body = api_operator.post("groups/busy/reset", {"scenario": "to-earliest", "scope": "all",
-                                                               "execute": True})
+        status, body = api_operator.post(
+            "groups/busy/reset", {"scenario": "to-earliest", "scope": "all", "execute": True}
+        )
         assert status == 409
         assert body["error"]["exception"] == "ResetRefused"
         assert "inactive" in body["error"]["message"]
-        status, body = api_operator.post("groups/busy/offsets",
-                                         {"offsets": [{"topic": "orders", "partition": 0, "offset": 1}]})
+        status, body = api_operator.post(
+            "groups/busy/offsets", {"offsets": [{"topic": "orders", "partition": 0, "offset": 1}]}
+        )
         assert (status, body["error"]["code"]) == (409, "UNKNOWN_MEMBER_ID")
     finally:
         with engine.locked():
@@ -254,20 +274,35 @@ def test_active_group_conflicts(api_operator: Api) -> None:
 
 # --- records -----------------------------------------------------------------
 
+
 def test_produce_and_read_binary_round_trip(api_operator: Api) -> None:
     engine.get_cluster().create_topic("bin", 2)
     blob = bytes(range(256))
-    status, body = api_operator.post("topics/bin/records", {"records": [
-        {"key": {"base64": base64.b64encode(b"\xff\x00k").decode()},
-         "value": {"base64": base64.b64encode(blob).decode()},
-         "headers": [{"key": "h", "value": {"base64": base64.b64encode(b"\x80").decode()}}, {"key": "n", "value": None}],
-         "partition": 1, "timestamp": 1234},
-        {"key": "text-key", "value": "héllo", "partition": 1},
-        {"value": None, "key": "gone", "partition": 1},
-    ]})
+    status, body = api_operator.post(
+        "topics/bin/records",
+        {
+            "records": [
+                {
+                    "key": {"base64": base64.b64encode(b"\xff\x00k").decode()},
+                    "value": {"base64": base64.b64encode(blob).decode()},
+                    "headers": [
+                        {"key": "h", "value": {"base64": base64.b64encode(b"\x80").decode()}},
+                        {"key": "n", "value": None},
+                    ],
+                    "partition": 1,
+                    "timestamp": 1234,
+                },
+                {"key": "text-key", "value": "héllo", "partition": 1},
+                {"value": None, "key": "gone", "partition": 1},
+            ]
+        },
+    )
     assert status == 201, body
-    assert body["results"] == [{"partition": 1, "offset": 0}, {"partition": 1, "offset": 1},
-                               {"partition": 1, "offset": 2}]
+    assert body["results"] == [
+        {"partition": 1, "offset": 0},
+        {"partition": 1, "offset": 1},
+        {"partition": 1, "offset": 2},
+    ]
     # What the engine holds is exactly what was sent.
     stored = engine.get_cluster().read("bin", 1, 0, 10)
     assert stored[0].value == blob and stored[0].key == b"\xff\x00k" and stored[0].timestamp == 1234
@@ -307,20 +342,31 @@ def test_offsets_endpoint(api_viewer: Api) -> None:
 
 # --- groups ------------------------------------------------------------------
 
+
 def test_commit_describe_delete_offsets(api_operator: Api) -> None:
     seed()
-    status, _ = api_operator.post("groups/billing/offsets", {"offsets": [
-        {"topic": "orders", "partition": 0, "offset": 3, "metadata": "batch 7"},
-        {"topic": "orders", "partition": 1, "offset": 0}]})
+    status, _ = api_operator.post(
+        "groups/billing/offsets",
+        {
+            "offsets": [
+                {"topic": "orders", "partition": 0, "offset": 3, "metadata": "batch 7"},
+                {"topic": "orders", "partition": 1, "offset": 0},
+            ]
+        },
+    )
     assert status == 200
     status, body = api_operator.get("groups/billing/offsets")
     assert [(o["partition"], o["offset"], o["metadata"]) for o in body["offsets"]] == [(0, 3, "batch 7"), (1, 0, "")]
     status, body = api_operator.get("groups/billing")
     assert body["state"] == "Empty" and body["total_lag"] == 2
-    assert [(o["partition"], o["committed"], o["high_watermark"], o["lag"]) for o in body["offsets"]] == \
-        [(0, 3, 5, 2), (1, 0, 0, 0)]
+    assert [(o["partition"], o["committed"], o["high_watermark"], o["lag"]) for o in body["offsets"]] == [
+        (0, 3, 5, 2),
+        (1, 0, 0, 0),
+    ]
     assert api_operator.get("groups")[1]["groups"][0]["group_id"] == "billing"
-    status, body = api_operator.post("groups/billing/offsets/delete", {"partitions": [{"topic": "orders", "partition": 1}]})
+    status, body = api_operator.post(
+        "groups/billing/offsets/delete", {"partitions": [{"topic": "orders", "partition": 1}]}
+    )
     assert body["deleted"] == [{"topic": "orders", "partition": 1}]
     entries = list(AuditEntry.objects.order_by("id"))
     assert [e.action for e in entries] == ["offsets.commit", "offsets.delete"]
@@ -341,8 +387,13 @@ def test_reset_plan_execute_undo_with_audit(api_operator: Api, viewer: User) -> 
     status, plan = viewer_api.post("groups/g1/reset", body)
     assert status == 200 and plan["executed"] is False
     row = plan["plan"]["rows"][0]
-    assert (row["before"], row["after"], row["reread"], row["before_timestamp"], row["after_timestamp"]) == \
-        (4, 1, 3, 1004, 1001)
+    assert (row["before"], row["after"], row["reread"], row["before_timestamp"], row["after_timestamp"]) == (
+        4,
+        1,
+        3,
+        1004,
+        1001,
+    )
     assert "g1,orders,0,1" not in plan["plan"]["export_csv"] and "orders,0,1" in plan["plan"]["export_csv"]
     assert viewer_api.post("groups/g1/reset", {**body, "execute": True})[0] == 403
     assert engine.get_cluster().committed_offsets("g1")[("orders", 0)].offset == 4
@@ -369,22 +420,28 @@ def test_reset_plan_execute_undo_with_audit(api_operator: Api, viewer: User) -> 
 def test_reset_by_datetime_and_from_file(api_operator: Api) -> None:
     seed()
     engine.get_cluster().commit_offsets("g2", {("orders", 0): 5})
-    status, plan = api_operator.post("groups/g2/reset", {"scenario": "to-datetime", "value": "1970-01-01T00:00:01.004",
-                                                         "scope": {"topics": ["orders"]}})
+    status, plan = api_operator.post(
+        "groups/g2/reset",
+        {"scenario": "to-datetime", "value": "1970-01-01T00:00:01.004", "scope": {"topics": ["orders"]}},
+    )
     assert status == 200, plan
     assert [(r["partition"], r["after"]) for r in plan["plan"]["rows"]] == [(0, 4), (1, 0)]
-    status, plan = api_operator.post("groups/g2/reset", {"scenario": "from-file", "value": "orders,0,2\n",
-                                                         "execute": True})
+    status, plan = api_operator.post(
+        "groups/g2/reset", {"scenario": "from-file", "value": "orders,0,2\n", "execute": True}
+    )
     assert status == 200, plan
     assert engine.get_cluster().committed_offsets("g2")[("orders", 0)].offset == 2
 
 
 # --- hostile names ------------------------------------------------------------
 
+
 def test_hostile_group_ids_and_payloads(api_operator: Api) -> None:
     seed()
     evil = "<script>alert(1)</script>/../x?y#z"
-    status, _ = api_operator.post("group/offsets?" + _q(evil), {"offsets": [{"topic": "orders", "partition": 0, "offset": 1}]})
+    status, _ = api_operator.post(
+        "group/offsets?" + _q(evil), {"offsets": [{"topic": "orders", "partition": 0, "offset": 1}]}
+    )
     assert status == 200
     status, body = api_operator.get("group?" + _q(evil))
     assert status == 200 and body["group_id"] == evil
@@ -424,8 +481,11 @@ def test_every_engine_error_survives_the_wire() -> None:
         rebuilt = exception_from(json.loads(json.dumps(error_body(exc))))
         assert type(rebuilt) is cls and str(rebuilt) == str(exc) and rebuilt.code == exc.code
         assert 400 <= status_for(exc) < 600
-    assert vars(exception_from(error_body(errors.OffsetOutOfRange("o", offset=9, log_start=1, log_end=5)))) == \
-        {"offset": 9, "log_start": 1, "log_end": 5}
+    assert vars(exception_from(error_body(errors.OffsetOutOfRange("o", offset=9, log_start=1, log_end=5)))) == {
+        "offset": 9,
+        "log_start": 1,
+        "log_end": 5,
+    }
     # An unknown exception name from a server never picks an arbitrary class.
     odd = exception_from({"code": "FORBIDDEN", "message": "no", "exception": "SystemExit"})
     assert type(odd) is errors.KafkaError and odd.code == "FORBIDDEN"

@@ -25,8 +25,14 @@ def log(engine_dir: Path) -> None:
 
 
 def consume_data(**fields: Any) -> dict[str, Any]:
-    return {"client_id": "web-1", "topics": ["orders"], "max_records": "5", "auto_offset_reset": "earliest",
-            "commit": "yes", **fields}
+    return {
+        "client_id": "web-1",
+        "topics": ["orders"],
+        "max_records": "5",
+        "auto_offset_reset": "earliest",
+        "commit": "yes",
+        **fields,
+    }
 
 
 def text(response: Any) -> str:
@@ -34,6 +40,7 @@ def text(response: Any) -> str:
 
 
 # --- consume -------------------------------------------------------------------------
+
 
 def test_consume_in_a_new_group_reads_and_commits(operator_client: Client, log: None) -> None:
     r = operator_client.post("/consume/", consume_data(group_id="fresh"))
@@ -132,6 +139,7 @@ def test_joining_a_stable_group_whose_members_do_not_rejoin_in_time(
 def test_joining_a_stable_group_rebalances_and_shares_partitions(operator_client: Client, log: None) -> None:
     stop = threading.Event()
     with live_member(heartbeat_interval_ms=50) as runner:
+
         def keep_polling() -> None:  # a live consumer: polls (and so heartbeats) all the time
             while not stop.is_set():
                 with engine.locked():
@@ -190,7 +198,9 @@ def test_workshop_visitors_consume_only_in_their_own_groups(client: Client, db: 
     assert offsets("mine")[("orders", 0)] == 1
     # Someone else's group (billing) and another visitor's (mine) are not.
     assert client.post("/groups/billing/consume/", consume_data()).status_code == 403
-    assert client.post("/groups/billing/commit/", {"topic": "orders", "partition": "0", "offset": "1"}).status_code == 403
+    assert (
+        client.post("/groups/billing/commit/", {"topic": "orders", "partition": "0", "offset": "1"}).status_code == 403
+    )
     other = Client()
     assert other.post("/groups/mine/consume/", consume_data()).status_code == 403
     assert offsets() == {("orders", 0): 10, ("orders", 1): 5}
@@ -205,6 +215,7 @@ def test_consume_needs_csrf(operator: User, log: None) -> None:
 
 
 # --- commit --------------------------------------------------------------------------
+
 
 def commit(client: Client, group: str = "billing", **fields: Any) -> Any:
     return client.post(f"/groups/{group}/commit/", {"topic": "orders", "partition": "0", "offset": "7", **fields})
@@ -254,7 +265,9 @@ def test_commit_outside_the_log_needs_a_second_confirmation(operator_client: Cli
         ({"metadata": "é" * 2049}, "The metadata is 4098 bytes in UTF-8; at most 4096 are allowed."),
     ],
 )
-def test_commit_bad_input_keeps_values(operator_client: Client, log: None, fields: dict[str, str], message: str) -> None:
+def test_commit_bad_input_keeps_values(
+    operator_client: Client, log: None, fields: dict[str, str], message: str
+) -> None:
     r = commit(operator_client, **fields)
     assert r.status_code == 422
     html = r.content.decode()
@@ -274,8 +287,9 @@ def test_commit_permissions(client: Client, viewer_client: Client, log: None) ->
 
 
 def test_commit_page_htmx_partial(operator_client: Client, log: None) -> None:
-    r = operator_client.post("/groups/billing/commit/", {"topic": "orders", "partition": "1", "offset": "3"},
-                             HTTP_HX_REQUEST="true")
+    r = operator_client.post(
+        "/groups/billing/commit/", {"topic": "orders", "partition": "1", "offset": "3"}, HTTP_HX_REQUEST="true"
+    )
     body = r.content.decode().lstrip()
     assert body.startswith('<div id="commit-panel"') and "Committed" in body
 

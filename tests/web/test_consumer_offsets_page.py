@@ -38,7 +38,7 @@ def test_a_real_commit_is_decoded(client: Client, engine_dir: Path) -> None:
     assert len(rows) == 1
     row = rows[0]
     assert 'class="commit"' in row
-    assert "<td>offset commit</td><td>billing</td><td>orders · 1</td><td class=\"num\">42</td>" in row
+    assert '<td>offset commit</td><td>billing</td><td>orders · 1</td><td class="num">42</td>' in row
     assert "Committed: next record to read" in html
 
 

@@ -30,6 +30,7 @@ def text(response: Any) -> str:
 
 # --- delete offsets ------------------------------------------------------------------
 
+
 def test_page_lists_the_committed_offsets(operator_client: Client, log: None) -> None:
     html = text(operator_client.get("/groups/billing/delete-offsets/"))
     assert 'value="orders:0"' in html and "orders partition 1 (committed 5)" in html
@@ -67,6 +68,7 @@ def test_delete_offsets_of_a_subscribed_topic_of_an_active_group_is_refused(oper
 
 
 # --- delete group --------------------------------------------------------------------
+
 
 def test_delete_group_needs_the_exact_group_id(operator_client: Client, log: None) -> None:
     for typed in ("", "Billing", "billing "):
@@ -108,6 +110,7 @@ def test_delete_an_active_group_is_refused(operator_client: Client, log: None) -
 
 # --- who may ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("url", "data"),
     [
@@ -115,7 +118,9 @@ def test_delete_an_active_group_is_refused(operator_client: Client, log: None) -
         ("/groups/billing/delete-offsets/", {"partitions": ["orders:0"], "confirm": "on"}),
     ],
 )
-def test_permissions(client: Client, viewer_client: Client, log: None, settings: Any, url: str, data: dict[str, Any]) -> None:
+def test_permissions(
+    client: Client, viewer_client: Client, log: None, settings: Any, url: str, data: dict[str, Any]
+) -> None:
     assert viewer_client.get(url).status_code == 403
     assert viewer_client.post(url, data).status_code == 403
     r = client.post(url, data)

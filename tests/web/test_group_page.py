@@ -68,7 +68,10 @@ def stable_group(cluster: Cluster) -> Iterator[Consumer]:
     with engine.locked():
         engine.embedded().coordinator.initial_rebalance_delay_ms = 0
         c = Consumer(
-            engine.embedded(), "readers", client_id="reader-1", auto_offset_reset="earliest",
+            engine.embedded(),
+            "readers",
+            client_id="reader-1",
+            auto_offset_reset="earliest",
             enable_auto_commit=False,
         )
         c.subscribe(["orders"])
@@ -165,9 +168,7 @@ def test_action_links_only_for_operators(
         assert f'href="{url}"' in html
 
 
-def test_workshop_visitor_may_use_own_group_only(
-    client: Client, cluster: Cluster, settings: Any
-) -> None:
+def test_workshop_visitor_may_use_own_group_only(client: Client, cluster: Cluster, settings: Any) -> None:
     settings.OFFSETSITE = {**settings.OFFSETSITE, "WORKSHOP": True}
     produce(cluster, "t", [3])
     cluster.commit_offsets("mine", {("t", 0): 1})

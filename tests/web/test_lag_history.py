@@ -79,15 +79,21 @@ def test_downsampling_folds_complete_minutes_with_max_and_total(engine_dir: Path
 
 
 def test_retention_prunes_each_tier(engine_dir: Path, settings: Any) -> None:
-    settings.OFFSETSITE = {**settings.OFFSETSITE, "LAG_RAW_RETENTION": 600, "LAG_MINUTE_RETENTION": 3600,
-                           "TIMELINE_RETENTION": 7200}
+    settings.OFFSETSITE = {
+        **settings.OFFSETSITE,
+        "LAG_RAW_RETENTION": 600,
+        "LAG_MINUTE_RETENTION": 3600,
+        "TIMELINE_RETENTION": 7200,
+    }
     now = timezone.now()
     for age_s in (30, 500, 700, 4000):
-        LagSample.objects.create(group_id="g", topic="t", partition=0, at=now - timedelta(seconds=age_s),
-                                 committed=0, hw=1, lag=1)
+        LagSample.objects.create(
+            group_id="g", topic="t", partition=0, at=now - timedelta(seconds=age_s), committed=0, hw=1, lag=1
+        )
     for age_s in (120, 3000, 4000):
-        LagMinute.objects.create(group_id="g", topic="t", partition=0, at=now - timedelta(seconds=age_s),
-                                 lag_max=1, lag_last=1)
+        LagMinute.objects.create(
+            group_id="g", topic="t", partition=0, at=now - timedelta(seconds=age_s), lag_max=1, lag_last=1
+        )
     for age_s in (10, 8000):
         GroupEvent.objects.create(group_id="g", at=now - timedelta(seconds=age_s), kind="commit", summary="x")
     assert sampler.prune(now) == 2 + 1 + 1
@@ -146,13 +152,16 @@ def test_lag_json_minute_range_uses_aggregates_and_the_live_tail(client: Client,
     LagMinute.objects.create(group_id="g", topic="t", partition=0, at=m, lag_max=9, lag_last=3)
     LagMinute.objects.create(group_id="g", topic="t", partition=1, at=m, lag_max=4, lag_last=4)
     LagMinute.objects.create(group_id="g", topic="", partition=TOTAL_PARTITION, at=m, lag_max=11, lag_last=7)
-    LagMinute.objects.create(group_id="g", topic="t", partition=0, at=now - timedelta(hours=30),
-                             lag_max=1, lag_last=1)  # outside 24h
+    LagMinute.objects.create(
+        group_id="g", topic="t", partition=0, at=now - timedelta(hours=30), lag_max=1, lag_last=1
+    )  # outside 24h
     # Raw samples after the last folded minute are the live edge.
-    LagSample.objects.create(group_id="g", topic="t", partition=0, at=now - timedelta(seconds=5),
-                             committed=0, hw=2, lag=2)
-    LagSample.objects.create(group_id="g", topic="t", partition=1, at=now - timedelta(seconds=5),
-                             committed=0, hw=1, lag=1)
+    LagSample.objects.create(
+        group_id="g", topic="t", partition=0, at=now - timedelta(seconds=5), committed=0, hw=2, lag=2
+    )
+    LagSample.objects.create(
+        group_id="g", topic="t", partition=1, at=now - timedelta(seconds=5), committed=0, hw=1, lag=1
+    )
     data = client.get("/groups/g/lag.json?range=24h").json()
     assert data["tier"] == "minute"
     s = data["series"]
@@ -194,7 +203,8 @@ def test_lag_json_query_count(client: Client, engine_dir: Path, django_assert_ma
     now = timezone.now()
     LagSample.objects.bulk_create(
         LagSample(group_id="g", topic="t", partition=p, at=now - timedelta(seconds=5 * k), committed=0, hw=k, lag=k)
-        for k in range(100) for p in range(4)
+        for k in range(100)
+        for p in range(4)
     )
     with django_assert_max_num_queries(3):  # session/auth lookups aside: one data query
         data = client.get("/groups/g/lag.json?range=1h").json()
@@ -242,8 +252,11 @@ def test_timeline_entries_for_membership_rebalance_reset_delete() -> None:
     buf.add(GroupChanged(group="g", state="CompletingRebalance", generation=1, reason="generation 1 formed; waiting"))
     buf.add(GroupRebalanced(group="g", generation=1, protocol="range", members=(("m-1", (("t", 0), ("t", 1))),)))
     buf.add(GroupChanged(group="g", state="PreparingRebalance", generation=1, reason="member m-1 left"))
-    buf.add(GroupChanged(group="g", state="PreparingRebalance", generation=2,
-                         reason="member m-2 missed its session timeout"))
+    buf.add(
+        GroupChanged(
+            group="g", state="PreparingRebalance", generation=2, reason="member m-2 missed its session timeout"
+        )
+    )
     buf.add(OffsetsReset(group="g", changes=(("t", 0, 5, 0),), scenario="to-earliest"))
     entries = buf.drain()
     assert [e.kind for e in entries] == ["member-join", "rebalance", "leave", "leave", "reset"]
@@ -265,8 +278,9 @@ def test_engine_events_reach_the_group_event_table(engine_dir: Path) -> None:
     setup_group()
     cluster = get_cluster()
     cluster.commit_offsets("billing", {("events", 0): 5})
-    plan = plan_reset(cluster, "billing", Scenario("to-earliest"), Scope.parse(all_topics=True),
-                      now_ms=int(time.time() * 1000))
+    plan = plan_reset(
+        cluster, "billing", Scenario("to-earliest"), Scope.parse(all_topics=True), now_ms=int(time.time() * 1000)
+    )
     execute_reset(cluster, plan)
     cluster.events.publish(GroupRebalanced(group="billing", generation=3, protocol="range", members=()))
     cluster.delete_group("billing")
@@ -351,8 +365,7 @@ def test_vendored_uplot_is_recorded() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_sampler_thread_samples_and_stops_with_the_engine(engine_dir: Path, settings: Any) -> None:
-    settings.OFFSETSITE = {**settings.OFFSETSITE, "SAMPLER": True, "LAG_SAMPLE_INTERVAL": 0.2,
-                           "SAMPLER_TICK": 0.1}
+    settings.OFFSETSITE = {**settings.OFFSETSITE, "SAMPLER": True, "LAG_SAMPLE_INTERVAL": 0.2, "SAMPLER_TICK": 0.1}
     setup_group()
     thread = sampler._current
     assert thread is not None and thread.is_alive()

@@ -35,8 +35,11 @@ VERSION = re.compile(r'data-ws-version="(\d+)"')
 
 def topic_renderer(key: str, user: Any) -> str:
     cluster = get_cluster()
-    hw = sum(cluster.watermarks(key, p.partition)[1] for p in cluster.describe_topic(key).partitions) \
-        if key in cluster.list_topics() else -1
+    hw = (
+        sum(cluster.watermarks(key, p.partition)[1] for p in cluster.describe_topic(key).partitions)
+        if key in cluster.list_topics()
+        else -1
+    )
     who = getattr(user, "username", "") or "anonymous"
     return str(format_html('<div id="hw" hx-swap-oob="true" data-hw="{}" data-user="{}">{}</div>', hw, who, key))
 
@@ -192,9 +195,7 @@ def commit(group: str, topic: str, offset: int) -> None:
     get_cluster().commit_offsets(group, {(topic, 0): offset})
 
 
-async def test_group_page_wakes_on_commits_and_on_appends_to_its_topics(
-    renderers: None, fresh_layer: None
-) -> None:
+async def test_group_page_wakes_on_commits_and_on_appends_to_its_topics(renderers: None, fresh_layer: None) -> None:
     await sync_to_async(produce)("events", 10)
     await sync_to_async(commit)("billing", "events", 4)
     comm, snapshot = await connect("/ws/group/billing/")

@@ -62,8 +62,9 @@ def test_values_match_the_engine(loaded: int) -> None:
     assert m["kafka_consumergroup_group_topic_sum_lag"][labels(group="billing", topic="orders")] == 6
     assert m["kafka_consumergroup_group_max_lag"][labels(group="billing", is_simple_consumer="true")] == 6
     assert m["kafka_consumergroup_group_max_lag_seconds"][labels(group="billing", is_simple_consumer="true")] >= 96
-    states = {dict(k)["state"]: v for k, v in m["kafka_consumergroup_group_state"].items()
-              if dict(k)["group"] == "billing"}
+    states = {
+        dict(k)["state"]: v for k, v in m["kafka_consumergroup_group_state"].items() if dict(k)["group"] == "billing"
+    }
     assert states == {"Empty": 1, "PreparingRebalance": 0, "CompletingRebalance": 0, "Stable": 0, "Dead": 0}
     assert m["kafka_consumergroup_group_members"][labels(group="billing")] == 0
     for t in cluster.describe_topics():
@@ -72,9 +73,15 @@ def test_values_match_the_engine(loaded: int) -> None:
             assert m["kafka_partition_latest_offset"][key] == p.high_watermark
             assert m["kafka_partition_earliest_offset"][key] == p.log_start_offset
     # Every committed offset of every group appears, and nothing more.
-    expected = {(g.group_id, o.topic, o.partition) for g in cluster.describe_groups(x.group_id for x in
-                cluster.list_groups()) for o in g.offsets if o.committed is not None}
-    got = {(dict(k)["group"], dict(k)["topic"], int(dict(k)["partition"])) for k in m["kafka_consumergroup_group_offset"]}
+    expected = {
+        (g.group_id, o.topic, o.partition)
+        for g in cluster.describe_groups(x.group_id for x in cluster.list_groups())
+        for o in g.offsets
+        if o.committed is not None
+    }
+    got = {
+        (dict(k)["group"], dict(k)["topic"], int(dict(k)["partition"])) for k in m["kafka_consumergroup_group_offset"]
+    }
     assert got == expected
 
 
@@ -98,8 +105,11 @@ def test_active_group_state_and_members(loaded: int) -> None:
         consumer.poll(0)
     try:
         m = scrape()
-        current = [dict(k)["state"] for k, v in m["kafka_consumergroup_group_state"].items()
-                   if dict(k)["group"] == "live" and v == 1]
+        current = [
+            dict(k)["state"]
+            for k, v in m["kafka_consumergroup_group_state"].items()
+            if dict(k)["group"] == "live" and v == 1
+        ]
         assert current == [engine.get_cluster().describe_group("live").state]
         assert current != ["Empty"]
         assert m["kafka_consumergroup_group_members"][labels(group="live")] == 1

@@ -185,7 +185,9 @@ def test_csrf_is_enforced(operator: User, topic: str) -> None:
     # with the token from the page it works
     page = strict.get("/topics/orders/produce/").content.decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    assert strict.post("/topics/orders/produce/", {**form(partition=0), "csrfmiddlewaretoken": token}).status_code == 302
+    assert (
+        strict.post("/topics/orders/produce/", {**form(partition=0), "csrfmiddlewaretoken": token}).status_code == 302
+    )
     assert hw(topic) == [1, 0, 0]
 
 

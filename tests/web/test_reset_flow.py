@@ -51,14 +51,20 @@ SCENARIOS: list[tuple[dict[str, Any], dict[int, tuple[int, int, int, int]]]] = [
     ({"scenario": "to-datetime", "to_datetime": iso(T0 + 12_000)}, {0: (10, 12, 0, 2), 1: (5, 12, 0, 7)}),
     ({"scenario": "to-datetime", "to_datetime": iso(T0 + 12_000) + "+00:00"}, {0: (10, 12, 0, 2), 1: (5, 12, 0, 7)}),
     # Back to 5.5 s after the first record, measured from now: record 6.
-    ({"scenario": "by-duration", "by_duration": lambda: f"PT{(time.time() * 1000 - T0 - 5_500) / 1000:.3f}S"},
-     {0: (10, 6, 4, 0), 1: (5, 6, 0, 1)}),
+    (
+        {"scenario": "by-duration", "by_duration": lambda: f"PT{(time.time() * 1000 - T0 - 5_500) / 1000:.3f}S"},
+        {0: (10, 6, 4, 0), 1: (5, 6, 0, 1)},
+    ),
     ({"scenario": "from-file", "offsets_text": "orders,0,3\norders,1,4\n"}, {0: (10, 3, 7, 0), 1: (5, 4, 1, 0)}),
 ]
 
 
-@pytest.mark.parametrize(("fields", "expected"), SCENARIOS, ids=[f["scenario"] + str(i) for i, (f, _) in enumerate(SCENARIOS)])
-def test_preview_numbers_for_each_scenario(operator_client: Client, log: None, fields: dict[str, Any], expected: dict[int, tuple[int, int, int, int]]) -> None:
+@pytest.mark.parametrize(
+    ("fields", "expected"), SCENARIOS, ids=[f["scenario"] + str(i) for i, (f, _) in enumerate(SCENARIOS)]
+)
+def test_preview_numbers_for_each_scenario(
+    operator_client: Client, log: None, fields: dict[str, Any], expected: dict[int, tuple[int, int, int, int]]
+) -> None:
     r = preview(operator_client, **{k: v() if callable(v) else v for k, v in fields.items()})
     assert r.status_code == 200, r.content.decode()
     assert rows_of(r) == {("orders", p): v for p, v in expected.items()}
@@ -101,7 +107,13 @@ def test_clamping_warning_shown(operator_client: Client, log: None) -> None:
 
 
 def execute(client: Client, fields: dict[str, Any], fingerprint: str, confirm: str | None, targets: str = "") -> Any:
-    data: dict[str, Any] = {"scope": "all", "action": "execute", "fingerprint": fingerprint, "targets": targets, **fields}
+    data: dict[str, Any] = {
+        "scope": "all",
+        "action": "execute",
+        "fingerprint": fingerprint,
+        "targets": targets,
+        **fields,
+    }
     if confirm is not None:
         data["confirm"] = confirm
     return client.post(URL, data)
@@ -110,7 +122,13 @@ def execute(client: Client, fields: dict[str, Any], fingerprint: str, confirm: s
 def test_execute_with_matching_fingerprint_changes_offsets_and_audits(operator_client: Client, log: None) -> None:
     fields = {"scenario": "to-offset", "to_offset": "4"}
     p = preview(operator_client, **fields)
-    r = execute(operator_client, fields, p.context["plan_fingerprint"], str(p.context["moving"]), p.context["targets_fingerprint"])
+    r = execute(
+        operator_client,
+        fields,
+        p.context["plan_fingerprint"],
+        str(p.context["moving"]),
+        p.context["targets_fingerprint"],
+    )
     assert r.status_code == 200, r.content.decode()
     assert offsets() == {("orders", 0): 4, ("orders", 1): 4}
     html = r.content.decode()
@@ -176,7 +194,13 @@ def test_execute_without_preview_or_with_other_inputs_is_refused(operator_client
     assert r.status_code == 409 and "Preview first" in r.content.decode()
     p = preview(operator_client, scenario="to-offset", to_offset="4")
     # Same fingerprint, other target: not what was previewed.
-    r = execute(operator_client, {"scenario": "to-offset", "to_offset": "0"}, p.context["plan_fingerprint"], "2", p.context["targets_fingerprint"])
+    r = execute(
+        operator_client,
+        {"scenario": "to-offset", "to_offset": "0"},
+        p.context["plan_fingerprint"],
+        "2",
+        p.context["targets_fingerprint"],
+    )
     assert r.status_code == 409
     assert offsets() == {("orders", 0): 10, ("orders", 1): 5}
     assert not AuditEntry.objects.exists()
@@ -187,11 +211,20 @@ def test_active_group_is_refused_with_the_reason(operator_client: Client, log: N
         r = preview(operator_client, scenario="to-earliest")
         html = r.content.decode()
         assert r.status_code == 409
-        assert "Assignments can only be reset if the group &#x27;billing&#x27; is inactive, but the current state is Stable." in html
+        assert (
+            "Assignments can only be reset if the group &#x27;billing&#x27; is inactive, but the current state is Stable."
+            in html
+        )
         assert "nothing changed" in html
         assert "Execute this reset" not in html
         # Even a fingerprint of this very plan does not get through.
-        r = execute(operator_client, {"scenario": "to-earliest"}, r.context["plan_fingerprint"], "2", r.context["targets_fingerprint"])
+        r = execute(
+            operator_client,
+            {"scenario": "to-earliest"},
+            r.context["plan_fingerprint"],
+            "2",
+            r.context["targets_fingerprint"],
+        )
         assert r.status_code == 409
         assert "is inactive, but the current state is Stable" in r.content.decode()
         assert offsets() == {("orders", 0): 10, ("orders", 1): 5}
@@ -208,8 +241,10 @@ BAD_INPUTS = [
     ({"scenario": "from-file", "offsets_text": "orders,zero,3"}, "partition and offset must be numbers"),
     ({"scenario": "from-file", "offsets_text": ""}, "Upload a CSV file or paste lines topic,partition,offset"),
     ({"scenario": "to-earliest", "scope": "partitions", "partitions": "nosuch:0"}, "nosuch"),
-    ({"scenario": "to-earliest", "scope": "partitions", "partitions": "orders:5"},
-     "Partition 5 of topic &#x27;orders&#x27; does not exist: valid partitions are 0 to 1"),
+    (
+        {"scenario": "to-earliest", "scope": "partitions", "partitions": "orders:5"},
+        "Partition 5 of topic &#x27;orders&#x27; does not exist: valid partitions are 0 to 1",
+    ),
     ({"scenario": "to-earliest", "scope": "partitions", "partitions": "orders:x"}, "is not topic or topic:partitions"),
     ({"scenario": "to-earliest", "scope": "topics"}, "Choose at least one topic"),
     ({"scope": "all"}, "Choose a scenario"),
@@ -217,7 +252,9 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize(("fields", "message"), BAD_INPUTS)
-def test_bad_inputs_name_the_rule_and_change_nothing(operator_client: Client, log: None, fields: dict[str, str], message: str) -> None:
+def test_bad_inputs_name_the_rule_and_change_nothing(
+    operator_client: Client, log: None, fields: dict[str, str], message: str
+) -> None:
     for action in ("preview", "execute"):
         r = operator_client.post(URL, {"scope": "all", "action": action, "fingerprint": "x", "confirm": "2", **fields})
         assert r.status_code == 422, r.content.decode()
@@ -233,26 +270,37 @@ def test_unknown_topic_message(operator_client: Client, log: None) -> None:
 
 
 def test_shift_by_with_nothing_committed_is_refused(operator_client: Client, log: None) -> None:
-    r = operator_client.post("/groups/fresh/reset/", {"scenario": "shift-by", "shift_by": "-2", "scope": "topics",
-                                                      "topics": ["orders"], "action": "preview"})
+    r = operator_client.post(
+        "/groups/fresh/reset/",
+        {"scenario": "shift-by", "shift_by": "-2", "scope": "topics", "topics": ["orders"], "action": "preview"},
+    )
     assert r.status_code == 422
     assert "the group has no committed offset there" in r.content.decode()
     assert offsets("fresh") == {}
 
 
 def test_values_are_kept_after_an_error(operator_client: Client, log: None) -> None:
-    r = preview(operator_client, scenario="to-datetime", to_datetime="2024-13-40", scope="partitions", partitions="orders:1")
+    r = preview(
+        operator_client, scenario="to-datetime", to_datetime="2024-13-40", scope="partitions", partitions="orders:1"
+    )
     html = r.content.decode()
     assert 'value="2024-13-40"' in html and 'value="orders:1"' in html
 
 
 def test_from_file_upload_is_carried_into_step_two(operator_client: Client, log: None) -> None:
     upload = SimpleUploadedFile("plan.csv", b"orders,0,2\norders,1,3\n", content_type="text/csv")
-    p = operator_client.post(URL, {"scenario": "from-file", "offsets_file": upload, "scope": "all", "action": "preview"})
+    p = operator_client.post(
+        URL, {"scenario": "from-file", "offsets_file": upload, "scope": "all", "action": "preview"}
+    )
     assert p.status_code == 200, p.content.decode()
     assert "orders,0,2\norders,1,3" in p.content.decode()  # now in the textarea
-    r = execute(operator_client, {"scenario": "from-file", "offsets_text": "orders,0,2\norders,1,3\n"},
-                p.context["plan_fingerprint"], "2", p.context["targets_fingerprint"])
+    r = execute(
+        operator_client,
+        {"scenario": "from-file", "offsets_text": "orders,0,2\norders,1,3\n"},
+        p.context["plan_fingerprint"],
+        "2",
+        p.context["targets_fingerprint"],
+    )
     assert r.status_code == 200, r.content.decode()
     assert offsets() == {("orders", 0): 2, ("orders", 1): 3}
 
@@ -271,7 +319,9 @@ def test_export_plan_as_csv(operator_client: Client, log: None) -> None:
 
 def do_reset(client: Client, **fields: str) -> None:
     p = preview(client, **fields)
-    r = execute(client, fields, p.context["plan_fingerprint"], str(p.context["moving"]), p.context["targets_fingerprint"])
+    r = execute(
+        client, fields, p.context["plan_fingerprint"], str(p.context["moving"]), p.context["targets_fingerprint"]
+    )
     assert r.status_code == 200, r.content.decode()
 
 
@@ -335,8 +385,17 @@ def test_permissions(client: Client, viewer_client: Client, log: None) -> None:
 def test_workshop_visitors_cannot_reset(client: Client, db: None, log: None, settings: Any) -> None:
     settings.OFFSETSITE = {**settings.OFFSETSITE, "WORKSHOP": True}
     # Even in a group the visitor started themselves.
-    r = client.post("/consume/", {"group_id": "mine", "client_id": "me", "topics": ["orders"], "max_records": "1",
-                                  "auto_offset_reset": "earliest", "commit": "yes"})
+    r = client.post(
+        "/consume/",
+        {
+            "group_id": "mine",
+            "client_id": "me",
+            "topics": ["orders"],
+            "max_records": "1",
+            "auto_offset_reset": "earliest",
+            "commit": "yes",
+        },
+    )
     assert r.status_code == 200
     before = offsets("mine")
     r = client.post("/groups/mine/reset/", {"scenario": "to-latest", "scope": "all", "action": "preview"})
@@ -348,7 +407,9 @@ def test_workshop_visitors_cannot_reset(client: Client, db: None, log: None, set
 def test_forged_request_without_csrf_token_is_refused(operator: User, log: None) -> None:
     c = Client(enforce_csrf_checks=True)
     c.force_login(operator)
-    r = c.post(URL, {"scenario": "to-earliest", "scope": "all", "action": "execute", "fingerprint": "x", "confirm": "2"})
+    r = c.post(
+        URL, {"scenario": "to-earliest", "scope": "all", "action": "execute", "fingerprint": "x", "confirm": "2"}
+    )
     assert r.status_code == 403
     assert c.post("/groups/billing/undo/").status_code == 403
     assert offsets() == {("orders", 0): 10, ("orders", 1): 5}
@@ -357,7 +418,9 @@ def test_forged_request_without_csrf_token_is_refused(operator: User, log: None)
 def test_page_has_csrf_token_and_htmx_partial(operator_client: Client, log: None) -> None:
     html = operator_client.get(URL).content.decode()
     assert "csrfmiddlewaretoken" in html and 'hx-post="/groups/billing/reset/"' in html
-    r = operator_client.post(URL, {"scenario": "to-earliest", "scope": "all", "action": "preview"}, HTTP_HX_REQUEST="true")
+    r = operator_client.post(
+        URL, {"scenario": "to-earliest", "scope": "all", "action": "preview"}, HTTP_HX_REQUEST="true"
+    )
     body = r.content.decode()
     assert body.lstrip().startswith('<div id="reset-panel"') and "<html" not in body
     assert "csrfmiddlewaretoken" in body
@@ -369,7 +432,10 @@ def test_group_ids_are_escaped(operator_client: Client, log: None) -> None:
     from urllib.parse import quote
 
     url = f"/groups/{quote(gid)}/reset/"
-    for r in (operator_client.get(url), operator_client.post(url, {"scenario": "to-earliest", "scope": "all", "action": "preview"})):
+    for r in (
+        operator_client.get(url),
+        operator_client.post(url, {"scenario": "to-earliest", "scope": "all", "action": "preview"}),
+    ):
         html = r.content.decode()
         assert r.status_code == 200
         assert "<img src=x" not in html

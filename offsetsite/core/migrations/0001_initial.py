@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,23 +14,28 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='AuditEntry',
+            name="AuditEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('username', models.CharField(blank=True, max_length=150)),
-                ('source', models.CharField(default='web', help_text='web, api or cli', max_length=16)),
-                ('action', models.CharField(db_index=True, max_length=64)),
-                ('topic', models.CharField(blank=True, db_index=True, max_length=255)),
-                ('group_id', models.CharField(blank=True, db_index=True, max_length=255)),
-                ('summary', models.TextField(blank=True)),
-                ('offsets', models.JSONField(blank=True, default=list)),
-                ('details', models.JSONField(blank=True, default=dict)),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("username", models.CharField(blank=True, max_length=150)),
+                ("source", models.CharField(default="web", help_text="web, api or cli", max_length=16)),
+                ("action", models.CharField(db_index=True, max_length=64)),
+                ("topic", models.CharField(blank=True, db_index=True, max_length=255)),
+                ("group_id", models.CharField(blank=True, db_index=True, max_length=255)),
+                ("summary", models.TextField(blank=True)),
+                ("offsets", models.JSONField(blank=True, default=list)),
+                ("details", models.JSONField(blank=True, default=dict)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-at', '-id'],
-                'indexes': [models.Index(fields=['group_id', '-at'], name='core_audite_group_i_4073b4_idx')],
+                "ordering": ["-at", "-id"],
+                "indexes": [models.Index(fields=["group_id", "-at"], name="core_audite_group_i_4073b4_idx")],
             },
         ),
     ]

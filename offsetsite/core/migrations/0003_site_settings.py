@@ -4,26 +4,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0002_roles'),
+        ("core", "0002_roles"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SiteSettings',
+            name="SiteSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('workshop', models.BooleanField(blank=True, help_text='anonymous visitors produce and consume in own groups; empty: env default', null=True)),
-                ('read_login', models.BooleanField(blank=True, help_text='anonymous visitors must log in to read pages; empty: env default', null=True)),
-                ('burst_max_records', models.PositiveIntegerField(blank=True, help_text='records one produce burst may ask for; empty: the env cap', null=True)),
-                ('burst_max_rate', models.PositiveIntegerField(blank=True, help_text='records per second a burst may ask for; empty: the env cap', null=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
-                ('updated_by', models.CharField(blank=True, max_length=150)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "workshop",
+                    models.BooleanField(
+                        blank=True,
+                        help_text="anonymous visitors produce and consume in own groups; empty: env default",
+                        null=True,
+                    ),
+                ),
+                (
+                    "read_login",
+                    models.BooleanField(
+                        blank=True,
+                        help_text="anonymous visitors must log in to read pages; empty: env default",
+                        null=True,
+                    ),
+                ),
+                (
+                    "burst_max_records",
+                    models.PositiveIntegerField(
+                        blank=True, help_text="records one produce burst may ask for; empty: the env cap", null=True
+                    ),
+                ),
+                (
+                    "burst_max_rate",
+                    models.PositiveIntegerField(
+                        blank=True, help_text="records per second a burst may ask for; empty: the env cap", null=True
+                    ),
+                ),
+                ("updated", models.DateTimeField(auto_now=True)),
+                ("updated_by", models.CharField(blank=True, max_length=150)),
             ],
             options={
-                'verbose_name': 'site settings',
-                'verbose_name_plural': 'site settings',
+                "verbose_name": "site settings",
+                "verbose_name_plural": "site settings",
             },
         ),
     ]

@@ -4,61 +4,83 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='GroupEvent',
+            name="GroupEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('group_id', models.TextField()),
-                ('at', models.DateTimeField()),
-                ('kind', models.CharField(choices=[('commit', 'Commit'), ('rebalance', 'Rebalance'), ('reset', 'Reset'), ('delete', 'Delete'), ('member-join', 'Member Join'), ('leave', 'Leave')], max_length=16)),
-                ('summary', models.TextField()),
-                ('details', models.JSONField(default=dict)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("group_id", models.TextField()),
+                ("at", models.DateTimeField()),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("commit", "Commit"),
+                            ("rebalance", "Rebalance"),
+                            ("reset", "Reset"),
+                            ("delete", "Delete"),
+                            ("member-join", "Member Join"),
+                            ("leave", "Leave"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("summary", models.TextField()),
+                ("details", models.JSONField(default=dict)),
             ],
             options={
-                'ordering': ['-at', '-id'],
-                'indexes': [models.Index(fields=['group_id', 'at'], name='live_event_group_at'), models.Index(fields=['at'], name='live_event_at')],
+                "ordering": ["-at", "-id"],
+                "indexes": [
+                    models.Index(fields=["group_id", "at"], name="live_event_group_at"),
+                    models.Index(fields=["at"], name="live_event_at"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='LagMinute',
+            name="LagMinute",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('group_id', models.TextField()),
-                ('topic', models.CharField(max_length=255)),
-                ('partition', models.IntegerField()),
-                ('at', models.DateTimeField()),
-                ('lag_max', models.BigIntegerField()),
-                ('lag_last', models.BigIntegerField()),
-                ('committed', models.BigIntegerField(null=True)),
-                ('hw', models.BigIntegerField(null=True)),
-                ('samples', models.IntegerField(default=0)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("group_id", models.TextField()),
+                ("topic", models.CharField(max_length=255)),
+                ("partition", models.IntegerField()),
+                ("at", models.DateTimeField()),
+                ("lag_max", models.BigIntegerField()),
+                ("lag_last", models.BigIntegerField()),
+                ("committed", models.BigIntegerField(null=True)),
+                ("hw", models.BigIntegerField(null=True)),
+                ("samples", models.IntegerField(default=0)),
             ],
             options={
-                'indexes': [models.Index(fields=['group_id', 'at'], name='live_lagmin_group_at'), models.Index(fields=['at'], name='live_lagmin_at')],
-                'constraints': [models.UniqueConstraint(fields=('group_id', 'topic', 'partition', 'at'), name='live_lagmin_unique')],
+                "indexes": [
+                    models.Index(fields=["group_id", "at"], name="live_lagmin_group_at"),
+                    models.Index(fields=["at"], name="live_lagmin_at"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(fields=("group_id", "topic", "partition", "at"), name="live_lagmin_unique")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='LagSample',
+            name="LagSample",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('group_id', models.TextField()),
-                ('topic', models.CharField(max_length=255)),
-                ('partition', models.IntegerField()),
-                ('at', models.DateTimeField()),
-                ('committed', models.BigIntegerField()),
-                ('hw', models.BigIntegerField()),
-                ('lag', models.BigIntegerField()),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("group_id", models.TextField()),
+                ("topic", models.CharField(max_length=255)),
+                ("partition", models.IntegerField()),
+                ("at", models.DateTimeField()),
+                ("committed", models.BigIntegerField()),
+                ("hw", models.BigIntegerField()),
+                ("lag", models.BigIntegerField()),
             ],
             options={
-                'indexes': [models.Index(fields=['group_id', 'at'], name='live_lag_group_at'), models.Index(fields=['at'], name='live_lag_at')],
+                "indexes": [
+                    models.Index(fields=["group_id", "at"], name="live_lag_group_at"),
+                    models.Index(fields=["at"], name="live_lag_at"),
+                ],
             },
         ),
     ]

@@ -35,9 +35,7 @@ _WS_PATHS = {
 
 def socket_path(kind: str, key: str = "") -> str:
     if kind not in KINDS:
-        raise template.TemplateSyntaxError(
-            f"live_socket: unknown kind {kind!r}; expected one of {', '.join(KINDS)}"
-        )
+        raise template.TemplateSyntaxError(f"live_socket: unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     if kind in ("topic", "group") and not key:
         raise template.TemplateSyntaxError(f"live_socket: a {kind} page needs its {kind} name")
     if kind == "overview":
@@ -72,8 +70,7 @@ def lag_chart(group_id: str) -> SafeString:
         url = reverse("group_lag", args=[group_id])
     except NoReverseMatch:
         return mark_safe(
-            '<p class="lag-chart-missing">No lag chart for a group id containing "/": '
-            "read its lag through the API.</p>"
+            '<p class="lag-chart-missing">No lag chart for a group id containing "/": read its lag through the API.</p>'
         )
     return mark_safe(  # noqa: S308 - the template escapes every value
         render_to_string(
@@ -89,12 +86,8 @@ def lag_chart(group_id: str) -> SafeString:
 
 def timeline_html(group_id: str, oob: bool = False) -> str:
     """The group timeline fragment (stable id "group-timeline"); ``oob`` for websocket frames."""
-    events = list(
-        GroupEvent.objects.filter(group_id=group_id).order_by("-at", "-id")[:TIMELINE_ROWS]
-    )
-    return render_to_string(
-        "live/group_timeline.html", {"group_id": group_id, "events": events, "oob": oob}
-    )
+    events = list(GroupEvent.objects.filter(group_id=group_id).order_by("-at", "-id")[:TIMELINE_ROWS])
+    return render_to_string("live/group_timeline.html", {"group_id": group_id, "events": events, "oob": oob})
 
 
 @register.simple_tag

@@ -25,8 +25,9 @@ class Command(BaseCommand):
         username = options["username"]
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
-            raise CommandError(f"no user named {username!r}; create one with 'python manage.py createsuperuser' "
-                               "or in the admin")
+            raise CommandError(
+                f"no user named {username!r}; create one with 'python manage.py createsuperuser' or in the admin"
+            )
         days = options["days"]
         if days is not None and days < 1:
             raise CommandError("--days must be at least 1")
@@ -34,8 +35,10 @@ class Command(BaseCommand):
         _, raw = ApiToken.issue(user, options["name"], expires)
         role = role_of(user)
         if role is None:
-            self.stderr.write(f"warning: {username} has no role; the token will be refused until they get one "
-                              "(viewer, operator or admin)")
+            self.stderr.write(
+                f"warning: {username} has no role; the token will be refused until they get one "
+                "(viewer, operator or admin)"
+            )
         else:
             self.stderr.write(f"token for {username} (role {role}); store it now, it is not shown again:")
         self.stdout.write(raw)
