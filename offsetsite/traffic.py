@@ -27,6 +27,7 @@ from logcore.consumer import Consumer
 from logcore.errors import KafkaError
 
 from . import engine
+from .dashboard.partition_strip import Marker
 from .demo import _COACHES, _MENU, _PASSENGERS, ORDERS_TOPIC, SEATS_TOPIC
 
 _log = logging.getLogger(__name__)
@@ -138,9 +139,40 @@ class DemoTraffic(threading.Thread):
 _current: DemoTraffic | None = None
 
 
+def member_positions(topic: str) -> list[Marker]:
+    """Where each running demo member will read next: the topic page draws these.
+
+    Kafka's tools cannot show this (a position lives in the client); here the clients run
+    in the server, so the page can show a checker walking ahead of its last commit.
+    """
+    sim = _current
+    if sim is None:
+        return []
+    out: list[Marker] = []
+    with engine.locked():
+        for consumer, _ in sim._members:
+            if consumer.group_id is None:
+                continue
+            for tp in consumer.assignment():
+                if tp[0] == topic:
+                    out.append(
+                        Marker(
+                            "position",
+                            consumer.group_id,
+                            consumer.position(tp),
+                            member=consumer.client_id,
+                            partition=tp[1],
+                        )
+                    )
+    return out
+
+
 def start(seed: int | None = None) -> DemoTraffic:
     global _current
     if _current is None or not _current.is_alive():
+        from .dashboard.partition_strip import register_position_source
+
+        register_position_source(member_positions)
         _current = DemoTraffic(seed)
         _current.start()
     return _current

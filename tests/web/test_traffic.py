@@ -40,6 +40,11 @@ def test_demo_traffic_produces_joins_and_commits(engine_dir: Path, settings: obj
         after_hw = sum(p.high_watermark for p in cluster.describe_topic("train-seats").partitions)
         assert after_hw > before_hw
         assert len(cluster.describe_group("kitchen").members) == 1
+        # The topic page can draw where each checker will read next.
+        marks = traffic.member_positions("train-seats")
+        assert sorted(m.partition for m in marks) == [0, 1, 2]
+        assert {m.member for m in marks} == {"checker-front", "checker-rear"}
+        assert all(m.offset >= 0 for m in marks)
     finally:
         traffic.stop()
     assert not sim.is_alive()
