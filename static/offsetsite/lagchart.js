@@ -73,8 +73,13 @@
     if (this.emptyEl) this.emptyEl.hidden = t.length > 0;
     var parts = data.partitions || [];
     var keys = parts.map(function (p) { return p.key; }).join("\u0000");
-    // The x axis spans the whole chosen range, however few points there are yet.
-    this.xRange = [data.since || (t.length ? t[0] : 0), data.now || (t.length ? t[t.length - 1] : 1)];
+    // The x axis ends now and spans the chosen range; while the history is shorter than
+    // the range it starts a little before the first sample, so a young chart is readable
+    // rather than a sliver at the right edge.
+    var end = data.now || (t.length ? t[t.length - 1] : 1);
+    var start = data.since || (t.length ? t[0] : 0);
+    if (t.length) start = Math.max(start, t[0] - Math.max(60, (end - t[0]) * 0.1));
+    this.xRange = [start, end];
     var cols = [t, s.total || []];
     parts.forEach(function (p) { cols.push(s[p.key] || []); });
     if (this.plot && keys === this.keys) {
