@@ -61,6 +61,7 @@ from logcore.lag import (
     OffsetTimeTable,
     PartitionHealth,
     PartitionStatus,
+    estimated_time_to_clear_ms,
     evaluate_group,
     evaluate_partition,
 )
@@ -111,6 +112,34 @@ def human_ms(ms: float | None) -> str:
 
 
 @dataclass(frozen=True)
+class ClearEstimate:
+    """How long the backlog takes to clear at the rates seen lately (None: it will not)."""
+
+    ms: float | None
+    consume_per_s: float
+    produce_per_s: float
+
+    @property
+    def text(self) -> str:
+        if self.ms is None:
+            return "not at this pace"
+        return "caught up" if self.ms == 0 else human_ms(self.ms)
+
+    @property
+    def title(self) -> str:
+        return (
+            f"reads {self.consume_per_s:.2f} records/s (its commits), "
+            f"producers write {self.produce_per_s:.2f} records/s (the high watermark)"
+        )
+
+
+def _rate(first: tuple[int, int], last: tuple[int, int]) -> float | None:
+    """Offsets a second between two (offset, ms) points; None when no time passed."""
+    span_ms = last[1] - first[1]
+    return None if span_ms <= 0 else max(last[0] - first[0], 0) * 1000.0 / span_ms
+
+
+@dataclass(frozen=True)
 class PartitionView:
     """One row of the group page: offsets, lag, lag in time and health of a partition."""
 
@@ -127,6 +156,7 @@ class PartitionView:
     client_id: str | None
     host: str | None
     commit_timestamp: int | None
+    clear: ClearEstimate | None = None
 
     @property
     def lag_time(self) -> str:
@@ -461,6 +491,28 @@ class LagTracker:
                 return t, "extrapolated"
         return None, None
 
+    def _clear(self, group_id: str, p: PartitionOffsets) -> ClearEstimate | None:
+        """Time to clear the lag: consumption from the commit window, production from HW samples."""
+        if p.lag is None:
+            return None
+        window = self._windows.get((group_id, p.topic, p.partition))
+        table = self._tables.get((p.topic, p.partition))
+        samples = window.samples if window else ()
+        points = table.points if table else ()
+        if len(samples) < 2 or len(points) < 2:
+            return None
+        consume = _rate((samples[0].offset, samples[0].timestamp_ms), (samples[-1].offset, samples[-1].timestamp_ms))
+        # Production over the same stretch of time as the commits, where samples allow.
+        recent = [pt for pt in points if pt.sampled_at_ms >= samples[0].timestamp_ms] or list(points[-2:])
+        if len(recent) < 2:
+            recent = list(points[-2:])
+        produce = _rate(
+            (recent[0].high_watermark, recent[0].sampled_at_ms), (recent[-1].high_watermark, recent[-1].sampled_at_ms)
+        )
+        if consume is None or produce is None:
+            return None
+        return ClearEstimate(estimated_time_to_clear_ms(p.lag, consume, produce), consume, produce)
+
     def _health(self, group_id: str, p: PartitionOffsets, at: int) -> PartitionStatus | None:
         if p.committed is None or p.lag is None:
             return None
@@ -499,6 +551,7 @@ class LagTracker:
                         p.client_id,
                         p.host,
                         p.commit_timestamp,
+                        self._clear(desc.group_id, p),
                     )
                 )
             health = evaluate_group(r.health for r in rows if r.health is not None)

@@ -102,9 +102,9 @@ def test_stable_group_page(client: Client, stable_group: Consumer) -> None:
         ["orders", "1", "3", "0", "3", "0"],
         ["orders", "2", DASH, "0", "0", DASH],
     ]
-    assert all(stable_group.member_id in r[8] for r in rows)
+    assert all(stable_group.member_id in r[9] for r in rows)
     assert rows[1][6] == "0 ms"  # caught up
-    assert rows[1][7] == "OK"
+    assert rows[1][8] == "OK"
     totals = html.split('<tfoot id="group-totals"', 1)[1].split("</tfoot>", 1)[0]
     assert '<td class="num">1</td>' in totals
     assert "next to read" in html
@@ -117,7 +117,7 @@ def test_empty_group_lag_numbers(client: Client, cluster: Cluster) -> None:
     assert "Empty" in html.split('id="group-facts"', 1)[1].split("</dl>", 1)[0]
     rows = partition_rows(html)
     assert [r[:6] for r in rows] == [["pay", "0", "4", "0", "10", "6"], ["pay", "1", "7", "0", "7", "0"]]
-    assert rows[0][8] == "unassigned"
+    assert rows[0][9] == "unassigned"
     assert "No members" in html
     assert '<dt>Total lag</dt><dd class="num">6</dd>' in html
 
@@ -212,9 +212,44 @@ def test_lag_in_time_falls_back_to_record_timestamp(client: Client, cluster: Clu
     assert "src-record" in html.split('<tbody id="group-partitions"', 1)[1]
 
 
+def _walk(cluster: Cluster, clock: FakeClock, produce_per_s: int, commit_per_s: int) -> None:
+    """Ten seconds of a partition written and read at steady rates, from HW 100 and offset 10."""
+    cluster.create_topic("t", 1)
+    for _ in range(100):
+        cluster.produce("t", b"x", partition=0)
+    committed = 10
+    cluster.commit_offsets("g", {("t", 0): committed})
+    for _ in range(10):
+        clock.ms += 1000
+        for _ in range(produce_per_s):
+            cluster.produce("t", b"y", partition=0)
+        committed += commit_per_s
+        cluster.commit_offsets("g", {("t", 0): committed})
+
+
+def test_time_to_clear_from_read_and_write_rates(client: Client, cluster: Cluster, clock: FakeClock) -> None:
+    _walk(cluster, clock, produce_per_s=1, commit_per_s=5)
+    row = partition_rows(client.get("/groups/g/").content.decode())[0]
+    # lag 110 - 60 = 50, shrinking by 5 - 1 = 4 records a second: 12.5 s
+    assert row[5] == "50"
+    assert row[7] == "12.5 s"
+
+
+def test_time_to_clear_never_when_writers_are_faster(client: Client, cluster: Cluster, clock: FakeClock) -> None:
+    _walk(cluster, clock, produce_per_s=5, commit_per_s=1)
+    row = partition_rows(client.get("/groups/g/").content.decode())[0]
+    assert row[7] == "not at this pace"
+
+
+def test_time_to_clear_unknown_before_two_commits(client: Client, cluster: Cluster, clock: FakeClock) -> None:
+    produce(cluster, "t", [10])
+    cluster.commit_offsets("g", {("t", 0): 2})
+    assert partition_rows(client.get("/groups/g/").content.decode())[0][7] == DASH
+
+
 def health_of(client: Client, gid: str) -> tuple[str, str]:
     html = client.get(f"/groups/{gid}/").content.decode()
-    part = partition_rows(html)[0][7]
+    part = partition_rows(html)[0][8]
     group = re.search(r'<dt>Health</dt><dd><span class="health health-\w+"[^>]*>(\w+)</span>', html)
     assert group is not None
     return part, group.group(1)
