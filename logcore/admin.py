@@ -169,7 +169,7 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 _DATETIME = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,3}))?"
-    r"(Z|[+-]\d{2}:?\d{2})?$"
+    r"(Z|[+-]\d{2}(?::?\d{2})?)?$"
 )
 _DURATION = re.compile(
     r"^([-+]?)P(?:([-+]?\d+)D)?(?:T(?:([-+]?\d+)H)?(?:([-+]?\d+)M)?(?:([-+]?\d+(?:[.,]\d{0,9})?)S)?)?$",
@@ -189,8 +189,10 @@ def parse_datetime(text: str) -> int:
     tz = UTC
     if zone and zone != "Z":
         sign = -1 if zone[0] == "-" else 1
+        # Kafka's Utils.getDateTime parses the zone with SimpleDateFormat's XXX or X:
+        # "+01:00", "+0100" and "+01" all mean one hour east of UTC.
         digits = zone[1:].replace(":", "")
-        tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+        tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0)))
     try:
         dt = datetime(
             int(y), int(mo), int(d), int(h), int(mi), int(s), int((frac or "0").ljust(3, "0")) * 1000, tzinfo=tz
@@ -337,8 +339,10 @@ def _target(
         return _int(value, "--to-offset"), ""
     if kind == "shift-by":
         if before is None:
+            # Kafka's words first (ConsumerGroupCommand), then what to do instead.
             raise InvalidRequest(
-                f"cannot shift {tp[0]}-{tp[1]}: the group has no committed offset there; "
+                f"Cannot shift offset for partition {tp[0]}-{tp[1]} since there is no current "
+                "committed offset: the group has no committed offset there; "
                 "use --to-earliest, --to-latest or --to-offset first"
             )
         return before + _int(value, "--shift-by"), ""

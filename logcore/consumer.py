@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from . import offsets_codec as codec
-from .assignors import ASSIGNORS, run_assignor
+from .assignors import ASSIGNORS, COOPERATIVE_PROTOCOLS, run_assignor
 from .errors import (
     CommitFailed,
+    GroupIdNotFound,
     IllegalGeneration,
     InvalidRequest,
     NoOffsetForPartition,
@@ -163,6 +164,7 @@ class Consumer:
                 self._subscription = now_matching
                 self._needs_join = True
         if self._needs_join or not self._joined:
+            self._prepare_join()
             try:
                 join = self.coordinator.join_group(
                     self.group_id,
@@ -192,6 +194,28 @@ class Consumer:
 
     _awaiting_sync = False
     _pending_assignments: Mapping[str, bytes] | None = None
+    _join_prepared = False
+
+    def _prepare_join(self) -> None:
+        """``ConsumerCoordinator.onJoinPrepare``, once per rejoin, before the JoinGroup.
+
+        With auto-commit on, the positions are committed now, while this member's
+        generation is still current (a commit is accepted in PreparingRebalance), so
+        whoever gets a partition next starts where this member stopped. An eager
+        member then gives up every partition before it rejoins; a cooperative one
+        keeps them and gives up only what the new assignment takes away.
+        """
+        if self._join_prepared:
+            return
+        self._join_prepared = True
+        if self.generation < 0 or not self._assignment:
+            return  # first join, or partitions already lost: nothing to commit
+        if self.enable_auto_commit:
+            self._commit_positions(self._assignment, quiet=True)
+        if self.protocol not in COOPERATIVE_PROTOCOLS:
+            revoked = self._assignment
+            self._assignment = []
+            self._revoke(revoked, commit=False)
 
     def _assign(self, join: JoinResult) -> dict[str, bytes]:
         from .assignors import Subscription
@@ -234,6 +258,7 @@ class Consumer:
             return False
         self._awaiting_sync = False
         self._pending_assignments = None
+        self._join_prepared = False
         new: list[TopicPartition] = (
             sorted((tp[0], tp[1]) for tp in codec.decode_assignment(sync.assignment).partitions)
             if sync.assignment
@@ -242,7 +267,7 @@ class Consumer:
         old = self._assignment
         revoked = [tp for tp in old if tp not in new]
         added = [tp for tp in new if tp not in old]
-        cooperative = self.protocol == "cooperative-sticky"
+        cooperative = self.protocol in COOPERATIVE_PROTOCOLS
         if cooperative:
             if revoked:
                 self._revoke(revoked)
@@ -262,8 +287,8 @@ class Consumer:
         self._last_heartbeat = self.clock.monotonic_ms()
         return not self._needs_join
 
-    def _revoke(self, partitions: list[TopicPartition]) -> None:
-        if self.enable_auto_commit:
+    def _revoke(self, partitions: list[TopicPartition], commit: bool = True) -> None:
+        if commit and self.enable_auto_commit:
             self._commit_positions(partitions, quiet=True)
         if self._listener:
             self._listener.on_partitions_revoked(list(partitions))
@@ -277,6 +302,7 @@ class Consumer:
         self._joined = False
         self._needs_join = True
         self._awaiting_sync = False
+        self._join_prepared = False
         lost = self._assignment
         self._assignment = []
         for tp in lost:
@@ -367,9 +393,20 @@ class Consumer:
             return start
         if self.auto_offset_reset == "latest":
             return hw
-        why = "is out of range" if out_of_range else "has no committed offset"
+        if out_of_range:
+            # Kafka's consumer raises OffsetOutOfRangeException here, and
+            # NoOffsetForPartitionException only where nothing is committed.
+            pos = self._positions.get(tp, -1)
+            raise OffsetOutOfRange(
+                f"Fetch position {pos} is out of range for partition {tp[0]}-{tp[1]} and "
+                f"auto.offset.reset=none; seek() to an offset between {start} and {hw}",
+                offset=pos,
+                log_start=start,
+                log_end=hw,
+            )
         raise NoOffsetForPartition(
-            f"{tp[0]}-{tp[1]} {why} and auto.offset.reset=none; seek() to an offset between {start} and {hw}"
+            f"Undefined offset with no reset policy for partition: {tp[0]}-{tp[1]} (it has no committed "
+            f"offset and auto.offset.reset=none); seek() to an offset between {start} and {hw}"
         )
 
     def position(self, tp: TopicPartition) -> int:
@@ -429,12 +466,13 @@ class Consumer:
         member, generation = ("", -1) if self._manual else (self.member_id, self.generation)
         try:
             self.coordinator.commit_offsets(self.group_id, dict(offsets), member_id=member, generation=generation)
-        except (IllegalGeneration, UnknownMemberId, RebalanceInProgress) as e:
+        except (IllegalGeneration, UnknownMemberId, RebalanceInProgress, GroupIdNotFound) as e:
             if not self._manual:
                 self._needs_join = True
+            # The first sentence is Kafka's CommitFailedException message.
             raise CommitFailed(
-                f"commit failed: {e}. The group rebalanced and these partitions may now "
-                "belong to another member; poll() to rejoin"
+                "Commit cannot be completed since the group has already rebalanced and assigned "
+                f"the partitions to another member ({e.code}: {e}). poll() to rejoin"
             ) from e
         return {tp: (o.offset if isinstance(o, OffsetAndMetadata) else int(o)) for tp, o in offsets.items()}
 

@@ -40,6 +40,9 @@ GROUP_MAX_SESSION_TIMEOUT_MS = 1_800_000
 GROUP_INITIAL_REBALANCE_DELAY_MS = 3_000
 OFFSET_METADATA_MAX_BYTES = 4096
 OFFSETS_RETENTION_MS = 7 * 24 * 3600 * 1000
+# offsets.retention.check.interval.ms: how often Kafka's cleanup looks for expired
+# offsets and for Empty groups left without offsets (it deletes those).
+OFFSETS_RETENTION_CHECK_INTERVAL_MS = 600_000
 TICK_INTERVAL_MS = 50
 
 
@@ -62,6 +65,11 @@ _VALID_PREVIOUS: dict[GroupState, frozenset[GroupState]] = {
     GroupState.STABLE: frozenset({GroupState.COMPLETING_REBALANCE}),
     GroupState.DEAD: frozenset(GroupState),
 }
+
+
+def java_string_length(s: str) -> int:
+    """Java's ``String.length()``: UTF-16 code units (a character beyond the BMP counts 2)."""
+    return len(s) + sum(1 for c in s if ord(c) > 0xFFFF)
 
 
 @dataclass(frozen=True)
@@ -202,6 +210,7 @@ class GroupCoordinator:
         events: EventBus | None = None,
         initial_rebalance_delay_ms: int = GROUP_INITIAL_REBALANCE_DELAY_MS,
         offsets_retention_ms: int = OFFSETS_RETENTION_MS,
+        offsets_retention_check_interval_ms: int = OFFSETS_RETENTION_CHECK_INTERVAL_MS,
         min_session_timeout_ms: int = GROUP_MIN_SESSION_TIMEOUT_MS,
         max_session_timeout_ms: int = GROUP_MAX_SESSION_TIMEOUT_MS,
     ) -> None:
@@ -210,6 +219,7 @@ class GroupCoordinator:
         self.events = events or EventBus()
         self.initial_rebalance_delay_ms = initial_rebalance_delay_ms
         self.offsets_retention_ms = offsets_retention_ms
+        self.offsets_retention_check_interval_ms = offsets_retention_check_interval_ms
         self.min_session_timeout_ms = min_session_timeout_ms
         self.max_session_timeout_ms = max_session_timeout_ms
         self.groups: dict[str, Group] = {}
@@ -226,6 +236,17 @@ class GroupCoordinator:
         g = self.groups.get(group_id)
         if g is None or g.state is GroupState.DEAD:
             raise GroupIdNotFound(f"Consumer group '{group_id}' does not exist.")
+        return g
+
+    def _member_group(self, group_id: str, member_id: str, request: str) -> Group:
+        """The group of a member request (SyncGroup, Heartbeat, LeaveGroup).
+
+        Kafka answers these with UNKNOWN_MEMBER_ID when the group does not exist
+        ("Group g not found."): the member is unknown, and rejoining fixes it.
+        """
+        g = self.groups.get(group_id)
+        if g is None or g.state is GroupState.DEAD:
+            raise UnknownMemberId(f"Group {group_id} not found: member {member_id!r} cannot {request}; it must rejoin")
         return g
 
     def _member(self, group: Group, member_id: str) -> Member:
@@ -282,16 +303,46 @@ class GroupCoordinator:
         self._expire_offsets(group, now)
 
     def _expire_offsets(self, group: Group, now: int) -> None:
-        if group.state is not GroupState.EMPTY or not group.offsets:
+        """KIP-211 and KIP-496, as ``ClassicGroup.offsetExpirationCondition`` says.
+
+        * Empty group with a protocol type: retention counts from when the group became
+          Empty (its state timestamp), for every offset, whenever it was committed;
+        * simple group (commits from outside only, no protocol type): from each
+          offset's commit time;
+        * Stable consumer group (KIP-496): offsets of topics no member subscribes to any
+          more, from their commit time; offsets of subscribed topics never expire;
+        * any other state: nothing expires.
+
+        An explicit expire timestamp (OffsetCommit v2-v4 ``retention_time``) wins. An
+        Empty group left with no offsets is deleted, as Kafka's cleanup deletes it.
+        """
+        if group.state is GroupState.EMPTY and not group.members:
+            if not group.offsets:
+                # Kafka's cleanup (every offsets.retention.check.interval.ms) deletes an
+                # Empty group without offsets; a group is given one such interval.
+                since = group.empty_since_ms if group.empty_since_ms is not None else group.state_timestamp
+                if now - since >= self.offsets_retention_check_interval_ms:
+                    self._delete_group(group, now)
+                return
+            from_commit = group.protocol_type is None
+            subscribed: set[str] = set()
+        elif group.state is GroupState.STABLE and group.protocol_type == "consumer" and group.offsets:
+            topics = group.subscribed_topics()
+            if topics is None:
+                return  # subscriptions unknown: Kafka expires nothing then
+            from_commit, subscribed = True, topics
+        else:
             return
         expired: dict[TopicPartition, OffsetAndMetadata | None] = {}
         for tp, om in group.offsets.items():
+            if tp[0] in subscribed:
+                continue
             if om.expire_timestamp is not None:
                 due = om.expire_timestamp
-            elif group.is_simple or group.empty_since_ms is None:
+            elif from_commit or group.empty_since_ms is None:
                 due = om.commit_timestamp + self.offsets_retention_ms
             else:
-                due = max(group.empty_since_ms, om.commit_timestamp) + self.offsets_retention_ms
+                due = group.empty_since_ms + self.offsets_retention_ms
             if now >= due:
                 expired[tp] = None
         if not expired:
@@ -299,7 +350,7 @@ class GroupCoordinator:
         for tp in expired:
             del group.offsets[tp]
         self.store.write_offsets(group.group_id, expired)
-        if not group.offsets and not group.members:
+        if not group.offsets and not group.members and group.state is GroupState.EMPTY:
             self._delete_group(group, now)
 
     # --- membership --------------------------------------------------------
@@ -332,9 +383,16 @@ class GroupCoordinator:
         with self.lock:
             group = self.groups.get(group_id)
             if group is None or group.state is GroupState.DEAD:
+                if member_id:
+                    # getOrMaybeCreateClassicGroup: only a member without an id creates a group.
+                    raise UnknownMemberId(
+                        f"member {member_id!r} is not in group {group_id!r} (the group does not "
+                        "exist); join with an empty member id"
+                    )
                 group = Group(group_id, state_timestamp=now)
-                self.groups[group_id] = group
-            if group.protocol_type is not None and group.protocol_type != protocol_type:
+            # ClassicGroup.supportsProtocols: an Empty group takes any protocol type; a
+            # group with members only its own, and a protocol every member offers.
+            if group.state is not GroupState.EMPTY and group.protocol_type != protocol_type:
                 raise InconsistentGroupProtocol(
                     f"group {group_id} uses protocol type {group.protocol_type}, not {protocol_type}"
                 )
@@ -347,6 +405,7 @@ class GroupCoordinator:
                 raise UnknownMemberId(
                     f"member {member_id!r} is not in group {group_id!r}; join with an empty member id"
                 )
+            self.groups[group_id] = group
             new = not member_id
             if new:
                 member_id = f"{client_id}-{uuid.uuid4()}"
@@ -471,7 +530,7 @@ class GroupCoordinator:
         self.tick()
         now = self._now()
         with self.lock:
-            group = self._group(group_id)
+            group = self._member_group(group_id, member_id, "sync")
             member = self._member(group, member_id)
             if generation != group.generation:
                 raise IllegalGeneration(
@@ -521,7 +580,7 @@ class GroupCoordinator:
         self.tick()
         now = self._now()
         with self.lock:
-            group = self._group(group_id)
+            group = self._member_group(group_id, member_id, "heartbeat")
             if group.state is GroupState.EMPTY:
                 raise UnknownMemberId(f"group {group_id} is empty; member {member_id} must rejoin")
             member = self._member(group, member_id)
@@ -547,7 +606,7 @@ class GroupCoordinator:
     def leave_group(self, group_id: str, member_id: str) -> None:
         now = self._now()
         with self.lock:
-            group = self._group(group_id)
+            group = self._member_group(group_id, member_id, "leave")
             member = self._member(group, member_id)
             self._remove_member(group, member, now, f"member {member_id} left")
 
@@ -601,7 +660,45 @@ class GroupCoordinator:
         generation: int,
         now: int,
     ) -> dict[TopicPartition, OffsetAndMetadata]:
-        """The checks of ``validateOffsetCommit``; creates a simple group for gen -1."""
+        """The checks of ``validateOffsetCommit``, in Kafka's order; creates a simple group for gen -1.
+
+        The group is checked first (``OffsetMetadataManager.validateOffsetCommit`` and
+        ``ClassicGroup.validateOffsetCommit``), then each offset's metadata. Kafka then
+        refuses only the partitions whose metadata is too large and commits the others;
+        logcore refuses the whole request so that a refusal never changes anything.
+        """
+        group = self.groups.get(group_id)
+        if group is not None and group.state is GroupState.DEAD:
+            group = None
+        create_simple = False
+        if group is None:
+            if generation >= 0:
+                # OffsetCommit v9+ answers GROUP_ID_NOT_FOUND (older versions said
+                # ILLEGAL_GENERATION): a member cannot commit to a group that is gone.
+                raise GroupIdNotFound(
+                    f"Group {group_id} not found: member {member_id!r} of generation {generation} "
+                    "cannot commit to it; the consumer must rejoin"
+                )
+            if not group_id:
+                raise InvalidGroupId("group id must be a non-empty string")
+            create_simple = True
+        elif generation < 0 and group.state is GroupState.EMPTY:
+            pass  # from outside the group (admin tools, assign()): fine while it is Empty
+        elif generation >= 0 or member_id:
+            member = self._member(group, member_id)
+            if generation != group.generation:
+                raise IllegalGeneration(
+                    f"commit from member {member_id} with generation {generation} refused: "
+                    f"group {group_id} is at generation {group.generation} (a fenced zombie)"
+                )
+            if group.state is GroupState.COMPLETING_REBALANCE:
+                raise RebalanceInProgress(f"group {group_id} is completing a rebalance; commit after the sync")
+            member.last_heartbeat_ms = now
+        else:
+            raise UnknownMemberId(
+                f"group {group_id} is {group.state} with members; a commit from "
+                "outside the group (generation -1) is only accepted while it is Empty"
+            )
         entries: dict[TopicPartition, OffsetAndMetadata] = {}
         for tp, value in offsets.items():
             if type(value) is int:
@@ -615,37 +712,20 @@ class GroupCoordinator:
                 om = OffsetAndMetadata(int(value[0]), value[1])
             else:
                 om = OffsetAndMetadata(int(value))
-            if len(om.metadata.encode("utf-8")) > OFFSET_METADATA_MAX_BYTES:
+            # Kafka compares String.length(): UTF-16 code units, not UTF-8 bytes.
+            size = java_string_length(om.metadata)
+            if size > OFFSET_METADATA_MAX_BYTES:
                 raise OffsetMetadataTooLarge(
-                    f"metadata of the commit for {tp[0]}-{tp[1]} is "
-                    f"{len(om.metadata.encode())} bytes; at most {OFFSET_METADATA_MAX_BYTES} allowed"
+                    f"The metadata field of the offset request was too large: the metadata of "
+                    f"{tp[0]}-{tp[1]} is {size} characters; offset.metadata.max.bytes allows "
+                    f"{OFFSET_METADATA_MAX_BYTES}"
                 )
             if om.offset < 0:
                 raise InvalidRequest(f"offset {om.offset} for {tp[0]}-{tp[1]} is negative")
             entries[tp] = OffsetAndMetadata(om.offset, om.metadata, om.leader_epoch, now, om.expire_timestamp)
-        group = self.groups.get(group_id)
-        if generation < 0 and not member_id:
-            if group is not None and group.state not in (GroupState.EMPTY, GroupState.DEAD):
-                raise UnknownMemberId(
-                    f"group {group_id} is {group.state} with members; a commit from "
-                    "outside the group (generation -1) is only accepted while it is Empty"
-                )
-            if group is None or group.state is GroupState.DEAD:
-                if not group_id:
-                    raise InvalidGroupId("group id must be a non-empty string")
-                self.groups[group_id] = Group(group_id, state_timestamp=now, empty_since_ms=now)
-            return entries
-        if group is None or group.state is GroupState.DEAD:
-            raise UnknownMemberId(f"group {group_id} does not exist; member {member_id} must join")
-        member = self._member(group, member_id)
-        if generation != group.generation:
-            raise IllegalGeneration(
-                f"commit from member {member_id} with generation {generation} refused: "
-                f"group {group_id} is at generation {group.generation} (a fenced zombie)"
-            )
-        if group.state is GroupState.COMPLETING_REBALANCE:
-            raise RebalanceInProgress(f"group {group_id} is completing a rebalance; commit after the sync")
-        member.last_heartbeat_ms = now
+        if create_simple:
+            # Only now: a refused request must not leave a new group behind.
+            self.groups[group_id] = Group(group_id, state_timestamp=now, empty_since_ms=now)
         return entries
 
     def commit_offsets_batch(self, requests: Sequence[CommitRequest]) -> list[Exception | None]:
@@ -703,8 +783,17 @@ class GroupCoordinator:
             group = self._group(group_id)
             parts = list(partitions)
             if group.state is not GroupState.EMPTY:
-                subscribed = group.subscribed_topics()
-                busy = sorted({t for t, _ in parts if subscribed is None or t in subscribed})
+                # ClassicGroup.validateOffsetDelete: an active group of another protocol
+                # type (connect, ...) cannot lose offsets at all.
+                if group.protocol_type != "consumer":
+                    raise NonEmptyGroup(
+                        f"Group {group_id} is non-empty: it is {group.state} with protocol type "
+                        f"{group.protocol_type!r}; only an Empty group's offsets can be deleted"
+                    )
+                # isSubscribedToTopic: unreadable subscriptions count as "not subscribed",
+                # as in Kafka (computeSubscribedTopics gives up on a SchemaException).
+                subscribed = group.subscribed_topics() or set()
+                busy = sorted({t for t, _ in parts if t in subscribed})
                 if busy:
                     from .errors import GroupSubscribedToTopic
 

@@ -76,6 +76,16 @@ class ConsumerOffsetsStore(OffsetsLog):
                         metadata=om.metadata,
                         commit_timestamp=om.commit_timestamp,
                     )
+                    if om.expire_timestamp is None
+                    # Kafka writes version 1, the only one with an expire timestamp, when
+                    # the commit asked for its own retention (OffsetCommit v2-v4).
+                    else value_type(
+                        offset=om.offset,
+                        metadata=om.metadata,
+                        commit_timestamp=om.commit_timestamp,
+                        expire_timestamp=om.expire_timestamp,
+                        version=1,
+                    )
                 ),
             )
             for (topic, partition), om in offsets.items()
@@ -160,7 +170,11 @@ class ConsumerOffsetsStore(OffsetsLog):
             if isinstance(key, codec.OffsetCommitKey):
                 v = codec.decode_offset_value(raw_value)
                 offsets.setdefault(key.group, {})[(key.topic, key.partition)] = OffsetAndMetadata(
-                    v.offset, v.metadata or "", v.leader_epoch, v.commit_timestamp
+                    v.offset,
+                    v.metadata or "",
+                    v.leader_epoch,
+                    v.commit_timestamp,
+                    v.expire_timestamp if v.version == 1 and v.expire_timestamp >= 0 else None,
                 )
             elif isinstance(key, codec.GroupMetadataKey):
                 metadata[key.group] = codec.decode_group_value(raw_value)
@@ -191,7 +205,13 @@ class ConsumerOffsetsStore(OffsetsLog):
             # heartbeat, and then the group rebalances to Empty.
             group.state = GroupState.STABLE if group.members else GroupState.EMPTY
             if group.state is GroupState.EMPTY:
-                group.empty_since_ms = group.state_timestamp or now
+                # KIP-211 counts from when the group became Empty: its state timestamp.
+                # A group without one (metadata v0/v1 has none, a simple group has no
+                # metadata record) falls back to each offset's commit time, as in Kafka.
+                if meta is not None and meta.current_state_timestamp >= 0:
+                    group.empty_since_ms = meta.current_state_timestamp
+                else:
+                    group.empty_since_ms = None
             group.offsets = offsets.get(group_id, {})
             coordinator.load_group(group)
         return len(set(offsets) | set(metadata))
