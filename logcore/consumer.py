@@ -245,9 +245,13 @@ class Consumer:
         assert self.group_id is not None
         try:
             sync = self.coordinator.sync_group(self.group_id, self.member_id, self.generation, assignments)
-        except (RebalanceInProgress, IllegalGeneration):
+        except RebalanceInProgress:
             self._awaiting_sync = False
             self._needs_join = True
+            return False
+        except IllegalGeneration:
+            self._awaiting_sync = False
+            self._fenced()
             return False
         except UnknownMemberId:
             self._lost()
@@ -295,6 +299,17 @@ class Consumer:
         for tp in partitions:
             self._positions.pop(tp, None)
 
+    def _fenced(self) -> None:
+        """ILLEGAL_GENERATION: keep the member id, lose the generation and the partitions.
+
+        Kafka's ``resetGenerationOnResponseError``: the next ``onJoinPrepare`` finds no
+        generation and calls ``onPartitionsLost``, so a zombie neither commits its
+        positions nor keeps them: it resumes from the committed offsets.
+        """
+        member_id = self.member_id
+        self._lost()
+        self.member_id = member_id
+
     def _lost(self) -> None:
         """Fenced or expired: partitions are lost, not revoked (no commit possible)."""
         self.member_id = ""
@@ -319,8 +334,10 @@ class Consumer:
         self._last_heartbeat = now
         try:
             self.coordinator.heartbeat(self.group_id, self.member_id, self.generation, polled=True)
-        except (RebalanceInProgress, IllegalGeneration):
+        except RebalanceInProgress:
             self._needs_join = True
+        except IllegalGeneration:
+            self._fenced()
         except UnknownMemberId:
             self._lost()
 

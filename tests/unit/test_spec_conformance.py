@@ -757,6 +757,34 @@ def test_s5_auto_commit_happens_before_the_rebalance(
     assert b.assignment() and all(b.position(tp) == 10 for tp in b.assignment())
 
 
+def test_s5_a_fenced_member_loses_its_positions_and_commits_nothing(
+    cluster: EmbeddedCluster, clock: ManualClock
+) -> None:
+    # ILLEGAL_GENERATION on a heartbeat: Kafka resets the generation and the next
+    # onJoinPrepare calls onPartitionsLost: no commit, and the partitions are read
+    # again from the committed offsets. logcore used to keep the zombie's positions.
+    cluster.create_topic("t", 1)
+    for _ in range(10):
+        cluster.produce("t", b"x", partition=0)
+    c = Consumer(
+        cluster,
+        "g",
+        auto_offset_reset="earliest",
+        auto_commit_interval_ms=3_600_000,
+        partition_assignment_strategy=["cooperative-sticky"],
+    )
+    c.subscribe(["t"])
+    _settle([c], clock)
+    c.poll()
+    assert c.position(("t", 0)) == 10
+    c.generation -= 1  # as if it missed a generation while paused
+    clock.advance(3000)
+    # The heartbeat answers ILLEGAL_GENERATION; the member rejoins within this poll.
+    again = c.poll()
+    assert offsets(cluster, "g") == {}  # the zombie committed nothing
+    assert [r.offset for r in again] == list(range(10))  # at-least-once: re-read from the last commit
+
+
 # --- 6. Administration -----------------------------------------------------------------
 
 
