@@ -7,6 +7,10 @@ OFFSETSITE_WORKSHOP   1: anonymous visitors may produce and consume in groups of
 OFFSETSITE_READ_LOGIN 1: anonymous visitors must log in to read pages
 OFFSETSITE_SECRET_KEY the secret key; otherwise one is made once and kept in var/
 OFFSETSITE_DEBUG      1 for Django's debug pages
+OFFSETSITE_HTTPS      1 when browsers reach the site over TLS: secure cookies, HTTPS redirect, HSTS
+OFFSETSITE_HSTS_SECONDS  Strict-Transport-Security max-age with OFFSETSITE_HTTPS (default 3600)
+OFFSETSITE_HSTS_SUBDOMAINS, OFFSETSITE_HSTS_PRELOAD  1 to add includeSubDomains / preload to HSTS
+OFFSETSITE_BEHIND_PROXY  1 to trust X-Forwarded-Proto from a TLS-terminating proxy (docs/security.md)
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ MIDDLEWARE = [
     "offsetsite.core.middleware.ReadLoginMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "offsetsite.core.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
@@ -148,6 +153,23 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+
+# Behind TLS (docs/security.md): cookies only over HTTPS, plain HTTP redirected, HSTS.
+HTTPS = os.environ.get("OFFSETSITE_HTTPS") == "1"
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS
+# Short by default: a browser keeps refusing plain HTTP for this long, even if TLS is removed.
+SECURE_HSTS_SECONDS = int(os.environ.get("OFFSETSITE_HSTS_SECONDS", "3600")) if HTTPS else 0
+# These reach beyond this site (every subdomain; the browsers' built-in list): opt in.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS and os.environ.get("OFFSETSITE_HSTS_SUBDOMAINS") == "1"
+SECURE_HSTS_PRELOAD = HTTPS and os.environ.get("OFFSETSITE_HSTS_PRELOAD") == "1"
+# Only a proxy that sets (and strips client copies of) X-Forwarded-Proto may be trusted.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if os.environ.get("OFFSETSITE_BEHIND_PROXY") == "1" else None
+)
 
 OFFSETSITE = {
     "DATA_DIR": Path(os.environ.get("OFFSETSITE_DATA_DIR", os.environ.get("OFFSETSITE_DATA", VAR_DIR / "data"))),

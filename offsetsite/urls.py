@@ -12,3 +12,6 @@ urlpatterns = [
     path("", include("offsetsite.live.urls")),
     path("", include("offsetsite.dashboard.urls")),
 ]
+
+# Say which limit a refused request broke (a 10 MB form field, too many fields).
+handler400 = "offsetsite.core.views_errors.bad_request"

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from logcore.errors import UnknownTopicOrPartition
+from logcore.errors import InvalidTopic, UnknownTopicOrPartition
 from logcore.records import Header
 from offsetsite import engine
 from offsetsite.core.models import record as audit
@@ -145,7 +145,11 @@ def produce(request: HttpRequest, topic: str) -> HttpResponse:
     items = lst(body["records"], "records", limit) if many else [body]
     if not items:
         raise bad_request("records is empty; send at least one record")
-    count = _partition_count(topic)
+    desc = engine.get_cluster().describe_topic(topic)
+    if desc.internal:
+        # As Kafka's broker does (InvalidTopicException): only the coordinator writes there.
+        raise InvalidTopic(f"Cannot append to internal topic {topic}: only the broker writes to it")
+    count = len(desc.partitions)
     prepared = []
     for i, item in enumerate(items):
         where = f"records[{i}]" if many else "the record"

@@ -30,6 +30,15 @@ class AuditEntry(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username or 'anonymous'} {self.action} {self.summary}"
 
 
+def _fit(field: str, value: str, details: dict[str, Any]) -> str:
+    """``value`` cut to its column; the whole of it goes to ``details`` (group ids may be long)."""
+    limit = getattr(AuditEntry._meta.get_field(field), "max_length", None)
+    if limit is None or len(value) <= limit:
+        return value
+    details.setdefault(field, value)
+    return value[: limit - 1] + "\u2026"
+
+
 def record(
     request: Any,
     action: str,
@@ -44,6 +53,7 @@ def record(
     """Write one audit entry for a change made through ``request`` (or None for the CLI)."""
     user = getattr(request, "user", None)
     authed = user is not None and user.is_authenticated
+    topic, group_id = _fit("topic", topic, details), _fit("group_id", group_id, details)
     return AuditEntry.objects.create(
         user=user if authed else None,
         username=user.get_username() if user is not None and authed else "",

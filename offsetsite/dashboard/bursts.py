@@ -22,6 +22,9 @@ from logcore.records import Header
 
 SEQUENCE = "{n}"  # replaced in keys and values by the record's number in the burst, from 1
 _KEEP = 100  # finished bursts remembered for their status page
+# Bursts running at once, site-wide. Each is a thread; workshop visitors may start
+# them, and the per-burst caps alone would let a script start thousands.
+MAX_RUNNING = 8
 # Pacing: produce what is due, then sleep at most this long. Short enough to look
 # smooth on the strips, long enough not to spin.
 _TICK_S = 0.02
@@ -118,10 +121,19 @@ def _run(burst: Burst, cluster: Cluster) -> None:
         burst.finished = time.monotonic()
 
 
+class TooManyBursts(Exception):
+    """``MAX_RUNNING`` bursts are running already; ``str(e)`` says so to the user."""
+
+
 def start(cluster: Cluster, spec: BurstSpec) -> Burst:
     """Start a burst through ``cluster`` (the locked proxy); returns at once."""
     burst = Burst(uuid.uuid4().hex[:12], spec)
     with _bursts_lock:
+        if sum(1 for b in _bursts.values() if not b.done) >= MAX_RUNNING:
+            raise TooManyBursts(
+                f"{MAX_RUNNING} bursts are running already, the most this site runs at once: "
+                "wait for one to finish, or produce fewer records at a time."
+            )
         _bursts[burst.id] = burst
         while len(_bursts) > _KEEP:
             oldest = next(iter(_bursts))

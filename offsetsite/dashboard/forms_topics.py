@@ -78,7 +78,7 @@ class ProduceForm(forms.Form):
         raw = (self.cleaned_data.get("partition") or "").strip()
         if raw in ("", "key", "auto"):
             return None
-        if not raw.isdigit() or int(raw) >= self.partitions:
+        if not raw.isdecimal() or len(raw) > 18 or int(raw) >= self.partitions:
             raise forms.ValidationError(
                 f"Partition {raw!r} does not exist: choose 0 to {self.partitions - 1}, or leave it empty."
             )

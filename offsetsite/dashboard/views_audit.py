@@ -48,7 +48,7 @@ def audit(request: HttpRequest) -> HttpResponse:
     entries, values = filtered(request.GET)
     raw_page = request.GET.get("page", "1")
     problem = ""
-    if not raw_page.isdigit() or int(raw_page) < 1:
+    if not raw_page.isdecimal() or len(raw_page) > 18 or int(raw_page) < 1:
         problem = f"page must be a whole number from 1; got {raw_page[:20]!r}. Showing page 1."
         raw_page = "1"
     page = Paginator(entries, PAGE_SIZE).get_page(raw_page)

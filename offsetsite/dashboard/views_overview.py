@@ -105,7 +105,8 @@ def _parse_sort(raw: str, allowed: dict[str, bool], name: str, problems: list[st
 def _parse_page(raw: str, name: str, problems: list[str]) -> int:
     if not raw:
         return 1
-    if not raw.isdigit() or int(raw) < 1:
+    # isdecimal: isdigit() passes '²', which int() refuses; 18 digits keep int() cheap.
+    if not raw.isdecimal() or len(raw) > 18 or int(raw) < 1:
         problems.append(f"{name} must be a whole number from 1; got {raw[:20]!r}. Showing page 1.")
         return 1
     return int(raw)

@@ -59,7 +59,7 @@ def _int_param(request: HttpRequest, name: str, problems: list[str], allowed: st
 def parse_time(text: str) -> int:
     """Epoch milliseconds, or Kafka's yyyy-MM-ddTHH:mm:ss.SSS[zone] (no zone: UTC)."""
     text = text.strip()
-    if text.isdigit():
+    if text.isdecimal() and len(text) <= 18:  # isdigit() passes '²', which int() refuses
         return int(text)
     if _MINUTES.match(text):  # what a browser's datetime-local input sends
         text += ":00"
@@ -240,7 +240,11 @@ def _produce(request: HttpRequest, desc: TopicDescription, form: ProduceForm) ->
         return {"message": f"Produced to partition {p} at offset {offset}.", "partition": p, "offset": offset}
     rate = form.cleaned_data["rate"]
     spec = bursts.BurstSpec(desc.name, count, rate, key, value, tuple(headers), partition)
-    burst = bursts.start(cluster, spec)
+    try:
+        burst = bursts.start(cluster, spec)
+    except bursts.TooManyBursts as e:
+        form.add_error("count", str(e))
+        return None
     record(
         request,
         "produce_burst",
@@ -344,13 +348,13 @@ def consumer_offsets_context(request: HttpRequest | None = None) -> dict[str, An
     if request is not None:
         raw_p = request.GET.get("p", "").strip()
         if raw_p:
-            if raw_p.isdigit() and int(raw_p) < count:
+            if raw_p.isdecimal() and len(raw_p) <= 18 and int(raw_p) < count:
                 partition = int(raw_p)
             else:
                 problems.append(f"Partition {raw_p!r} does not exist: {OFFSETS_TOPIC} has partitions 0 to {count - 1}.")
         raw_size = request.GET.get("size", "").strip()
         if raw_size:
-            if raw_size.isdigit() and 1 <= int(raw_size) <= MAX_PAGE:
+            if raw_size.isdecimal() and len(raw_size) <= 18 and 1 <= int(raw_size) <= MAX_PAGE:
                 size = int(raw_size)
             else:
                 problems.append(f"A page holds 1 to {MAX_PAGE} records, not {raw_size!r}.")

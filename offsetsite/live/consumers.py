@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.db import close_old_connections
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -39,6 +42,9 @@ _log = logging.getLogger(__name__)
 
 CLOSE_LOGIN_REQUIRED = 4401
 TICK_S = 2.0  # reconciliation: how late a lost notice may make a page
+# A socket outlives the request that opened it: how late a logout, a deactivation or a
+# password change may reach an open logged-in page (one session read per check).
+SESSION_CHECK_S = 10.0
 
 
 def version_marker(version: int, oob: bool = True) -> str:
@@ -118,6 +124,21 @@ def _finished(k: tuple[str, str, Any, Any], entry: _SharedRender, future: asynci
         entry.loop.call_later(SHARED_KEEP_S, forget)
 
 
+def _session_user(session_key: str | None) -> Any:
+    """Who the session is now: Django's own check (session hash, active user) on a fresh read."""
+    from django.contrib.auth import get_user
+    from django.http import HttpRequest
+
+    close_old_connections()
+    try:
+        store = import_module(settings.SESSION_ENGINE).SessionStore
+        request = HttpRequest()
+        request.session = store(session_key)
+        return get_user(request)
+    finally:
+        close_old_connections()
+
+
 def _open_engine() -> None:
     from offsetsite.engine import get_cluster
 
@@ -143,6 +164,8 @@ class LivePageConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channel
             await self.accept()
             await self.close(code=CLOSE_LOGIN_REQUIRED)
             return
+        self.user_pk = user.pk if getattr(user, "is_authenticated", False) else None
+        self.next_session_check = time.monotonic() + SESSION_CHECK_S
         fps = float(str(settings.OFFSETSITE.get("LIVE_MAX_FPS", 10)))
         self.coalescer = Coalescer(max_fps=fps)
         self._flush_lock = asyncio.Lock()
@@ -230,8 +253,30 @@ class LivePageConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channel
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
+            if self.user_pk is not None and time.monotonic() >= self.next_session_check:
+                self.next_session_check = time.monotonic() + SESSION_CHECK_S
+                try:
+                    if not await self._session_lasts():
+                        return
+                except Exception:  # a database hiccup must not end the reconciliation
+                    _log.exception("session check of a live %s page failed", self.kind)
             if self.coalescer.behind(BRIDGE.version(self.kind, self.key)):
                 self._request_flush()
+
+    async def _session_lasts(self) -> bool:
+        """Check the login this socket opened with; False once the socket was closed for it."""
+        session = self.scope.get("session")
+        user = await sync_to_async(_session_user)(getattr(session, "session_key", None))
+        if getattr(user, "pk", None) == self.user_pk and user.is_authenticated:
+            return True
+        # Logged out, deactivated, or the password changed: the page now shows what an
+        # anonymous visitor may see, or nothing when reading needs a login.
+        self.user_pk = None
+        self.scope["user"] = user if not user.is_authenticated else AnonymousUser()
+        if await sync_to_async(read_login_required)():
+            await self.close(code=CLOSE_LOGIN_REQUIRED)
+            return False
+        return True
 
 
 class OverviewConsumer(LivePageConsumer):
