@@ -54,13 +54,23 @@
   // wrap the frame's table parts and let htmx.swap do the frame. (The lazy match ends at
   // the first closing tag: a live table part must not hold a nested table.)
   var OOB_TABLE_PART = /<(tbody|thead|tfoot|tr)\b[^>]*\bhx-swap-oob=[^>]*>[\s\S]*?<\/\1>/gi;
+  var ID_ATTR = /^<[a-z]+\b[^>]*?\bid="([^"]+)"/i;
+
+  // A frame may carry parts this page does not show (the topic page's frame holds every
+  // partition's newest records; the page shows one): drop those instead of letting htmx
+  // report a missing target for each.
+  function wrapOrDrop(part) {
+    var id = ID_ATTR.exec(part);
+    if (id && !document.getElementById(id[1])) return "";
+    return "<template>" + part + "</template>";
+  }
 
   document.addEventListener("htmx:wsBeforeMessage", function (evt) {
     var el = socketEl();
     var message = evt.detail ? evt.detail.message : null;
     if (!el || typeof message !== "string" || !window.htmx || typeof window.htmx.swap !== "function") return;
     evt.preventDefault();  // the extension skips its own swap (and htmx:wsAfterMessage)
-    window.htmx.swap(el, message.replace(OOB_TABLE_PART, "<template>$&</template>"), { swapStyle: "none" });
+    window.htmx.swap(el, message.replace(OOB_TABLE_PART, wrapOrDrop), { swapStyle: "none" });
     afterFrame();
   });
 
