@@ -54,7 +54,10 @@ class ProduceForm(forms.Form):
     partition = forms.CharField(
         required=False,
         initial="",
-        help_text="A partition number, or empty to let the partitioner choose (by key, as Kafka's producer does).",
+        help_text=(
+            'A partition, or "by key": the partitioner places the record as Kafka\'s producer does '
+            "(murmur2 of the key; with no key, sticky)."
+        ),
     )
     count = forms.IntegerField(required=False, min_value=1, label="Records", initial=1)
     rate = forms.IntegerField(required=False, min_value=1, label="Per second", initial=10)
