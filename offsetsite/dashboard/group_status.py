@@ -139,8 +139,23 @@ def _rate(first: tuple[int, int], last: tuple[int, int]) -> float | None:
     return None if span_ms <= 0 else max(last[0] - first[0], 0) * 1000.0 / span_ms
 
 
+class _LagInTime:
+    """Display of a lag in time and where it came from (rows of both pages share it)."""
+
+    lag_ms: float | None
+    lag_source: str | None
+
+    @property
+    def lag_time(self) -> str:
+        return human_ms(self.lag_ms)
+
+    @property
+    def lag_source_text(self) -> str:
+        return LAG_SOURCES.get(self.lag_source or "", "")
+
+
 @dataclass(frozen=True)
-class PartitionView:
+class PartitionView(_LagInTime):
     """One row of the group page: offsets, lag, lag in time and health of a partition."""
 
     topic: str
@@ -157,14 +172,6 @@ class PartitionView:
     host: str | None
     commit_timestamp: int | None
     clear: ClearEstimate | None = None
-
-    @property
-    def lag_time(self) -> str:
-        return human_ms(self.lag_ms)
-
-    @property
-    def lag_source_text(self) -> str:
-        return LAG_SOURCES.get(self.lag_source or "", "")
 
     @property
     def topic_missing(self) -> bool:
@@ -214,7 +221,7 @@ class GroupView:
 
 
 @dataclass(frozen=True)
-class GroupSummary:
+class GroupSummary(_LagInTime):
     """One row of the overview's groups table."""
 
     group_id: str
@@ -226,14 +233,6 @@ class GroupSummary:
     lag_ms: float | None = None
     lag_source: str | None = None
     health: GroupStatus | None = None
-
-    @property
-    def lag_time(self) -> str:
-        return human_ms(self.lag_ms)
-
-    @property
-    def lag_source_text(self) -> str:
-        return LAG_SOURCES.get(self.lag_source or "", "")
 
     @property
     def health_name(self) -> str:

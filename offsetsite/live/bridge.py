@@ -145,34 +145,34 @@ class Bridge:
                         groups.discard(g)
                 self._co_v = v
                 self._dirty_co = True
-            wake = self._loop is not None and bool(self._listeners) and not self._scheduled
-            if wake:
-                self._scheduled = True
-            loop = self._loop
-        if wake and loop is not None:
-            try:
-                loop.call_soon_threadsafe(self._arm)
-            except RuntimeError:  # the loop closed (server or test shut down): nobody listens
-                with self._lock:
-                    self._scheduled = False
-                    if self._loop is loop:
-                        self._loop = None
+            loop = self._claim_wake()
+        self._wake(loop)
+
+    def _claim_wake(self) -> asyncio.AbstractEventLoop | None:
+        """Under the lock: the loop to wake, once per flush, when someone listens."""
+        if self._loop is None or not self._listeners or self._scheduled:
+            return None
+        self._scheduled = True
+        return self._loop
+
+    def _wake(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        if loop is None:
+            return
+        try:
+            loop.call_soon_threadsafe(self._arm)
+        except RuntimeError:  # the loop closed (server or test shut down): nobody listens
+            with self._lock:
+                self._scheduled = False
+                if self._loop is loop:
+                    self._loop = None
 
     def touch_group(self, group_id: str) -> None:
         """Something about the group changed outside the engine (its timeline got rows)."""
         with self._lock:
             self._seq += 1
             self._touch_group(group_id, self._seq)
-            wake = self._loop is not None and bool(self._listeners) and not self._scheduled
-            if wake:
-                self._scheduled = True
-            loop = self._loop
-        if wake and loop is not None:
-            try:
-                loop.call_soon_threadsafe(self._arm)
-            except RuntimeError:
-                with self._lock:
-                    self._scheduled = False
+            loop = self._claim_wake()
+        self._wake(loop)
 
     def _touch_topic(self, topic: str, v: int) -> None:
         self._topic_v[topic] = v
