@@ -107,8 +107,12 @@ def server_env(var: Path) -> dict[str, str]:
 
 
 @contextmanager
-def running_server(var: Path, demo: bool = True) -> Iterator[Server]:
-    """migrate, the USERS, the demo seed (before the server takes the data directory), daphne."""
+def running_server(var: Path, demo: bool = True, traffic: bool = False) -> Iterator[Server]:
+    """migrate, the USERS, the demo seed (before the server takes the data directory), daphne.
+
+    ``traffic``: serve as ``./dev demo`` does (``offsetsite serve --demo-traffic``), so groups
+    have live members and lag moves.
+    """
     env = server_env(var)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
     script = "\n".join(
@@ -133,8 +137,13 @@ def running_server(var: Path, demo: bool = True) -> Iterator[Server]:
         )
     port = free_port()
     log = open(var / "server.log", "wb")  # noqa: SIM115 - closed after the server stops
+    command = (
+        ["-m", "offsetsite", "serve", "--host", "127.0.0.1", "--port", str(port), "--demo-traffic"]
+        if traffic
+        else ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "offsetsite.asgi:application"]
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "offsetsite.asgi:application"],
+        [sys.executable, *command],
         cwd=REPO,
         env=env,
         stdout=log,

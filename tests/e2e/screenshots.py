@@ -23,8 +23,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from .conftest import CHROMIUM, REPO, VIEWPORT, Server, running_server, sign_in
 
-MIN_SAMPLES = 4
-SAMPLE_WAIT_S = 40.0
+MIN_SAMPLES = 8
+SAMPLE_WAIT_S = 70.0
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(CHROMIUM).exists():
         print(f"No Chromium at {CHROMIUM}: apt-get install chromium (or set OFFSETSITE_CHROMIUM)", file=sys.stderr)
         return 1
-    with tempfile.TemporaryDirectory(prefix="offsetsite-shots-") as tmp, running_server(Path(tmp)) as server:
+    with tempfile.TemporaryDirectory(prefix="offsetsite-shots-") as tmp, running_server(Path(tmp), traffic=True) as server:
         for path in take(server, args.out):
             print(path.relative_to(REPO) if path.is_relative_to(REPO) else path)
     return 0
