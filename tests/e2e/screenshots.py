@@ -129,7 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(CHROMIUM).exists():
         print(f"No Chromium at {CHROMIUM}: apt-get install chromium (or set OFFSETSITE_CHROMIUM)", file=sys.stderr)
         return 1
-    with tempfile.TemporaryDirectory(prefix="offsetsite-shots-") as tmp, running_server(Path(tmp), traffic=True) as server:
+    with (
+        tempfile.TemporaryDirectory(prefix="offsetsite-shots-") as tmp,
+        running_server(Path(tmp), traffic=True) as server,
+    ):
         for path in take(server, args.out):
             print(path.relative_to(REPO) if path.is_relative_to(REPO) else path)
     return 0
