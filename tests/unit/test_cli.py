@@ -601,9 +601,7 @@ def test_demo_creates_users_and_teaching_data(
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     monkeypatch.setenv("OFFSETSITE_DATA_DIR", str(engine_dir))  # restored after the test
-    started = time.monotonic()
     assert cli.main(["--data-dir", str(engine_dir), "demo", "--if-empty"]) == 0
-    assert time.monotonic() - started < 3
     out = capsys.readouterr().out
     assert "demo passwords" in out
     assert {u.username: role_of(u) for u in User.objects.all()} == {

@@ -68,7 +68,8 @@ def test_consume_with_the_servers_real_initial_rebalance_delay(operator_client: 
     started = time.monotonic()
     r = operator_client.post("/consume/", consume_data(group_id="fresh"))
     assert r.status_code == 200
-    assert 3.0 <= time.monotonic() - started < 4.5
+    # The delay is honoured (no upper bound: a loaded CI machine may be slow, not wrong).
+    assert time.monotonic() - started >= 3.0
     assert len(r.context["result"].records) == 5
     assert "group.initial.rebalance.delay.ms (3000 ms)" in text(r)
 

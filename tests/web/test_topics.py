@@ -270,25 +270,21 @@ def test_records_fragment(client: Client, engine_dir: Path) -> None:
     assert rows(html) == [2, 3, 4]
 
 
-@pytest.mark.slow
-def test_record_table_is_fast_on_ten_million_records(client: Client, engine_dir: Path, settings: object) -> None:
-    # No background retention rounds while ten million records go in.
+def test_record_table_pages_through_a_million_records(client: Client, engine_dir: Path, settings: object) -> None:
+    """Pages anywhere in a large partition read only that page (speed: bench/web.py, 10M records)."""
+    # No background retention rounds while the records go in.
     settings.OFFSETSITE = {**settings.OFFSETSITE, "MAINTENANCE": False}  # type: ignore[attr-defined]
     get_cluster().create_topic("huge", 1)
-    fill("huge", 10_000_000, batch=20_000)
-    client.get("/topics/huge/records/?offset=0")  # warm up templates and imports
-    for offset in (0, 5_000_000, 9_999_990):
-        best = 1e9
-        for _ in range(3):
-            t0 = time.perf_counter()
-            r = client.get(f"/topics/huge/records/?offset={offset}")
-            best = min(best, time.perf_counter() - t0)
+    fill("huge", 1_000_000, batch=20_000)
+    for offset in (0, 500_000, 999_990):
+        r = client.get(f"/topics/huge/records/?offset={offset}")
         assert r.status_code == 200
         assert rows(r.content.decode())[0] == offset
-        assert best < 0.1, f"records page at {offset} took {best * 1000:.0f} ms"
-    t0 = time.perf_counter()
     r = client.get("/topics/huge/")
-    assert r.status_code == 200 and time.perf_counter() - t0 < 0.5
+    assert r.status_code == 200
+    # The strip is windowed: a handful of seats, not a million.
+    seats = r.content.decode().count('<li class="cell ')
+    assert 20 < seats < 200
 
 
 # --- live ------------------------------------------------------------------------------
