@@ -374,6 +374,11 @@ class Consumer:
         parts = self._assignment
         if not parts:
             return out
+        # As Kafka's updateFetchPositions: every assigned partition gets a position (its
+        # committed offset, or the reset policy's) before any fetch, so a commit after a
+        # short poll covers the partitions this poll did not reach too.
+        for tp in parts:
+            self._position(tp)
         n = len(parts)
         for i in range(n):
             if len(out) >= limit:

@@ -164,3 +164,19 @@ def test_seek_and_position(cluster, clock):
     assert c.position(("t", 0)) == 0
     c.seek_to_end()
     assert c.poll() == []
+
+
+def test_commit_after_a_short_poll_covers_every_assigned_partition(cluster, clock):
+    """Kafka positions every assigned partition before fetching (updateFetchPositions), so
+    commitSync() after reading one record commits the partitions not reached yet too."""
+    cluster.create_topic("t", 3)
+    for p in range(3):
+        for _ in range(4):
+            cluster.produce("t", b"x", partition=p)
+    c = Consumer(cluster, "g", auto_offset_reset="earliest", enable_auto_commit=False)
+    c.assign([("t", 0), ("t", 1), ("t", 2)])
+    records = c.poll(max_records=1)
+    assert len(records) == 1
+    committed = c.commit()
+    read = (records[0].topic, records[0].partition)
+    assert committed == {tp: (1 if tp == read else 0) for tp in [("t", 0), ("t", 1), ("t", 2)]}
