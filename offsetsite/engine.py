@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from contextvars import ContextVar
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -51,6 +52,17 @@ class _LockedCluster:
                 return value(*args, **kwargs)
 
         return locked
+
+
+# The cluster a request or a command works on. The embedded engine is "local"; a
+# request under /clusters/<name>/ sets another (offsetsite.clusters).
+DEFAULT_CLUSTER = "local"
+_current_name: ContextVar[str] = ContextVar("offsetsite_cluster", default=DEFAULT_CLUSTER)
+
+
+def current_cluster_name() -> str:
+    """The name of the cluster this request, socket or command works on."""
+    return _current_name.get()
 
 
 def data_dir() -> Path:
