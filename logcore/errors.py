@@ -188,3 +188,38 @@ class CommitFailed(KafkaError):
 
     code = "COMMIT_FAILED"
     kafka_message = ""
+
+
+# Reaching a real Kafka cluster (logcore.kafka_cluster). Named as Kafka's Errors enum
+# names them, so a message says which of the three failed: the network, who you are,
+# or what you may do.
+
+
+class ClusterUnreachable(KafkaError):
+    """No broker of the cluster answered within the backend's timeout."""
+
+    code = "NETWORK_EXCEPTION"
+    kafka_message = "The server disconnected before a response was received."
+    retriable = True
+
+
+class AuthenticationFailed(KafkaError):
+    code = "SASL_AUTHENTICATION_FAILED"
+    kafka_message = "SASL Authentication failed."
+
+
+class AuthorizationFailed(KafkaError):
+    """A missing ACL: ``code`` names which kind (topic, group or cluster)."""
+
+    code = "CLUSTER_AUTHORIZATION_FAILED"
+    kafka_message = "Cluster authorization failed."
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class UnsupportedVersion(KafkaError):
+    code = "UNSUPPORTED_VERSION"
+    kafka_message = "The version of API is not supported."

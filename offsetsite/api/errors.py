@@ -49,9 +49,16 @@ STATUS_BY_CODE: dict[str, int] = {
     "COMMIT_FAILED": 409,
     "MESSAGE_TOO_LARGE": 413,
     "PAYLOAD_TOO_LARGE": 413,
-    # the engine cannot serve
+    # the engine or the Kafka cluster cannot serve
     "DATA_DIR_LOCKED": 503,
     "NOT_LEADER_OR_FOLLOWER": 503,
+    "NETWORK_EXCEPTION": 503,
+    # the Kafka cluster refuses these credentials or this principal
+    "SASL_AUTHENTICATION_FAILED": 502,
+    "TOPIC_AUTHORIZATION_FAILED": 403,
+    "GROUP_AUTHORIZATION_FAILED": 403,
+    "CLUSTER_AUTHORIZATION_FAILED": 403,
+    "UNSUPPORTED_VERSION": 501,
 }
 
 

@@ -1,0 +1,825 @@
+"""``KafkaCluster``: the ``Cluster`` interface over a real Kafka cluster.
+
+Built on confluent-kafka (librdkafka): an ``AdminClient`` for topics, groups and
+offsets, a ``Producer`` that places keys as the Java client does (``murmur2_random``),
+and a ``Consumer`` that only ever uses ``assign()`` to read records, so it never joins
+or disturbs a group. The import of confluent_kafka stays inside this module: the rest
+of logcore works without it.
+
+Two rules shape every method:
+
+- Nothing waits longer than ``timeout_s``. When the cluster stops answering, the
+  backend remembers since when (:class:`Reachability`) and fails at once with
+  ``ClusterUnreachable`` until a probe gets through again, instead of making every
+  page wait out the timeout; a caller that may show older data asks for it with
+  :meth:`KafkaCluster.last_known`.
+- Errors come back as logcore's Kafka-named exceptions (``UnknownTopicOrPartition``,
+  ``GroupIdNotFound``, ``AuthenticationFailed``, ...), so the pages, the API and the
+  CLI say the same thing on either backend. No message carries a property value.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from . import errors
+from .cluster import Cluster, GroupDescription, GroupListing, MemberDescription, PartitionOffsets
+from .events import (
+    EventBus,
+    OffsetsCommitted,
+    OffsetsDeleted,
+    PartitionsAdded,
+    RecordsAppended,
+    TopicCreated,
+    TopicDeleted,
+)
+from .groups import OffsetAndMetadata, TopicPartition
+from .kafka_config import KafkaClusterConfig
+from .log_manager import PartitionInfo, TopicDescription, validate_topic_name
+from .records import Header, Record
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CONSUMER_OFFSETS = "__consumer_offsets"
+# While unreachable, one call in this many seconds is let through as a probe.
+PROBE_INTERVAL_S = 2.0
+
+# librdkafka error names -> logcore's exceptions. Transport failures first: they are
+# what a monitoring page meets most.
+_UNREACHABLE = {
+    "_TRANSPORT",
+    "_ALL_BROKERS_DOWN",
+    "_TIMED_OUT",
+    "_TIMED_OUT_QUEUE",
+    "_RESOLVE",
+    "_DESTROY",
+    "REQUEST_TIMED_OUT",
+    "NETWORK_EXCEPTION",
+    "COORDINATOR_NOT_AVAILABLE",
+    "NOT_COORDINATOR",
+    "COORDINATOR_LOAD_IN_PROGRESS",
+    "LEADER_NOT_AVAILABLE",
+    "BROKER_NOT_AVAILABLE",
+}
+_BY_NAME: dict[str, type[errors.KafkaError]] = {
+    "UNKNOWN_TOPIC_OR_PART": errors.UnknownTopicOrPartition,
+    "_UNKNOWN_TOPIC": errors.UnknownTopicOrPartition,
+    "_UNKNOWN_PARTITION": errors.UnknownTopicOrPartition,
+    "TOPIC_ALREADY_EXISTS": errors.TopicAlreadyExists,
+    "INVALID_PARTITIONS": errors.InvalidPartitions,
+    "INVALID_TOPIC_EXCEPTION": errors.InvalidTopic,
+    "INVALID_CONFIG": errors.InvalidConfig,
+    "INVALID_REQUEST": errors.InvalidRequest,
+    "POLICY_VIOLATION": errors.PolicyViolation,
+    "INVALID_REPLICATION_FACTOR": errors.InvalidConfig,
+    "MSG_SIZE_TOO_LARGE": errors.RecordTooLarge,
+    "OFFSET_OUT_OF_RANGE": errors.OffsetOutOfRange,
+    "GROUP_ID_NOT_FOUND": errors.GroupIdNotFound,
+    "NON_EMPTY_GROUP": errors.NonEmptyGroup,
+    "INVALID_GROUP_ID": errors.InvalidGroupId,
+    "UNKNOWN_MEMBER_ID": errors.UnknownMemberId,
+    "ILLEGAL_GENERATION": errors.IllegalGeneration,
+    "REBALANCE_IN_PROGRESS": errors.RebalanceInProgress,
+    "OFFSET_METADATA_TOO_LARGE": errors.OffsetMetadataTooLarge,
+    "GROUP_SUBSCRIBED_TO_TOPIC": errors.GroupSubscribedToTopic,
+    "SASL_AUTHENTICATION_FAILED": errors.AuthenticationFailed,
+    "_AUTHENTICATION": errors.AuthenticationFailed,
+    "_SSL": errors.AuthenticationFailed,
+    "UNSUPPORTED_VERSION": errors.UnsupportedVersion,
+    "_UNSUPPORTED_FEATURE": errors.UnsupportedVersion,
+}
+_AUTHORIZATION = {
+    "TOPIC_AUTHORIZATION_FAILED": "a topic ACL (Describe, Read, Write, Create or Delete on the topic)",
+    "GROUP_AUTHORIZATION_FAILED": "a group ACL (Describe, Read or Delete on the consumer group)",
+    "CLUSTER_AUTHORIZATION_FAILED": "a cluster ACL (Describe, Create or Alter on the cluster)",
+    "TRANSACTIONAL_ID_AUTHORIZATION_FAILED": "a transactional id ACL",
+}
+
+
+@dataclass
+class Reachability:
+    """Whether the cluster answers, since when it does not, and when it last did."""
+
+    reachable: bool = True
+    since_ms: int | None = None  # when it stopped answering
+    last_ok_ms: int | None = None  # the last answer
+    last_error: str = ""
+    _last_probe: float = 0.0
+
+    def ok(self) -> None:
+        if not self.reachable:
+            _log.warning("Kafka cluster reachable again after %s", self.last_error or "an outage")
+        self.reachable = True
+        self.since_ms = None
+        self.last_error = ""
+        self.last_ok_ms = _now_ms()
+
+    def failed(self, message: str) -> None:
+        if self.reachable:
+            self.since_ms = _now_ms()
+            _log.warning("Kafka cluster unreachable: %s", message)
+        self.reachable = False
+        self.last_error = message
+        self._last_probe = time.monotonic()
+
+    def may_try(self) -> bool:
+        """False while unreachable and a probe went out less than PROBE_INTERVAL_S ago."""
+        if self.reachable:
+            return True
+        now = time.monotonic()
+        if now - self._last_probe >= PROBE_INTERVAL_S:
+            self._last_probe = now
+            return True
+        return False
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def translate(exc: BaseException, what: str) -> errors.KafkaError:
+    """A confluent-kafka exception as logcore's exception; ``what`` names the request."""
+    if isinstance(exc, errors.KafkaError):
+        return exc
+    err: Any = exc.args[0] if getattr(exc, "args", None) else None
+    name = str(err.name()) if hasattr(err, "name") else type(exc).__name__
+    text = str(err.str()) if hasattr(err, "str") else str(exc)
+    if name in _UNREACHABLE:
+        return errors.ClusterUnreachable(f"{what}: the cluster did not answer ({name}: {text})")
+    if name in _AUTHORIZATION:
+        return errors.AuthorizationFailed(
+            f"{what}: not authorized; the principal needs {_AUTHORIZATION[name]} ({name})", code=name
+        )
+    cls = _BY_NAME.get(name)
+    if cls is errors.AuthenticationFailed:
+        return cls(f"{what}: authentication failed: check sasl.username/sasl.password or the SSL settings ({text})")
+    if cls is errors.UnsupportedVersion:
+        return cls(f"{what}: the cluster does not support this request ({text})")
+    if cls is not None:
+        return cls(f"{what}: {text}")
+    generic = errors.KafkaError(f"{what}: {name}: {text}")
+    return generic
+
+
+class KafkaCluster(Cluster):
+    """A real Kafka cluster behind the ``Cluster`` interface."""
+
+    backend = "kafka"
+
+    def __init__(self, config: KafkaClusterConfig, *, events: EventBus | None = None) -> None:
+        from confluent_kafka import Consumer, Producer
+        from confluent_kafka.admin import AdminClient
+
+        self.config = config
+        self.name = config.name
+        self.timeout_s = config.timeout_s
+        self.events = events or EventBus()
+        self.reachability = Reachability()
+        self._cache: dict[tuple[str, Any], tuple[int, Any]] = {}
+        self._cache_lock = threading.Lock()
+        common = {
+            **config.client_properties(),
+            # Bounded waits everywhere: a page never hangs on a dead broker.
+            "socket.connection.setup.timeout.ms": str(int(config.timeout_s * 1000)),
+            "socket.timeout.ms": str(int(config.timeout_s * 1000)),
+            "reconnect.backoff.max.ms": "2000",
+            # librdkafka logs through this callback instead of stderr: its lines name
+            # brokers, never property values.
+            "logger": _LIBRDKAFKA_LOGGER,
+            "error_cb": self._on_client_error,
+        }
+        self._admin = AdminClient(common)
+        self._producer = Producer(
+            {
+                **common,
+                # Keys land where the Java client puts them (murmur2 of the key bytes).
+                "partitioner": "murmur2_random",
+                "message.timeout.ms": str(int(config.timeout_s * 1000)),
+                "linger.ms": "0",
+            }
+        )
+        self._reader_lock = threading.Lock()
+        self._reader = Consumer(
+            {
+                **common,
+                # librdkafka wants a group.id even for assign(); this one never joins a
+                # group nor commits, so it shows up nowhere on the cluster.
+                "group.id": f"offsetsite-reader-{uuid.uuid4()}",
+                "enable.auto.commit": "false",
+                "enable.auto.offset.store": "false",
+                "enable.partition.eof": "true",
+                "auto.offset.reset": "error",
+            }
+        )
+
+    def __repr__(self) -> str:
+        return f"KafkaCluster({self.name!r}, {self.config.bootstrap_servers!r})"
+
+    def _on_client_error(self, err: Any) -> None:
+        name = err.name() if hasattr(err, "name") else ""
+        if name in ("_ALL_BROKERS_DOWN", "_TRANSPORT", "_RESOLVE"):
+            self.reachability.failed(f"{name}: {err.str()}")
+        elif name in ("_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED"):
+            self.reachability.failed(f"authentication failed: {err.str()}")
+
+    # --- calling the cluster -------------------------------------------------
+
+    def _call(self, what: str, fn: Callable[[], T], cache_key: tuple[str, Any] | None = None) -> T:
+        """Run ``fn`` against the cluster, keeping reachability and the last good answer."""
+        if not self.reachability.may_try():
+            raise errors.ClusterUnreachable(
+                f"{what}: cluster {self.name} is unreachable since "
+                f"{time.strftime('%H:%M:%S', time.localtime((self.reachability.since_ms or 0) / 1000))} "
+                f"({self.reachability.last_error})"
+            )
+        try:
+            result = fn()
+        except errors.KafkaError as e:
+            if isinstance(e, errors.ClusterUnreachable):
+                self.reachability.failed(str(e))
+            raise
+        except Exception as e:
+            translated = translate(e, what)
+            if isinstance(translated, errors.ClusterUnreachable):
+                self.reachability.failed(str(translated))
+            raise translated from None
+        self.reachability.ok()
+        if cache_key is not None:
+            with self._cache_lock:
+                self._cache[cache_key] = (_now_ms(), result)
+        return result
+
+    def last_known(self, kind: str, key: Any = None) -> tuple[int, Any] | None:
+        """The last answer to a read (``(when_ms, value)``), for pages shown while unreachable."""
+        with self._cache_lock:
+            return self._cache.get((kind, key))
+
+    def _wait(self, future: Future[T]) -> T:
+        return future.result(timeout=self.timeout_s)
+
+    def _wait_all(self, futures: Mapping[Any, Future[T]]) -> dict[Any, T]:
+        deadline = time.monotonic() + self.timeout_s
+        out: dict[Any, T] = {}
+        for key, fut in futures.items():
+            out[key] = fut.result(timeout=max(deadline - time.monotonic(), 0.001))
+        return out
+
+    def _timeout_kwargs(self) -> dict[str, float]:
+        return {"request_timeout": self.timeout_s}
+
+    def ping(self) -> None:
+        """One metadata request: refreshes ``reachability`` (the watcher's probe)."""
+        self._call("metadata", lambda: self._admin.list_topics(timeout=self.timeout_s))
+
+    # --- topics ----------------------------------------------------------------
+
+    def _metadata(self, topic: str | None = None) -> Any:
+        kwargs: dict[str, Any] = {"timeout": self.timeout_s}
+        if topic is not None:
+            kwargs["topic"] = topic
+        return self._admin.list_topics(**kwargs)
+
+    def list_topics(self, include_internal: bool = True) -> list[str]:
+        def run() -> list[str]:
+            md = self._metadata()
+            names = [t for t, tm in md.topics.items() if tm.error is None or tm.error.code() == 0]
+            return sorted(n for n in names if include_internal or not n.startswith("__"))
+
+        return self._call("list topics", run, ("list_topics", include_internal))
+
+    def describe_topics(self, include_internal: bool = True) -> list[TopicDescription]:
+        def run() -> list[TopicDescription]:
+            md = self._metadata()
+            wanted = {
+                t: tm
+                for t, tm in md.topics.items()
+                if (tm.error is None or tm.error.code() == 0) and (include_internal or not t.startswith("__"))
+            }
+            tps = [(t, p) for t, tm in wanted.items() for p in tm.partitions]
+            marks = self._watermarks_many(tps)
+            return [self._topic_description(t, sorted(tm.partitions), marks, {}) for t, tm in sorted(wanted.items())]
+
+        return self._call("describe topics", run, ("describe_topics", include_internal))
+
+    def describe_topic(self, topic: str) -> TopicDescription:
+        def run() -> TopicDescription:
+            md = self._metadata(topic)
+            tm = md.topics.get(topic)
+            if tm is None or (tm.error is not None and tm.error.code() != 0):
+                raise errors.UnknownTopicOrPartition(f"Topic '{topic}' does not exist")
+            parts = sorted(tm.partitions)
+            marks = self._watermarks_many([(topic, p) for p in parts])
+            return self._topic_description(topic, parts, marks, self._topic_config(topic))
+
+        return self._call(f"describe topic {topic}", run, ("describe_topic", topic))
+
+    def _topic_description(
+        self, topic: str, parts: Sequence[int], marks: Mapping[TopicPartition, tuple[int, int]], config: dict[str, str]
+    ) -> TopicDescription:
+        infos = []
+        for p in parts:
+            start, hw = marks.get((topic, p), (-1, -1))
+            # Kafka reports segment sizes through DescribeLogDirs, which confluent-kafka's
+            # AdminClient does not offer: -1 means "not reported".
+            infos.append(PartitionInfo(p, start, hw, hw, -1, -1))
+        return TopicDescription(topic, topic.startswith("__"), config, infos)
+
+    def _topic_config(self, topic: str) -> dict[str, str]:
+        from confluent_kafka.admin import ConfigResource, ResourceType
+
+        resource = ConfigResource(ResourceType.TOPIC, topic)
+        try:
+            entries = self._wait(self._admin.describe_configs([resource], **self._timeout_kwargs())[resource])
+        except Exception as e:
+            translated = translate(e, f"describe configs of {topic}")
+            if isinstance(translated, (errors.ClusterUnreachable, errors.UnknownTopicOrPartition)):
+                raise translated from None
+            return {}  # a broker without DescribeConfigs, or no ACL for it: show no config
+        return {
+            name: str(entry.value)
+            for name, entry in entries.items()
+            if entry.value is not None and not entry.is_sensitive
+        }
+
+    def create_topic(
+        self, topic: str, partitions: int = 1, config: Mapping[str, str] | None = None
+    ) -> TopicDescription:
+        from confluent_kafka.admin import NewTopic
+
+        validate_topic_name(topic)
+        if partitions < 1:
+            raise errors.InvalidPartitions(f"Number of partitions must be larger than 0, got {partitions}")
+
+        def run() -> None:
+            new = NewTopic(topic, num_partitions=partitions, replication_factor=-1, config=dict(config or {}))
+            self._wait(
+                self._admin.create_topics([new], operation_timeout=self.timeout_s, **self._timeout_kwargs())[topic]
+            )
+
+        self._call(f"create topic {topic}", run)
+        self.events.publish(TopicCreated(topic=topic, partitions=partitions))
+        return self._await_topic(topic, partitions)
+
+    def _await_topic(self, topic: str, partitions: int) -> TopicDescription:
+        # Metadata reaches every broker a moment after CreateTopics answers.
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                desc = self.describe_topic(topic)
+                if len(desc.partitions) >= partitions:
+                    return desc
+            except errors.UnknownTopicOrPartition:
+                pass
+            if time.monotonic() > deadline:
+                raise errors.ClusterUnreachable(f"topic {topic} was created but its metadata did not arrive in time")
+            time.sleep(0.05)
+
+    def delete_topic(self, topic: str) -> None:
+        if topic == CONSUMER_OFFSETS:
+            raise errors.PolicyViolation(
+                f"{topic} is Kafka's internal topic of committed offsets: it cannot be deleted"
+            )
+
+        def run() -> None:
+            self._wait(
+                self._admin.delete_topics([topic], operation_timeout=self.timeout_s, **self._timeout_kwargs())[topic]
+            )
+
+        self._call(f"delete topic {topic}", run)
+        with self._cache_lock:
+            self._cache.pop(("describe_topic", topic), None)
+        self.events.publish(TopicDeleted(topic=topic))
+
+    def add_partitions(self, topic: str, total: int) -> TopicDescription:
+        from confluent_kafka.admin import NewPartitions
+
+        current = len(self.describe_topic(topic).partitions)
+        if total <= current:
+            raise errors.InvalidPartitions(
+                f"Topic currently has {current} partitions, which is higher than the requested {total}."
+                if total < current
+                else f"Topic already has {current} partitions."
+            )
+
+        def run() -> None:
+            fut = self._admin.create_partitions(
+                [NewPartitions(topic, total)], operation_timeout=self.timeout_s, **self._timeout_kwargs()
+            )[topic]
+            self._wait(fut)
+
+        self._call(f"add partitions to {topic}", run)
+        self.events.publish(PartitionsAdded(topic=topic, partitions=total))
+        return self._await_topic(topic, total)
+
+    # --- records ---------------------------------------------------------------
+
+    def _watermarks_many(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, tuple[int, int]]:
+        """(log start, HW) of many partitions: two ListOffsets requests per broker, not two per partition."""
+        from confluent_kafka import TopicPartition as CkTP
+        from confluent_kafka.admin import OffsetSpec
+
+        wanted = sorted(set(tps))
+        if not wanted:
+            return {}
+        # Kafka's isolation level read_uncommitted answers LATEST with the high watermark.
+        earliest = self._admin.list_offsets(
+            {CkTP(t, p): OffsetSpec.earliest() for t, p in wanted}, **self._timeout_kwargs()
+        )
+        latest = self._admin.list_offsets(
+            {CkTP(t, p): OffsetSpec.latest() for t, p in wanted}, **self._timeout_kwargs()
+        )
+        out: dict[TopicPartition, tuple[int, int]] = {}
+        starts = self._results(earliest)
+        ends = self._results(latest)
+        for tp in wanted:
+            s, e = starts.get(tp), ends.get(tp)
+            out[tp] = (s if s is not None else -1, e if e is not None else -1)
+        return out
+
+    def _results(self, futures: Mapping[Any, Future[Any]]) -> dict[TopicPartition, int | None]:
+        out: dict[TopicPartition, int | None] = {}
+        deadline = time.monotonic() + self.timeout_s
+        for ck_tp, fut in futures.items():
+            try:
+                info = fut.result(timeout=max(deadline - time.monotonic(), 0.001))
+            except Exception as e:
+                translated = translate(e, f"list offsets of {ck_tp.topic}-{ck_tp.partition}")
+                if isinstance(translated, errors.UnknownTopicOrPartition):
+                    out[(ck_tp.topic, ck_tp.partition)] = None  # a deleted topic: no log
+                    continue
+                raise translated from None
+            out[(ck_tp.topic, ck_tp.partition)] = info.offset
+        return out
+
+    def watermarks_many(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, tuple[int, int]]:
+        """(log start, HW) per partition in one round trip; (-1, -1) where there is no such partition."""
+        wanted = list(tps)
+        return self._call("list offsets", lambda: self._watermarks_many(wanted))
+
+    def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
+        marks = self.watermarks_many([(topic, partition)])
+        start, hw = marks[(topic, partition)]
+        if hw < 0:
+            raise errors.UnknownTopicOrPartition(f"partition {topic}-{partition} does not exist")
+        return start, hw
+
+    def offset_for_timestamp(self, topic: str, partition: int, timestamp: int) -> int | None:
+        from confluent_kafka import TopicPartition as CkTP
+        from confluent_kafka.admin import OffsetSpec
+
+        if timestamp == -2:
+            return self.watermarks(topic, partition)[0]
+        if timestamp == -1:
+            return self.watermarks(topic, partition)[1]
+
+        def run() -> int | None:
+            spec = OffsetSpec.max_timestamp() if timestamp == -3 else OffsetSpec.for_timestamp(timestamp)
+            tp = CkTP(topic, partition)
+            found = self._results(self._admin.list_offsets({tp: spec}, **self._timeout_kwargs()))[(topic, partition)]
+            if found is None:
+                raise errors.UnknownTopicOrPartition(f"partition {topic}-{partition} does not exist")
+            return None if found < 0 else found
+
+        return self._call(f"offset for time in {topic}-{partition}", run)
+
+    def read(self, topic: str, partition: int, offset: int, max_records: int = 500) -> list[Record]:
+        start, hw = self.watermarks(topic, partition)
+        if offset < start or offset > hw:
+            raise errors.OffsetOutOfRange(
+                f"offset {offset} is out of range for partition {topic}-{partition}: "
+                f"valid offsets are {start} to {hw} (log start to high watermark)",
+                offset=offset,
+                log_start=start,
+                log_end=hw,
+            )
+        if offset == hw or max_records <= 0:
+            return []
+        return self._call(f"fetch {topic}-{partition}", lambda: self._fetch(topic, partition, offset, max_records, hw))
+
+    def _fetch(self, topic: str, partition: int, offset: int, max_records: int, hw: int) -> list[Record]:
+        from confluent_kafka import KafkaError as CkError
+        from confluent_kafka import TopicPartition as CkTP
+
+        out: list[Record] = []
+        deadline = time.monotonic() + self.timeout_s
+        with self._reader_lock:
+            self._reader.assign([CkTP(topic, partition, offset)])
+            try:
+                while len(out) < max_records:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        if out:
+                            break  # a slow broker: give what arrived
+                        raise errors.ClusterUnreachable(
+                            f"fetch {topic}-{partition}: no records within {self.timeout_s:g} s"
+                        )
+                    batch = self._reader.consume(num_messages=min(max_records - len(out), 500), timeout=min(left, 0.5))
+                    done = False
+                    for m in batch:
+                        err = m.error()
+                        if err is not None:
+                            if err.code() == CkError._PARTITION_EOF:
+                                done = True
+                                break
+                            raise translate(_AsException(err), f"fetch {topic}-{partition}")
+                        headers = tuple((k, v) for k, v in (m.headers() or []))
+                        out.append(Record(m.offset(), m.timestamp()[1], m.key(), m.value(), headers))
+                        if m.offset() >= hw - 1 or len(out) >= max_records:
+                            done = True
+                            break
+                    if done:
+                        break
+            finally:
+                self._reader.unassign()
+        return out
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Sequence[Header] = (),
+        partition: int | None = None,
+        timestamp: int | None = None,
+    ) -> tuple[int, int]:
+        if topic == CONSUMER_OFFSETS:
+            raise errors.InvalidTopic(
+                f"{topic} holds the cluster's committed offsets: records go there only through offset commits"
+            )
+        delivered: list[Any] = []
+
+        def on_delivery(err: Any, msg: Any) -> None:
+            delivered.append((err, msg))
+
+        def run() -> tuple[int, int]:
+            kwargs: dict[str, Any] = {"value": value, "key": key, "on_delivery": on_delivery}
+            if headers:
+                kwargs["headers"] = list(headers)
+            if partition is not None:
+                kwargs["partition"] = partition
+            if timestamp is not None:
+                kwargs["timestamp"] = timestamp
+            try:
+                self._producer.produce(topic, **kwargs)
+            except BufferError:
+                raise errors.ClusterUnreachable(f"produce to {topic}: the producer queue is full") from None
+            left = self._producer.flush(self.timeout_s)
+            if left or not delivered:
+                raise errors.ClusterUnreachable(f"produce to {topic}: not acknowledged within {self.timeout_s:g} s")
+            err, msg = delivered[0]
+            if err is not None:
+                raise translate(_AsException(err), f"produce to {topic}")
+            return msg.partition(), msg.offset()
+
+        p, offset = self._call(f"produce to {topic}", run)
+        self.events.publish(
+            RecordsAppended(topic=topic, partition=p, base_offset=offset, last_offset=offset, high_watermark=offset + 1)
+        )
+        return p, offset
+
+    # --- groups ----------------------------------------------------------------
+
+    def list_groups(self) -> list[GroupListing]:
+        def run() -> list[GroupListing]:
+            result = self._wait(self._admin.list_consumer_groups(**self._timeout_kwargs()))
+            ids = sorted({g.group_id for g in result.valid})
+            described = self._describe_many(ids) if ids else {}
+            out = []
+            for listing in result.valid:
+                d = described.get(listing.group_id)
+                state = _state_name(listing.state)
+                protocol_type = "" if listing.is_simple_consumer_group else "consumer"
+                out.append(
+                    GroupListing(
+                        listing.group_id,
+                        _state_name(d.state) if d is not None else state,
+                        protocol_type,
+                        (d.partition_assignor or "") if d is not None else "",
+                        len(d.members) if d is not None else 0,
+                    )
+                )
+            return sorted(out, key=lambda g: g.group_id)
+
+        return self._call("list groups", run, ("list_groups", None))
+
+    def _describe_many(self, group_ids: Sequence[str]) -> dict[str, Any]:
+        if not group_ids:
+            return {}
+        futures = self._admin.describe_consumer_groups(list(group_ids), **self._timeout_kwargs())
+        out: dict[str, Any] = {}
+        deadline = time.monotonic() + self.timeout_s
+        for gid, fut in futures.items():
+            try:
+                out[gid] = fut.result(timeout=max(deadline - time.monotonic(), 0.001))
+            except Exception as e:
+                translated = translate(e, f"describe group {gid}")
+                if isinstance(translated, (errors.ClusterUnreachable, errors.AuthorizationFailed)):
+                    raise translated from None
+                _log.info("describe group %s failed: %s", gid, translated)
+        return out
+
+    def _offsets_many(self, group_ids: Sequence[str]) -> dict[str, dict[TopicPartition, OffsetAndMetadata]]:
+        """Committed offsets of many groups: every OffsetFetch in flight at once."""
+        from confluent_kafka import ConsumerGroupTopicPartitions
+
+        # confluent-kafka takes one group per call, so all calls go out before any wait.
+        pending: dict[str, Future[Any]] = {}
+        for gid in group_ids:
+            futures = self._admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(gid)], **self._timeout_kwargs()
+            )
+            pending[gid] = futures[gid]
+        out: dict[str, dict[TopicPartition, OffsetAndMetadata]] = {}
+        deadline = time.monotonic() + self.timeout_s
+        for gid, fut in pending.items():
+            try:
+                result = fut.result(timeout=max(deadline - time.monotonic(), 0.001))
+            except Exception as e:
+                translated = translate(e, f"fetch offsets of group {gid}")
+                if isinstance(translated, errors.GroupIdNotFound):
+                    out[gid] = {}
+                    continue
+                raise translated from None
+            offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+            for tp in result.topic_partitions or []:
+                if tp.error is not None or tp.offset < 0:
+                    continue
+                epoch = tp.leader_epoch if tp.leader_epoch is not None else -1
+                offsets[(tp.topic, tp.partition)] = OffsetAndMetadata(tp.offset, tp.metadata or "", epoch)
+            out[gid] = offsets
+        return out
+
+    def committed_offsets(self, group_id: str) -> dict[TopicPartition, OffsetAndMetadata]:
+        return self._call(f"fetch offsets of group {group_id}", lambda: self._offsets_many([group_id])[group_id])
+
+    def committed_offsets_many(self, group_ids: Sequence[str]) -> dict[str, dict[TopicPartition, OffsetAndMetadata]]:
+        """Committed offsets of every group in ``group_ids``, fetched concurrently."""
+        ids = list(group_ids)
+        return self._call("fetch offsets of groups", lambda: self._offsets_many(ids))
+
+    def describe_group(self, group_id: str) -> GroupDescription:
+        found = self.describe_groups([group_id])
+        if not found:
+            raise errors.GroupIdNotFound(f"Consumer group '{group_id}' does not exist.")
+        return found[0]
+
+    def describe_groups(self, group_ids: Iterable[str]) -> list[GroupDescription]:
+        """Groups with members, committed offsets and watermarks: a few requests for all of them."""
+        ids = list(dict.fromkeys(group_ids))
+
+        def run() -> list[GroupDescription]:
+            described = self._describe_many(ids)
+            offsets = self._offsets_many(ids)
+            tps = {tp for o in offsets.values() for tp in o}
+            for d in described.values():
+                for m in d.members:
+                    tps.update((tp.topic, tp.partition) for tp in (m.assignment.topic_partitions or []))
+            marks = self._watermarks_many(tps)
+            out = []
+            for gid in ids:
+                desc = self._group_description(gid, described.get(gid), offsets.get(gid, {}), marks)
+                if desc is not None:
+                    out.append(desc)
+            return out
+
+        return self._call("describe groups", run, ("describe_groups", tuple(ids)))
+
+    def _group_description(
+        self,
+        group_id: str,
+        d: Any,
+        offsets: Mapping[TopicPartition, OffsetAndMetadata],
+        marks: Mapping[TopicPartition, tuple[int, int]],
+    ) -> GroupDescription | None:
+        state = _state_name(d.state) if d is not None else "Dead"
+        if not offsets and (state == "Dead" or (state == "Empty" and not d.members and not d.partition_assignor)):
+            # Kafka's tool: "Consumer group 'g' does not exist." An Empty group with no
+            # committed offsets holds nothing: Kafka removes it, and describing an
+            # unknown id answers Dead (or, on some brokers, an empty Empty group).
+            return None
+        if state in ("Dead", "Unknown") and offsets:
+            state = "Empty"  # a group known only by its committed offsets (a "simple" group)
+        members = tuple(
+            MemberDescription(
+                m.member_id,
+                m.client_id,
+                m.host,
+                m.group_instance_id,
+                tuple(sorted((tp.topic, tp.partition) for tp in (m.assignment.topic_partitions or []))),
+            )
+            for m in (d.members if d is not None else [])
+        )
+        owner = {tp: m for m in members for tp in m.assignment}
+        rows = []
+        for tp in sorted(set(offsets) | set(owner)):
+            om = offsets.get(tp)
+            start, hw = marks.get(tp, (-1, -1))
+            holder = owner.get(tp)
+            rows.append(
+                PartitionOffsets(
+                    tp[0],
+                    tp[1],
+                    om.offset if om else None,
+                    start,
+                    hw,
+                    holder.member_id if holder else None,
+                    holder.client_id if holder else None,
+                    holder.host if holder else None,
+                    om.metadata if om else "",
+                    None,
+                )
+            )
+        protocol_type = "" if (d is None or d.is_simple_consumer_group) else "consumer"
+        return GroupDescription(
+            group_id,
+            state,
+            -1,  # DescribeGroups does not return the generation
+            protocol_type,
+            (d.partition_assignor or "") if d is not None else "",
+            None,  # nor the leader
+            members,
+            tuple(rows),
+        )
+
+    def commit_offsets(self, group_id: str, offsets: Mapping[TopicPartition, int | OffsetAndMetadata]) -> None:
+        from confluent_kafka import ConsumerGroupTopicPartitions
+        from confluent_kafka import TopicPartition as CkTP
+
+        if not offsets:
+            return
+        tps = []
+        for (topic, partition), value in sorted(offsets.items()):
+            om = value if isinstance(value, OffsetAndMetadata) else OffsetAndMetadata(int(value))
+            tp = CkTP(topic, partition, om.offset)
+            if om.metadata:
+                tp.metadata = om.metadata
+            tps.append(tp)
+
+        def run() -> None:
+            request = [ConsumerGroupTopicPartitions(group_id, tps)]
+            fut = self._admin.alter_consumer_group_offsets(request, **self._timeout_kwargs())[group_id]
+            result = self._wait(fut)
+            for tp in result.topic_partitions or []:
+                if tp.error is not None:
+                    raise translate(_AsException(tp.error), f"commit {group_id} {tp.topic}-{tp.partition}")
+
+        self._call(f"commit offsets of group {group_id}", run)
+        self.events.publish(
+            OffsetsCommitted(group=group_id, offsets=tuple((tp.topic, tp.partition, tp.offset) for tp in tps))
+        )
+
+    def delete_offsets(self, group_id: str, partitions: Iterable[TopicPartition]) -> list[TopicPartition]:
+        # Kafka's OffsetDelete (KIP-496) exists in librdkafka but confluent-kafka's
+        # Python AdminClient does not expose it: say so rather than emulate it with a
+        # delete-and-recommit that a crash in between would lose.
+        raise errors.UnsupportedVersion(
+            f"deleting some offsets of group '{group_id}' is not available on Kafka clusters in offsetsite: "
+            "confluent-kafka's AdminClient has no OffsetDelete; use kafka-consumer-groups.sh --delete-offsets, "
+            "or delete the whole group when it is empty"
+        )
+
+    def delete_group(self, group_id: str) -> None:
+        def run() -> None:
+            fut = self._admin.delete_consumer_groups([group_id], **self._timeout_kwargs())[group_id]
+            self._wait(fut)
+
+        self._call(f"delete group {group_id}", run)
+        self.events.publish(OffsetsDeleted(group=group_id, partitions=()))
+
+    def close(self) -> None:
+        try:
+            self._reader.close()
+        except Exception:  # closing a client of an unreachable cluster may fail
+            _log.debug("closing the reader failed", exc_info=True)
+        self._producer.flush(0)
+
+
+class _AsException(Exception):
+    """Wraps a confluent_kafka.KafkaError so :func:`translate` reads it like a raised one."""
+
+    def __init__(self, err: Any) -> None:
+        super().__init__(err)
+
+
+def _state_name(state: Any) -> str:
+    """confluent-kafka's ConsumerGroupState as Kafka's tool prints it (Stable, Empty, ...)."""
+    name = getattr(state, "name", str(state))
+    return {
+        "STABLE": "Stable",
+        "EMPTY": "Empty",
+        "DEAD": "Dead",
+        "PREPARING_REBALANCING": "PreparingRebalance",
+        "COMPLETING_REBALANCING": "CompletingRebalance",
+        "UNKNOWN": "Unknown",
+    }.get(name.upper(), name)
+
+
+_LIBRDKAFKA_LOGGER = logging.getLogger("logcore.kafka_cluster.librdkafka")
