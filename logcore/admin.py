@@ -4,7 +4,9 @@ A reset is planned first (Kafka's dry run) and only then executed. The plan says
 per partition, the offset before and after, how many records the group will read
 again or skip, the timestamps at both ends, and every clamping warning; so an
 operator sees the impact before anything changes. Execution re-checks that the
-group is inactive and keeps the replaced offsets as a restore point for undo.
+group is inactive, keeps the replaced offsets as a restore point for undo, and
+reads the committed offsets back afterwards (``Verification``): what the cluster
+actually holds, not what was asked for, is what the caller reports.
 Everything here goes through ``Cluster``: it works the same on a real Kafka cluster.
 """
 
@@ -20,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from .cluster import Cluster
 from .errors import GroupIdNotFound, InvalidRequest, UnknownTopicOrPartition
@@ -409,6 +412,7 @@ class RestorePoints:
     def _save(self) -> None:
         if not self.path:
             return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps({g: [asdict(p) for p in ps] for g, ps in self._points.items()}))
         os.replace(tmp, self.path)
@@ -423,15 +427,82 @@ def _unkey(key: str) -> TopicPartition:
     return topic, int(p)
 
 
-def execute_reset(cluster: Cluster, plan: ResetPlan, restore_points: RestorePoints | None = None) -> None:
-    """Apply a plan; refuses (changing nothing) when the group is active now."""
+@dataclass(frozen=True)
+class Verification:
+    """A reset (or undo) read back from the cluster after it was applied.
+
+    ``before`` is what the group held when execution began, ``expected`` what was
+    applied (None: no committed offset), ``actual`` what ``committed_offsets`` returns
+    afterwards, each for the partitions the change touched. On a real Kafka cluster
+    ``actual`` is the coordinator's answer, so it is what consumers will start from.
+    """
+
+    group_id: str
+    before: Mapping[TopicPartition, int | None]
+    expected: Mapping[TopicPartition, int | None]
+    actual: Mapping[TopicPartition, int | None]
+
+    @property
+    def mismatches(self) -> tuple[tuple[str, int, int | None, int | None], ...]:
+        """(topic, partition, expected, actual) where the cluster holds something else."""
+        return tuple(
+            (t, p, want, self.actual.get((t, p)))
+            for (t, p), want in sorted(self.expected.items())
+            if self.actual.get((t, p)) != want
+        )
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+@runtime_checkable
+class AppliesResets(Protocol):
+    """A cluster that applies resets itself, next to its restore points and audit log
+    (``offsetsite.remote.RemoteCluster``: the server does it, in one step under its lock)."""
+
+    def apply_reset(self, plan: ResetPlan) -> Verification: ...
+
+    def apply_undo(self, group_id: str) -> tuple[RestorePoint, Verification]: ...
+
+
+def _committed_now(cluster: Cluster, group_id: str) -> dict[TopicPartition, int | None]:
+    try:
+        return {tp: om.offset for tp, om in cluster.committed_offsets(group_id).items()}
+    except GroupIdNotFound:
+        return {}
+
+
+def read_back(
+    cluster: Cluster,
+    group_id: str,
+    expected: Mapping[TopicPartition, int | None],
+    before: Mapping[TopicPartition, int | None],
+) -> Verification:
+    """Read the group's committed offsets back and compare them with ``expected``."""
+    now = _committed_now(cluster, group_id)
+    return Verification(
+        group_id,
+        {tp: before.get(tp) for tp in expected},
+        dict(expected),
+        {tp: now.get(tp) for tp in expected},
+    )
+
+
+def execute_reset(cluster: Cluster, plan: ResetPlan, restore_points: RestorePoints | None = None) -> Verification:
+    """Apply a plan; refuses (changing nothing) when the group is active now.
+
+    Returns the offsets read back from the cluster afterwards (``Verification``).
+    """
+    if isinstance(cluster, AppliesResets):
+        return cluster.apply_reset(plan)
     state = _group_state(cluster, plan.group_id)
     if state not in INACTIVE_STATES:
         raise ResetRefused(inactive_message(plan.group_id, state))
-    if not plan.rows:
-        return
     before = cluster.committed_offsets(plan.group_id).items() if state != "Dead" else []
-    current = {tp: om.offset for tp, om in before}
+    current: dict[TopicPartition, int | None] = {tp: om.offset for tp, om in before}
+    if not plan.rows:
+        return Verification(plan.group_id, {}, {}, {})
     if restore_points is not None:
         restore_points.push(
             RestorePoint(
@@ -446,14 +517,30 @@ def execute_reset(cluster: Cluster, plan: ResetPlan, restore_points: RestorePoin
     cluster.events.publish(
         OffsetsReset(
             group=plan.group_id,
-            changes=tuple((r.topic, r.partition, current.get((r.topic, r.partition), -1), r.after) for r in plan.rows),
+            changes=tuple(
+                (r.topic, r.partition, _or_minus_one(current.get((r.topic, r.partition))), r.after) for r in plan.rows
+            ),
             scenario=plan.scenario.kind,
         )
     )
+    return read_back(cluster, plan.group_id, {(r.topic, r.partition): r.after for r in plan.rows}, current)
+
+
+def _or_minus_one(value: int | None) -> int:
+    return -1 if value is None else value
 
 
 def undo_reset(cluster: Cluster, group_id: str, restore_points: RestorePoints) -> RestorePoint:
     """Put back the offsets the last executed reset replaced."""
+    return undo_reset_verified(cluster, group_id, restore_points)[0]
+
+
+def undo_reset_verified(
+    cluster: Cluster, group_id: str, restore_points: RestorePoints
+) -> tuple[RestorePoint, Verification]:
+    """``undo_reset``, and the offsets read back from the cluster afterwards."""
+    if isinstance(cluster, AppliesResets):
+        return cluster.apply_undo(group_id)
     point = restore_points.latest(group_id)
     if point is None:
         raise InvalidRequest(f"group {group_id} has no reset to undo")
@@ -462,7 +549,9 @@ def undo_reset(cluster: Cluster, group_id: str, restore_points: RestorePoints) -
         raise ResetRefused(inactive_message(group_id, state))
     restore = {_unkey(k): v for k, v in point.offsets.items() if v is not None}
     forget = [_unkey(k) for k, v in point.offsets.items() if v is None]
-    current = {tp: om.offset for tp, om in (cluster.committed_offsets(group_id).items() if state != "Dead" else [])}
+    current: dict[TopicPartition, int | None] = {
+        tp: om.offset for tp, om in (cluster.committed_offsets(group_id).items() if state != "Dead" else [])
+    }
     if restore:
         cluster.commit_offsets(group_id, restore)
     if forget:
@@ -472,10 +561,11 @@ def undo_reset(cluster: Cluster, group_id: str, restore_points: RestorePoints) -
         OffsetsReset(
             group=group_id,
             changes=tuple(
-                (t, p, current.get((t, p), -1), v if v is not None else -1)
+                (t, p, _or_minus_one(current.get((t, p))), _or_minus_one(v))
                 for (t, p), v in [(_unkey(k), v) for k, v in point.offsets.items()]
             ),
             scenario="undo",
         )
     )
-    return point
+    expected = {_unkey(k): v for k, v in point.offsets.items()}
+    return point, read_back(cluster, group_id, expected, current)

@@ -24,8 +24,10 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -51,6 +53,11 @@ T = TypeVar("T")
 CONSUMER_OFFSETS = "__consumer_offsets"
 # While unreachable, one call in this many seconds is let through as a probe.
 PROBE_INTERVAL_S = 2.0
+# Last good answers kept for pages shown while the cluster is unreachable.
+CACHE_ENTRIES = 1024
+# Set by a caller that prefers the last good answer to an error while the cluster is
+# unreachable (dashboard pages do; the API and the CLI do not: they must say so).
+serve_stale: ContextVar[bool] = ContextVar("logcore_kafka_serve_stale", default=False)
 
 # librdkafka error names -> logcore's exceptions. Transport failures first: they are
 # what a monitoring page meets most.
@@ -183,7 +190,9 @@ class KafkaCluster(Cluster):
         self.timeout_s = config.timeout_s
         self.events = events or EventBus()
         self.reachability = Reachability()
-        self._cache: dict[tuple[str, Any], tuple[int, Any]] = {}
+        self._cache: OrderedDict[tuple[str, Any], tuple[int, Any]] = OrderedDict()
+        # When the data a page shows was read, if it came from the cache (else None).
+        self.stale_since_ms: ContextVar[int | None] = ContextVar(f"stale_{config.name}", default=None)
         self._cache_lock = threading.Lock()
         common = {
             **config.client_properties(),
@@ -234,6 +243,20 @@ class KafkaCluster(Cluster):
 
     def _call(self, what: str, fn: Callable[[], T], cache_key: tuple[str, Any] | None = None) -> T:
         """Run ``fn`` against the cluster, keeping reachability and the last good answer."""
+        try:
+            return self._call_live(what, fn, cache_key)
+        except (errors.ClusterUnreachable, errors.AuthenticationFailed):
+            if cache_key is None or not serve_stale.get():
+                raise
+            known = self.last_known(*cache_key)
+            if known is None:
+                raise
+            at, value = known
+            oldest = self.stale_since_ms.get()
+            self.stale_since_ms.set(at if oldest is None else min(oldest, at))
+            return value  # type: ignore[no-any-return]
+
+    def _call_live(self, what: str, fn: Callable[[], T], cache_key: tuple[str, Any] | None) -> T:
         if not self.reachability.may_try():
             raise errors.ClusterUnreachable(
                 f"{what}: cluster {self.name} is unreachable since "
@@ -255,6 +278,9 @@ class KafkaCluster(Cluster):
         if cache_key is not None:
             with self._cache_lock:
                 self._cache[cache_key] = (_now_ms(), result)
+                self._cache.move_to_end(cache_key)
+                while len(self._cache) > CACHE_ENTRIES:
+                    self._cache.popitem(last=False)
         return result
 
     def last_known(self, kind: str, key: Any = None) -> tuple[int, Any] | None:
@@ -461,8 +487,8 @@ class KafkaCluster(Cluster):
 
     def watermarks_many(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, tuple[int, int]]:
         """(log start, HW) per partition in one round trip; (-1, -1) where there is no such partition."""
-        wanted = list(tps)
-        return self._call("list offsets", lambda: self._watermarks_many(wanted))
+        wanted = sorted(set(tps))
+        return self._call("list offsets", lambda: self._watermarks_many(wanted), ("watermarks", tuple(wanted)))
 
     def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
         marks = self.watermarks_many([(topic, partition)])
@@ -488,7 +514,9 @@ class KafkaCluster(Cluster):
                 raise errors.UnknownTopicOrPartition(f"partition {topic}-{partition} does not exist")
             return None if found < 0 else found
 
-        return self._call(f"offset for time in {topic}-{partition}", run)
+        return self._call(
+            f"offset for time in {topic}-{partition}", run, ("offset_for_time", (topic, partition, timestamp))
+        )
 
     def read(self, topic: str, partition: int, offset: int, max_records: int = 500) -> list[Record]:
         start, hw = self.watermarks(topic, partition)
@@ -502,7 +530,11 @@ class KafkaCluster(Cluster):
             )
         if offset == hw or max_records <= 0:
             return []
-        return self._call(f"fetch {topic}-{partition}", lambda: self._fetch(topic, partition, offset, max_records, hw))
+        return self._call(
+            f"fetch {topic}-{partition}",
+            lambda: self._fetch(topic, partition, offset, max_records, hw),
+            ("read", (topic, partition, offset, max_records)),
+        )
 
     def _fetch(self, topic: str, partition: int, offset: int, max_records: int, hw: int) -> list[Record]:
         from confluent_kafka import KafkaError as CkError
@@ -658,7 +690,11 @@ class KafkaCluster(Cluster):
         return out
 
     def committed_offsets(self, group_id: str) -> dict[TopicPartition, OffsetAndMetadata]:
-        return self._call(f"fetch offsets of group {group_id}", lambda: self._offsets_many([group_id])[group_id])
+        return self._call(
+            f"fetch offsets of group {group_id}",
+            lambda: self._offsets_many([group_id])[group_id],
+            ("committed", group_id),
+        )
 
     def committed_offsets_many(self, group_ids: Sequence[str]) -> dict[str, dict[TopicPartition, OffsetAndMetadata]]:
         """Committed offsets of every group in ``group_ids``, fetched concurrently."""

@@ -17,6 +17,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from offsetsite.clusters import ClusterWebsocketMiddleware  # noqa: E402
 from offsetsite.routing import websocket_urlpatterns  # noqa: E402
 
 # Static files come from the app itself (no CDN, no separate web server in a workshop).
@@ -25,6 +26,8 @@ http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.STATIC_URL else d
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(ClusterWebsocketMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

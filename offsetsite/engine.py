@@ -9,10 +9,11 @@ and impossible to get wrong.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -28,6 +29,8 @@ _cluster: EmbeddedCluster | None = None
 _proxy: Cluster | None = None
 _restore: RestorePoints | None = None
 _on_open: list[Callable[[EmbeddedCluster], None]] = []
+_other_locks: dict[str, threading.RLock] = {}
+_other_restore: dict[str, RestorePoints] = {}
 
 
 def on_open(callback: Callable[[EmbeddedCluster], None]) -> None:
@@ -65,12 +68,40 @@ def current_cluster_name() -> str:
     return _current_name.get()
 
 
+@contextlib.contextmanager
+def using(name: str) -> Iterator[None]:
+    """Work on cluster ``name`` inside the block (the middleware sets it per request)."""
+    token = _current_name.set(name)
+    try:
+        yield
+    finally:
+        _current_name.reset(token)
+
+
+def is_embedded() -> bool:
+    """Whether the current cluster is the embedded engine (forms that join groups need it)."""
+    return current_cluster_name() == DEFAULT_CLUSTER
+
+
 def data_dir() -> Path:
     return Path(str(settings.OFFSETSITE["DATA_DIR"]))
 
 
-def get_cluster() -> Cluster:
-    """The cluster, opened on first use, every method call serialised."""
+def get_cluster(name: str | None = None) -> Cluster:
+    """The current cluster (or ``name``), opened on first use.
+
+    The embedded engine's calls are serialised by the engine lock; a Kafka cluster's
+    client is thread-safe and is returned as it is.
+    """
+    name = name or _current_name.get()
+    if name != DEFAULT_CLUSTER:
+        from . import clusters
+
+        return clusters.kafka_cluster(name)
+    return _embedded_proxy()
+
+
+def _embedded_proxy() -> Cluster:
     global _cluster, _proxy
     if _proxy is None:
         with _lock:
@@ -104,16 +135,32 @@ def embedded() -> EmbeddedCluster:
 
 
 def locked() -> threading.RLock:
-    return _lock
+    """The lock that makes a sequence of calls on the current cluster atomic for this process."""
+    name = _current_name.get()
+    if name == DEFAULT_CLUSTER:
+        return _lock
+    with _lock:
+        return _other_locks.setdefault(name, threading.RLock())
 
 
 def run_locked(fn: Callable[[], T]) -> T:
-    with _lock:
+    with locked():
         return fn()
 
 
 def restore_points() -> RestorePoints:
+    """Where executed resets of the current cluster keep the offsets they replaced."""
     global _restore
+    name = _current_name.get()
+    if name != DEFAULT_CLUSTER:
+        with _lock:
+            points = _other_restore.get(name)
+            if points is None:
+                # In offsetsite's own var directory: the Kafka cluster has no place for
+                # them, and the embedded engine's data directory holds only its topics.
+                points = RestorePoints(Path(str(settings.VAR_DIR)) / "clusters" / name / "restore-points.json")
+                _other_restore[name] = points
+            return points
     if _restore is None:
         _restore = RestorePoints(data_dir() / "restore-points.json")
     return _restore

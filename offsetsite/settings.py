@@ -63,6 +63,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # /clusters/<name>/... serves the pages of a configured Kafka cluster.
+    "offsetsite.clusters.ClusterMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -89,6 +91,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "offsetsite.core.context.roles",
+                "offsetsite.core.context.clusters",
             ],
             "builtins": ["django.contrib.humanize.templatetags.humanize"],
         },

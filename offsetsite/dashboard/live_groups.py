@@ -15,10 +15,17 @@ def register_all() -> None:
     from offsetsite.live.registry import register
 
     from . import views_groups, views_overview
-    from .group_status import tracker
+    from .group_status import local_tracker
 
     register("overview", views_overview.render_live)
     register("group", views_groups.render_live)
     # Follow commits and appends from the moment the engine opens, not from the first
-    # page view: health needs the commits made while nobody was looking.
-    engine.on_open(lambda cluster: tracker().attach(cluster.events))
+    # page view: health needs the commits made while nobody was looking. The engine is
+    # the "local" cluster whichever request happens to open it.
+    engine.on_open(lambda cluster: local_tracker().attach(cluster.events))
+    # A Kafka cluster's tracker follows its watcher's events from the moment it opens.
+    from offsetsite import clusters
+
+    from .group_status import tracker
+
+    clusters.on_open(lambda name, cluster: tracker(name).attach(cluster.events))

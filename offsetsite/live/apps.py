@@ -19,3 +19,9 @@ class LiveConfig(AppConfig):
 
         # Each time the engine opens, its events feed the live pages and the sampler starts.
         engine.on_open(on_engine_open)
+
+        from offsetsite import clusters
+
+        from .bridge import on_kafka_open
+
+        clusters.on_open(on_kafka_open)

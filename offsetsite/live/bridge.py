@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from logcore import EmbeddedCluster
+from logcore import Cluster, EmbeddedCluster
 from logcore.events import (
     Event,
     GroupChanged,
@@ -54,8 +54,9 @@ PageKey = tuple[str, str]  # (kind, key)
 
 
 class Bridge:
-    def __init__(self, notice_delay_s: float = 0.05) -> None:
+    def __init__(self, notice_delay_s: float = 0.05, cluster: str = "local") -> None:
         self.notice_delay_s = notice_delay_s
+        self.cluster = cluster
         self._lock = threading.Lock()
         self._seq = 0
         self._topic_v: dict[str, int] = {}
@@ -77,15 +78,20 @@ class Bridge:
 
     # --- engine side ------------------------------------------------------
 
-    def attach(self, cluster: EmbeddedCluster) -> None:
-        """Subscribe to a freshly opened engine (called from ``engine.on_open``)."""
+    def attach(self, cluster: Cluster) -> None:
+        """Subscribe to a freshly opened cluster (``engine.on_open``, ``clusters.on_open``).
+
+        The embedded engine tells at once which topics each group has offsets on; a
+        Kafka cluster's links are learnt from the commits its watcher reports.
+        """
         if self._unsubscribe is not None:
             self._unsubscribe()
         seeded: dict[str, set[str]] = {}
-        coordinator = cluster.coordinator
-        with coordinator.lock:
-            for gid, group in coordinator.groups.items():
-                seeded[gid] = {tp[0] for tp in group.offsets}
+        coordinator = getattr(cluster, "coordinator", None)
+        if coordinator is not None:
+            with coordinator.lock:
+                for gid, group in coordinator.groups.items():
+                    seeded[gid] = {tp[0] for tp in group.offsets}
         with self._lock:
             self._group_topics = seeded
             self._topic_groups = {}
@@ -247,17 +253,17 @@ class Bridge:
             self._scheduled = False
             names: list[str] = []
             if self._dirty_any and ("overview", "") in self._listeners:
-                names.append(channel_group("overview"))
+                names.append(channel_group("overview", cluster=self.cluster))
             if self._dirty_co and ("consumer_offsets", "") in self._listeners:
-                names.append(channel_group("consumer_offsets"))
+                names.append(channel_group("consumer_offsets", cluster=self.cluster))
             groups = set(self._dirty_groups)
             for t in self._dirty_topics:
                 if ("topic", t) in self._listeners:
-                    names.append(channel_group("topic", t))
+                    names.append(channel_group("topic", t, self.cluster))
                 groups.update(self._topic_groups.get(t, ()))
             for g in groups:
                 if ("group", g) in self._listeners:
-                    names.append(channel_group("group", g))
+                    names.append(channel_group("group", g, self.cluster))
             self._dirty_any = self._dirty_co = False
             self._dirty_topics.clear()
             self._dirty_groups.clear()
@@ -282,7 +288,33 @@ class Bridge:
 _pending_tasks: set[asyncio.Task[None]] = set()
 _GROUP_EVENTS = frozenset({GroupChanged, GroupRebalanced, GroupDeleted, OffsetsReset, OffsetsDeleted})
 
-BRIDGE = Bridge()
+BRIDGE = Bridge()  # the embedded engine's
+_bridges: dict[str, Bridge] = {"local": BRIDGE}
+_bridges_lock = threading.Lock()
+
+
+def bridge_for(cluster: str) -> Bridge:
+    """The bridge of ``cluster`` ("local" is the embedded engine's :data:`BRIDGE`)."""
+    found = _bridges.get(cluster)
+    if found is None:
+        with _bridges_lock:
+            found = _bridges.setdefault(cluster, Bridge(cluster=cluster))
+    return found
+
+
+def current() -> Bridge:
+    """The bridge of the cluster this request or socket works on."""
+    from offsetsite.engine import current_cluster_name
+
+    return bridge_for(current_cluster_name())
+
+
+def on_kafka_open(name: str, cluster: Cluster) -> None:
+    """``clusters.on_open`` hook: the Kafka cluster's watcher events feed its own bridge."""
+    bridge_for(name).attach(cluster)
+    from . import sampler
+
+    sampler.start_for(cluster, name)
 
 
 def on_engine_open(cluster: EmbeddedCluster) -> None:

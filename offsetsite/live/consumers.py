@@ -34,7 +34,7 @@ from django.utils.safestring import mark_safe
 from offsetsite.core.site_settings import read_login_required
 
 from . import registry
-from .bridge import BRIDGE
+from .bridge import Bridge, bridge_for
 from .coalesce import Coalescer
 from .names import channel_group
 
@@ -61,7 +61,15 @@ def version_marker(version: int, oob: bool = True) -> str:
 def _render(kind: str, key: str, user: Any) -> str:
     # A worker thread: give it a fresh database connection and close it afterwards,
     # as Django does around a request.
+    from django.urls import get_script_prefix, set_script_prefix
+
+    from offsetsite import clusters
+    from offsetsite.engine import current_cluster_name
+
     close_old_connections()
+    # Links in the fragments stay on this socket's cluster, as on its page.
+    outer = get_script_prefix()
+    set_script_prefix(clusters.url_prefix(current_cluster_name()) + "/")
     try:
         html = registry.render(kind, key, user)
         if kind == "group":
@@ -70,6 +78,7 @@ def _render(kind: str, key: str, user: Any) -> str:
             html += timeline_html(key, oob=True)
         return html
     finally:
+        set_script_prefix(outer)
         close_old_connections()
 
 
@@ -81,7 +90,7 @@ class _SharedRender:
 
 
 # (kind, render key, viewer, renderer) -> the newest render of that page for that viewer.
-_shared: dict[tuple[str, str, Any, Any], _SharedRender] = {}
+_shared: dict[tuple[str, str, str, Any, Any], _SharedRender] = {}
 SHARED_KEEP_S = 1.0  # how long a finished render stays reusable (a flush at the same version)
 
 
@@ -100,7 +109,9 @@ async def render_shared(kind: str, key: str, user: Any, version: int) -> str:
     a flush that read a newer version starts a new render.
     """
     loop = asyncio.get_running_loop()
-    k = (kind, key, _viewer(user), registry.get(kind))
+    from offsetsite.engine import current_cluster_name
+
+    k = (current_cluster_name(), kind, key, _viewer(user), registry.get(kind))
     entry = _shared.get(k)
     if entry is None or entry.loop is not loop or entry.version < version:
         future = asyncio.ensure_future(sync_to_async(_render, thread_sensitive=False)(kind, key, user))
@@ -111,7 +122,7 @@ async def render_shared(kind: str, key: str, user: Any, version: int) -> str:
     return await asyncio.shield(entry.future)
 
 
-def _finished(k: tuple[str, str, Any, Any], entry: _SharedRender, future: asyncio.Future[str]) -> None:
+def _finished(k: tuple[str, str, str, Any, Any], entry: _SharedRender, future: asyncio.Future[str]) -> None:
     failed = not future.cancelled() and future.exception() is not None  # retrieved: no "never retrieved"
 
     def forget() -> None:
@@ -171,10 +182,12 @@ class LivePageConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channel
         self._flush_lock = asyncio.Lock()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self.group_name = channel_group(self.kind, self.key)
+        self.cluster = str(self.scope.get("cluster", "local"))
+        self.bridge: Bridge = bridge_for(self.cluster)
+        self.group_name = channel_group(self.kind, self.key, self.cluster)
         await sync_to_async(_open_engine)()
         await self.channel_layer.group_add(self.group_name, self.channel_name)
-        BRIDGE.listen(self.kind, self.key, asyncio.get_running_loop())
+        self.bridge.listen(self.kind, self.key, asyncio.get_running_loop())
         self.listening = True
         await self.accept()
         await self.flush()  # the snapshot
@@ -184,7 +197,7 @@ class LivePageConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channel
         if not self.listening:
             return
         self.listening = False
-        BRIDGE.unlisten(self.kind, self.key)
+        self.bridge.unlisten(self.kind, self.key)
         task = getattr(self, "_tick_task", None)
         if task is not None:
             task.cancel()
@@ -231,7 +244,7 @@ class LivePageConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channel
             self.coalescer.begin_flush()
             # Read the version before rendering: a change during the render makes the
             # page look behind, and the next tick sends it again.
-            version = BRIDGE.version(self.kind, self.key)
+            version = self.bridge.version(self.kind, self.key)
             try:
                 html = await render_shared(self.kind, self.render_key(), self.scope.get("user"), version)
             except Exception:
@@ -260,7 +273,7 @@ class LivePageConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channel
                         return
                 except Exception:  # a database hiccup must not end the reconciliation
                     _log.exception("session check of a live %s page failed", self.kind)
-            if self.coalescer.behind(BRIDGE.version(self.kind, self.key)):
+            if self.coalescer.behind(self.bridge.version(self.kind, self.key)):
                 self._request_flush()
 
     async def _session_lasts(self) -> bool:

@@ -14,7 +14,14 @@ from django.db import models
 TOTAL_PARTITION = -1
 
 
+# Every row names its cluster: one server shows the embedded engine ("local") and
+# Kafka clusters, and a group id may exist on several of them.
+def _cluster_field() -> models.CharField:  # type: ignore[type-arg]
+    return models.CharField(max_length=32, default="local")
+
+
 class LagSample(models.Model):
+    cluster = _cluster_field()
     group_id = models.TextField()
     topic = models.CharField(max_length=255)
     partition = models.IntegerField()
@@ -25,7 +32,7 @@ class LagSample(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["group_id", "at"], name="live_lag_group_at"),
+            models.Index(fields=["cluster", "group_id", "at"], name="live_lag_cluster_group_at"),
             models.Index(fields=["at"], name="live_lag_at"),  # pruning and downsampling
         ]
 
@@ -34,6 +41,7 @@ class LagSample(models.Model):
 
 
 class LagMinute(models.Model):
+    cluster = _cluster_field()
     group_id = models.TextField()
     topic = models.CharField(max_length=255)  # "" with partition -1: the group's total
     partition = models.IntegerField()
@@ -46,11 +54,13 @@ class LagMinute(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["group_id", "at"], name="live_lagmin_group_at"),
+            models.Index(fields=["cluster", "group_id", "at"], name="live_lagmin_cluster_group_at"),
             models.Index(fields=["at"], name="live_lagmin_at"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["group_id", "topic", "partition", "at"], name="live_lagmin_unique"),
+            models.UniqueConstraint(
+                fields=["cluster", "group_id", "topic", "partition", "at"], name="live_lagmin_cluster_unique"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -66,6 +76,7 @@ class GroupEvent(models.Model):
         MEMBER_JOIN = "member-join"
         LEAVE = "leave"
 
+    cluster = _cluster_field()
     group_id = models.TextField()
     at = models.DateTimeField()
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -74,7 +85,7 @@ class GroupEvent(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["group_id", "at"], name="live_event_group_at"),
+            models.Index(fields=["cluster", "group_id", "at"], name="live_event_cluster_group_at"),
             models.Index(fields=["at"], name="live_event_at"),
         ]
         ordering = ["-at", "-id"]

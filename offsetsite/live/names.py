@@ -21,10 +21,15 @@ def safe_part(name: str) -> str:
     return "h." + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
-def channel_group(kind: str, key: str = "") -> str:
-    """The channel-layer group a page of ``kind`` for ``key`` listens on."""
+def channel_group(kind: str, key: str = "", cluster: str = "local") -> str:
+    """The channel-layer group a page of ``kind`` for ``key`` of ``cluster`` listens on.
+
+    The embedded engine's ("local") names carry no cluster part; a Kafka cluster's
+    carry its name, which is short and plain (logcore.kafka_config.validate_cluster_name).
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown live page kind {kind!r}; expected one of {', '.join(KINDS)}")
+    base = "live" if cluster == "local" else f"live.c.{cluster}"
     if kind in ("overview", "consumer_offsets"):
-        return f"live.{kind}"
-    return f"live.{kind}.{safe_part(key)}"
+        return f"{base}.{kind}"
+    return f"{base}.{kind}.{safe_part(key)}"

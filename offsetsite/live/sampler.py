@@ -28,7 +28,7 @@ from django.db import close_old_connections, connections, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from logcore import EmbeddedCluster
+from logcore import Cluster
 from logcore.errors import KafkaError
 
 from .models import TOTAL_PARTITION, GroupEvent, LagMinute, LagSample
@@ -69,44 +69,61 @@ def _floor_minute(t: datetime) -> datetime:
     return t.replace(second=0, microsecond=0)
 
 
-def sample_lag(now: datetime) -> int:
+def _name(cluster_name: str | None) -> str:
+    from offsetsite.engine import current_cluster_name
+
+    return cluster_name or current_cluster_name()
+
+
+def sample_lag(now: datetime, cluster_name: str | None = None) -> int:
     """One LagSample per (group, partition with a committed offset) at ``now``."""
     from offsetsite.engine import get_cluster
 
-    cluster = get_cluster()
+    name = _name(cluster_name)
+    cluster = get_cluster(name)
     rows: list[LagSample] = []
-    for listing in cluster.list_groups():
-        try:
-            desc = cluster.describe_group(listing.group_id)
-        except KafkaError:  # deleted between the listing and the describe
-            continue
+    ids = [listing.group_id for listing in cluster.list_groups()]
+    try:
+        # One call for all groups: a Kafka cluster answers it with a few requests.
+        descs = cluster.describe_groups(ids)
+    except KafkaError:  # one was deleted between the listing and the describe
+        descs = []
+        for gid in ids:
+            try:
+                descs.append(cluster.describe_group(gid))
+            except KafkaError:
+                continue
+    for desc in descs:
         for p in desc.offsets:
+            lag = p.lag  # logcore.lag.lag_messages
             # No commit yet, or offsets left on a deleted topic (no HW): no lag to chart.
-            if p.committed is None or p.high_watermark < 0:
+            if lag is None or p.committed is None:
                 continue
             rows.append(
                 LagSample(
+                    cluster=name,
                     group_id=desc.group_id,
                     topic=p.topic,
                     partition=p.partition,
                     at=now,
                     committed=p.committed,
                     hw=p.high_watermark,
-                    lag=max(p.high_watermark - p.committed, 0),
+                    lag=lag,
                 )
             )
     LagSample.objects.bulk_create(rows, batch_size=500)
     return len(rows)
 
 
-def downsample(now: datetime) -> int:
+def downsample(now: datetime, cluster_name: str | None = None) -> int:
     """Fold the raw samples of every complete minute not yet folded into LagMinute rows."""
+    name = _name(cluster_name)
     boundary = _floor_minute(now)
-    last = LagMinute.objects.aggregate(m=Max("at"))["m"]
+    last = LagMinute.objects.filter(cluster=name).aggregate(m=Max("at"))["m"]
     if last is not None:
         start = last + MINUTE
     else:
-        first = LagSample.objects.aggregate(m=Min("at"))["m"]
+        first = LagSample.objects.filter(cluster=name).aggregate(m=Min("at"))["m"]
         if first is None:
             return 0
         start = _floor_minute(first)
@@ -115,7 +132,7 @@ def downsample(now: datetime) -> int:
     per_part: dict[tuple[str, str, int, datetime], list[Any]] = {}
     totals: dict[tuple[str, datetime], int] = defaultdict(int)  # (group, sample time) -> sum
     rows = (
-        LagSample.objects.filter(at__gte=start, at__lt=boundary)
+        LagSample.objects.filter(cluster=name, at__gte=start, at__lt=boundary)
         .order_by("at", "id")
         .values_list("group_id", "topic", "partition", "at", "lag", "committed", "hw")
     )
@@ -141,12 +158,22 @@ def downsample(now: datetime) -> int:
             agg_t[2] += 1
     out = [
         LagMinute(
-            group_id=g, topic=t, partition=p, at=m, lag_max=a[0], lag_last=a[1], committed=a[2], hw=a[3], samples=a[4]
+            cluster=name,
+            group_id=g,
+            topic=t,
+            partition=p,
+            at=m,
+            lag_max=a[0],
+            lag_last=a[1],
+            committed=a[2],
+            hw=a[3],
+            samples=a[4],
         )
         for (g, t, p, m), a in per_part.items()
     ]
     out += [
         LagMinute(
+            cluster=name,
             group_id=g,
             topic="",
             partition=TOTAL_PARTITION,
@@ -171,16 +198,19 @@ def prune(now: datetime) -> int:
     return n
 
 
-def write_timeline(force: bool = False) -> int:
+def write_timeline(force: bool = False, cluster_name: str | None = None) -> int:
     """Write the bridge's buffered group events; wake the pages of the groups concerned."""
-    from .bridge import BRIDGE
+    from .bridge import bridge_for
 
-    entries = BRIDGE.timeline.drain(force=force)
+    name = _name(cluster_name)
+    bridge = bridge_for(name)
+    entries = bridge.timeline.drain(force=force)
     if not entries:
         return 0
     GroupEvent.objects.bulk_create(
         [
             GroupEvent(
+                cluster=name,
                 group_id=e.group_id,
                 at=datetime.fromtimestamp(e.at, tz=UTC),
                 kind=e.kind,
@@ -192,26 +222,28 @@ def write_timeline(force: bool = False) -> int:
         batch_size=500,
     )
     for group_id in {e.group_id for e in entries}:
-        BRIDGE.touch_group(group_id)
+        bridge.touch_group(group_id)
     return len(entries)
 
 
-def sample_once(now: datetime | None = None) -> RoundResult:
+def sample_once(now: datetime | None = None, cluster_name: str | None = None) -> RoundResult:
     """Sample lag now, fold complete minutes, prune old rows, write buffered timeline entries."""
     now = now or timezone.now()
+    name = _name(cluster_name)
     result = RoundResult()
     with transaction.atomic():
-        result.samples = sample_lag(now)
-        result.minutes = downsample(now)
+        result.samples = sample_lag(now, name)
+        result.minutes = downsample(now, name)
         result.pruned = prune(now)
-    result.events = write_timeline(force=False)
+    result.events = write_timeline(force=False, cluster_name=name)
     return result
 
 
 # --- the background thread ---------------------------------------------------
 
 _thread_lock = threading.Lock()
-_current: Sampler | None = None
+_current: Sampler | None = None  # the embedded engine's
+_others: dict[str, Sampler] = {}  # Kafka clusters', by name
 
 
 def enabled() -> bool:
@@ -221,18 +253,22 @@ def enabled() -> bool:
 class Sampler(threading.Thread):
     """Samples while its engine is the open one; stops when the engine closes or is replaced."""
 
-    def __init__(self, cluster: EmbeddedCluster, tick_s: float = 1.0) -> None:
-        super().__init__(name="offsetsite-lag-sampler", daemon=True)
+    def __init__(self, cluster: Cluster, tick_s: float = 1.0, name: str = "local") -> None:
+        super().__init__(name=f"offsetsite-lag-sampler-{name}", daemon=True)
         self.cluster = cluster
+        self.cluster_name = name
         self.tick_s = tick_s
         self.stop_event = threading.Event()
         self.rounds = 0
 
     def _still_current(self, seen: list[bool]) -> bool:
-        from offsetsite import engine
+        from offsetsite import clusters, engine
 
         # The engine publishes its cluster only after the on_open hooks ran.
-        current = getattr(engine, "_cluster", None)
+        if self.cluster_name == engine.DEFAULT_CLUSTER:
+            current = getattr(engine, "_cluster", None)
+        else:
+            current = clusters.open_clusters().get(self.cluster_name)
         if current is self.cluster:
             seen[0] = True
             return True
@@ -252,9 +288,9 @@ class Sampler(threading.Thread):
                 try:
                     if clock - last_sample >= interval:
                         last_sample = clock
-                        sample_once()
+                        sample_once(cluster_name=self.cluster_name)
                     else:
-                        write_timeline()
+                        write_timeline(cluster_name=self.cluster_name)
                     self.rounds += 1
                 except Exception:  # a bad round must not end the history for good
                     _log.exception("lag sampler round failed")
@@ -267,18 +303,24 @@ class Sampler(threading.Thread):
         self.stop_event.set()
 
 
-def start_for(cluster: EmbeddedCluster) -> Sampler | None:
-    """Start the sampler thread for a freshly opened engine (stopping any older one)."""
+def start_for(cluster: Cluster, name: str = "local") -> Sampler | None:
+    """Start the sampler thread for a freshly opened cluster (stopping any older one of it)."""
     global _current
     with _thread_lock:
-        if _current is not None:
-            _current.stop()
+        old = _current if name == "local" else _others.pop(name, None)
+        if old is not None:
+            old.stop()
+        if name == "local":
             _current = None
         if not enabled():
             return None
-        _current = Sampler(cluster, tick_s=_setting("SAMPLER_TICK", 1.0))
-        _current.start()
-        return _current
+        started = Sampler(cluster, tick_s=_setting("SAMPLER_TICK", 1.0), name=name)
+        if name == "local":
+            _current = started
+        else:
+            _others[name] = started
+        started.start()
+        return started
 
 
 def stop() -> None:
@@ -287,3 +329,6 @@ def stop() -> None:
         if _current is not None:
             _current.stop()
             _current = None
+        for other in _others.values():
+            other.stop()
+        _others.clear()

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from offsetsite.core.site_settings import read_login_required
+from offsetsite.engine import current_cluster_name
 
 from .models import TOTAL_PARTITION, LagMinute, LagSample
 
@@ -65,23 +66,23 @@ def group_lag(request: HttpRequest, group: str) -> JsonResponse:
     totals: dict[datetime, int] | None = None
     if tier == "raw":
         rows = list(
-            LagSample.objects.filter(group_id=group, at__gte=since)
+            LagSample.objects.filter(cluster=current_cluster_name(), group_id=group, at__gte=since)
             .order_by("at")
             .values_list("at", "topic", "partition", "lag")
         )
     else:
         minute_rows = list(
-            LagMinute.objects.filter(group_id=group, at__gte=since)
+            LagMinute.objects.filter(cluster=current_cluster_name(), group_id=group, at__gte=since)
             .order_by("at")
             .values_list("at", "topic", "partition", "lag_max")
         )
         rows = [r for r in minute_rows if r[2] != TOTAL_PARTITION]
         totals = {r[0]: r[3] for r in minute_rows if r[2] == TOTAL_PARTITION}
         # The minute in progress is not folded yet: show its raw samples at the live edge.
-        last = LagMinute.objects.filter(group_id=group).aggregate(m=Max("at"))["m"]
+        last = LagMinute.objects.filter(cluster=current_cluster_name(), group_id=group).aggregate(m=Max("at"))["m"]
         tail_from = last + timedelta(minutes=1) if last is not None else since
         tail = list(
-            LagSample.objects.filter(group_id=group, at__gte=max(tail_from, since))
+            LagSample.objects.filter(cluster=current_cluster_name(), group_id=group, at__gte=max(tail_from, since))
             .order_by("at")
             .values_list("at", "topic", "partition", "lag")
         )

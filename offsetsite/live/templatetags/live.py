@@ -13,11 +13,13 @@ from urllib.parse import quote
 from django import template
 from django.template.loader import render_to_string
 from django.templatetags.static import static
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from ..bridge import BRIDGE
+from offsetsite.engine import current_cluster_name
+
+from .. import bridge
 from ..consumers import version_marker
 from ..models import GroupEvent
 from ..names import KINDS
@@ -38,10 +40,12 @@ def socket_path(kind: str, key: str = "") -> str:
         raise template.TemplateSyntaxError(f"live_socket: unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     if kind in ("topic", "group") and not key:
         raise template.TemplateSyntaxError(f"live_socket: a {kind} page needs its {kind} name")
+    # The socket of a Kafka cluster's page is under the same /clusters/<name>/ prefix.
+    prefix = get_script_prefix().rstrip("/")
     if kind == "overview":
         # The overview's key is the viewer's query string (filter, sort, pages).
-        return _WS_PATHS[kind] + ("?" + key if key else "")
-    return _WS_PATHS[kind].format(quote(key, safe=""))
+        return prefix + _WS_PATHS[kind] + ("?" + key if key else "")
+    return prefix + _WS_PATHS[kind].format(quote(key, safe=""))
 
 
 @register.simple_tag
@@ -57,7 +61,7 @@ def live_socket(kind: str, key: str = "") -> SafeString:
         path,
         kind,
         key,
-        mark_safe(version_marker(BRIDGE.version(kind, key), oob=False)),  # noqa: S308 - built by format_html
+        mark_safe(version_marker(bridge.current().version(kind, key), oob=False)),  # noqa: S308 - built by format_html
         static("django_htmx/ext/hx-ws-2.min.js"),
         static("offsetsite/live.js"),
     )
@@ -86,7 +90,11 @@ def lag_chart(group_id: str) -> SafeString:
 
 def timeline_html(group_id: str, oob: bool = False) -> str:
     """The group timeline fragment (stable id "group-timeline"); ``oob`` for websocket frames."""
-    events = list(GroupEvent.objects.filter(group_id=group_id).order_by("-at", "-id")[:TIMELINE_ROWS])
+    events = list(
+        GroupEvent.objects.filter(cluster=current_cluster_name(), group_id=group_id).order_by("-at", "-id")[
+            :TIMELINE_ROWS
+        ]
+    )
     return render_to_string("live/group_timeline.html", {"group_id": group_id, "events": events, "oob": oob})
 
 
