@@ -23,6 +23,7 @@ from .clock import Clock, SystemClock
 from .errors import GroupIdNotFound
 from .events import EventBus
 from .groups import GroupCoordinator, GroupState, OffsetAndMetadata, TopicPartition
+from .lag import known_high_watermark, lag_messages
 from .log_manager import LogManager, TopicDescription
 from .records import Header, Record
 
@@ -46,7 +47,7 @@ class PartitionOffsets:
     partition: int
     committed: int | None  # the next record the group will read
     log_start_offset: int
-    high_watermark: int  # LOG-END-OFFSET in Kafka's tool is the HW
+    high_watermark: int  # LOG-END-OFFSET in Kafka's tool is the HW; -1 when the topic is gone
     member_id: str | None
     client_id: str | None
     host: str | None
@@ -55,9 +56,8 @@ class PartitionOffsets:
 
     @property
     def lag(self) -> int | None:
-        if self.committed is None:
-            return None
-        return max(self.high_watermark - self.committed, 0)
+        """Lag in messages; ``None`` when nothing is committed or the topic is gone (HW -1)."""
+        return lag_messages(known_high_watermark(self.high_watermark), self.committed)
 
 
 @dataclass(frozen=True)

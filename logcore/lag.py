@@ -58,6 +58,7 @@ from enum import Enum, IntEnum
 from itertools import pairwise
 
 __all__ = [
+    "NO_HIGH_WATERMARK",
     "AddPointResult",
     "CommitSample",
     "CommitWindow",
@@ -71,6 +72,7 @@ __all__ = [
     "estimated_time_to_clear_ms",
     "evaluate_group",
     "evaluate_partition",
+    "known_high_watermark",
     "lag_messages",
 ]
 
@@ -84,19 +86,43 @@ DEFAULT_WINDOW_COMMITS = 10
 # --------------------------------------------------------------------------- messages
 
 
-def lag_messages(high_watermark: int, committed: int | None) -> int | None:
+NO_HIGH_WATERMARK = -1
+"""The high watermark a cluster reports for a partition whose log is gone (offsets left on
+a deleted topic): there is no log, so there is no lag (see :func:`known_high_watermark`)."""
+
+
+def known_high_watermark(high_watermark: int) -> int | None:
+    """``high_watermark`` as a cluster reports it, or ``None`` where the log is gone.
+
+    A cluster describes offsets left on a deleted topic with a HW of
+    :data:`NO_HIGH_WATERMARK` (-1); a real HW is never negative.
+    """
+    return None if high_watermark < 0 else high_watermark
+
+
+def lag_messages(high_watermark: int | None, committed: int | None) -> int | None:
     """Lag in messages: ``high_watermark - committed``, never below 0.
 
-    ``None`` when the group has committed nothing for the partition: Kafka's
-    ``kafka-consumer-groups.sh --describe`` prints ``-`` there, because the lag of a
-    group that has not started depends on ``auto.offset.reset``, which only the
-    consumer knows.
+    The one place lag in messages is computed: ``PartitionOffsets.lag`` (and through it
+    the pages, the API, ``/metrics``, the lag history and the command line) and the lag
+    stored with each commit by :class:`~logcore.lag_tracker.LagTracker` call it.
+
+    ``None`` when either side is unknown, which every reader shows as unknown (JSON
+    ``null``, ``-`` in the command line, no ``/metrics`` sample), never as 0:
+
+    * ``committed is None``: the group has committed nothing for the partition.
+      Kafka's ``kafka-consumer-groups.sh --describe`` prints ``-`` there, because the
+      lag of a group that has not started depends on ``auto.offset.reset``, which only
+      the consumer knows;
+    * ``high_watermark is None``: the partition's log is gone (a deleted topic; pass a
+      cluster's HW through :func:`known_high_watermark`, or use ``PartitionOffsets.lag``),
+      or no HW has been seen yet.
 
     A committed offset above the HW (a HW read before a racing commit, or a reset
     that was not clamped) counts as caught up rather than as a negative lag, which no
     reader can make sense of.
     """
-    if committed is None:
+    if committed is None or high_watermark is None:
         return None
     return max(high_watermark - committed, 0)
 

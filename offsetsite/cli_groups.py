@@ -19,6 +19,7 @@ from logcore.admin import (
 )
 from logcore.cluster import Cluster, GroupDescription
 from logcore.errors import GroupIdNotFound, InvalidRequest, KafkaError
+from logcore.lag import known_high_watermark
 
 _SCENARIO_FLAGS = {
     "to_earliest": "to-earliest",
@@ -136,8 +137,8 @@ def describe(cluster: Cluster, args: argparse.Namespace, out: TextIO) -> int:
                     o.topic,
                     str(o.partition),
                     _dash(o.committed),
-                    _dash(o.high_watermark if o.high_watermark >= 0 else None),
-                    _dash(o.lag if o.high_watermark >= 0 else None),
+                    _dash(known_high_watermark(o.high_watermark)),
+                    _dash(o.lag),  # logcore.lag.lag_messages: None ("-") for a topic gone
                     _dash(o.member_id),
                     _dash(o.host),
                     _dash(o.client_id),

@@ -5,7 +5,10 @@ Names and labels follow kafka-lag-exporter (``kafka_consumergroup_group_*``,
 rules work unchanged. Two differences, both documented in docs/api.md:
 
 - lag in seconds is measured, not interpolated: now minus the timestamp of the record
-  at the committed offset (the oldest record the group has not read), 0 when caught up;
+  at the committed offset (the oldest record the group has not read; below the log
+  start, the record at the log start), 0 when caught up, no sample when no record is
+  left to measure from. It is ``logcore.lag_tracker.LagTracker.time_lag`` with
+  ``interpolate=False``, the pages' "record" lag in time;
 - extra families kafka-lag-exporter lacks: ``kafka_consumergroup_group_state`` (one
   series per state, 1 for the current one, as kminion's state label),
   ``kafka_consumergroup_group_members`` and ``kafka_consumergroup_group_latest_offset``
@@ -20,7 +23,6 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
-import time
 from collections.abc import Callable, Iterator
 
 from django.conf import settings
@@ -32,6 +34,7 @@ from prometheus_client.registry import Collector
 
 from logcore.cluster import Cluster
 from logcore.errors import KafkaError
+from logcore.lag_tracker import LagTracker
 
 from .auth import bearer_token, error_response
 
@@ -40,16 +43,24 @@ PARTITION_LABELS = ["cluster_name", "group", "topic", "partition", "member_host"
 
 
 class ClusterCollector(Collector):
+    """Reads ``cluster()`` when scraped; lag and lag in time come from logcore's one home.
+
+    Lag is ``PartitionOffsets.lag`` (``logcore.lag.lag_messages``), lag in seconds
+    ``lags.time_lag(..., interpolate=False)``. ``lags`` is the cluster's
+    :class:`~logcore.lag_tracker.LagTracker`, shared with the pages (its clock and its
+    cache of record timestamps); without one, a fresh tracker answers the same.
+    """
+
     def __init__(
-        self, cluster: Callable[[], Cluster], cluster_name: str = "offsetsite", clock: Callable[[], float] = time.time
+        self, cluster: Callable[[], Cluster], cluster_name: str = "offsetsite", lags: LagTracker | None = None
     ) -> None:
         self._cluster = cluster
         self._name = cluster_name
-        self._clock = clock
+        self._lags = lags if lags is not None else LagTracker()
 
     def collect(self) -> Iterator[Metric]:
         cluster = self._cluster()
-        now_ms = int(self._clock() * 1000)
+        lags = self._lags
         name = self._name
         offset = GaugeMetricFamily(
             "kafka_consumergroup_group_offset",
@@ -113,6 +124,7 @@ class ClusterCollector(Collector):
                 earliest.add_metric([name, topic.name, str(p.partition)], p.log_start_offset)
                 hw.add_metric([name, topic.name, str(p.partition)], p.high_watermark)
 
+        now_ms = lags.clock()
         for listing in cluster.list_groups():
             try:
                 group = cluster.describe_group(listing.group_id)
@@ -123,49 +135,38 @@ class ClusterCollector(Collector):
                 state.add_metric([name, gid, s], 1.0 if group.state == s else 0.0)
             members.add_metric([name, gid], len(group.members))
             simple = "true" if not group.protocol_type else "false"
-            lags: list[int] = []
+            part_lags: list[int] = []
             lag_secs: list[float] = []
             per_topic: dict[str, int] = {}
             for o in group.offsets:
-                if o.committed is None or o.high_watermark < 0:
+                part_lag = o.lag  # logcore.lag.lag_messages
+                if o.committed is None or part_lag is None:
                     continue  # nothing committed, or the topic is gone: no lag to speak of
                 labels = [name, gid, o.topic, str(o.partition), o.host or "", o.member_id or "", o.client_id or ""]
-                part_lag = o.lag or 0
-                seconds = self._lag_seconds(
-                    cluster, o.topic, o.partition, o.committed, o.log_start_offset, part_lag, now_ms
-                )
                 offset.add_metric(labels, o.committed)
                 latest.add_metric(labels, o.high_watermark)
                 lag.add_metric(labels, part_lag)
-                lag_s.add_metric(labels, seconds)
-                lags.append(part_lag)
-                lag_secs.append(seconds)
+                part_lags.append(part_lag)
                 per_topic[o.topic] = per_topic.get(o.topic, 0) + part_lag
-            max_lag.add_metric([name, gid, simple], max(lags, default=0))
+                ms = lags.time_lag(cluster, o, now_ms, interpolate=False).ms
+                if ms is not None:
+                    lag_s.add_metric(labels, ms / 1000.0)
+                    lag_secs.append(ms / 1000.0)
+            max_lag.add_metric([name, gid, simple], max(part_lags, default=0))
             max_lag_s.add_metric([name, gid, simple], max(lag_secs, default=0.0))
-            sum_lag.add_metric([name, gid], sum(lags))
+            sum_lag.add_metric([name, gid], sum(part_lags))
             for topic_name, total in sorted(per_topic.items()):
                 topic_sum.add_metric([name, gid, topic_name], total)
 
         yield from (offset, latest, lag, lag_s, max_lag, max_lag_s, sum_lag, topic_sum, state, members, earliest, hw)
 
-    @staticmethod
-    def _lag_seconds(
-        cluster: Cluster, topic: str, partition: int, committed: int, log_start: int, part_lag: int, now_ms: int
-    ) -> float:
-        if part_lag <= 0:
-            return 0.0
-        # Below log start the records are gone; the oldest unread one still there is at log start.
-        ts = cluster.timestamp_at(topic, partition, max(committed, log_start))
-        if ts is None:
-            return 0.0
-        return max(now_ms - ts, 0) / 1000.0  # producer clocks may run ahead
 
-
-def render(cluster: Callable[[], Cluster]) -> bytes:
+def render(cluster: Callable[[], Cluster], lags: LagTracker | None = None) -> bytes:
     # A registry per scrape, dropped afterwards: no global state grows across scrapes.
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ClusterCollector(cluster, str(settings.OFFSETSITE.get("METRICS_CLUSTER_NAME", "offsetsite"))))
+    registry.register(
+        ClusterCollector(cluster, str(settings.OFFSETSITE.get("METRICS_CLUSTER_NAME", "offsetsite")), lags)
+    )
     return generate_latest(registry)
 
 
@@ -179,6 +180,7 @@ def _loopback(request: HttpRequest) -> bool:
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """Open to loopback scrapers, or to anyone with ``OFFSETSITE["METRICS_TOKEN"]`` when it is set."""
     from offsetsite import engine
+    from offsetsite.dashboard.group_status import tracker
 
     if request.method not in ("GET", "HEAD"):
         return error_response(405, "METHOD_NOT_ALLOWED", "only GET is allowed on /metrics")
@@ -194,7 +196,10 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
             "/metrics answers loopback scrapers only; set OFFSETSITE_METRICS_TOKEN to open it "
             "to others with a bearer token",
         )
-    # One hold of the engine lock: the numbers of one scrape come from one moment.
-    with engine.locked():
-        body = render(engine.get_cluster)
+    # One hold of the engine lock: the numbers of one scrape come from one moment. The
+    # cluster's lag tracker (shared with the pages) is taken first: its lock comes
+    # before the engine's (see logcore.lag_tracker).
+    lags = tracker()
+    with lags.lock, engine.locked():
+        body = render(engine.get_cluster, lags)
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

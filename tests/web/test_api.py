@@ -523,3 +523,40 @@ def test_advertise_server_reuses_its_token(engine_dir: Path, db: Any) -> None:
     ApiToken.objects.all().delete()
     advertise_server("http://127.0.0.1:8124")
     assert token_file.read_text() != first and ApiToken.objects.count() == 1
+
+
+def test_deleted_topic_lag_is_unknown_in_api_cli_page_and_metrics(api_viewer: Api) -> None:
+    """Offsets left on a deleted topic have no lag (the HW is unknown, -1): JSON null in the
+    API, "-" in the CLI (as kafka-consumer-groups.sh prints), an en dash on the group page and no
+    /metrics sample. The API and the page used to report a lag of 0, where the CLI printed "-"."""
+    import argparse
+    import io
+    import re
+
+    from offsetsite import cli_groups
+
+    seed("gone", partitions=1, records=3)
+    cluster = engine.get_cluster()
+    cluster.commit_offsets("g", {("gone", 0): 1})
+    cluster.delete_topic("gone")
+
+    status, body = api_viewer.get("groups/g")
+    assert status == 200
+    assert [(o["committed"], o["high_watermark"], o["lag"]) for o in body["offsets"]] == [(1, -1, None)]
+    assert body["total_lag"] == 0
+
+    out = io.StringIO()
+    args = argparse.Namespace(all_groups=False, group=["g"], state=False, members=False, verbose=False)
+    assert cli_groups.describe(cluster, args, out) == 0
+    row = next(line for line in out.getvalue().splitlines() if line.startswith("g "))
+    assert row.split()[:6] == ["g", "gone", "0", "1", "-", "-"]
+
+    html = Client().get("/groups/g/").content.decode()
+    body_html = html.split('<tbody id="group-partitions"', 1)[1].split("</tbody>", 1)[0]
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", body_html, re.S)]
+    # topic, partition, committed, log start, HW, lag: the lag is an en dash, never 0
+    assert cells[5] == "\u2013", cells
+
+    metrics = Client().get("/metrics").content.decode()
+    assert 'group="g"' in metrics  # the group is there (its state) ...
+    assert not re.search(r'^kafka_consumergroup_group_lag(_seconds)?\{[^}]*group="g"', metrics, re.M)

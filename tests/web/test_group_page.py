@@ -40,7 +40,7 @@ def clock(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
     lt = LagTracker(clock=fake)
     lt.attach(cluster.events)
-    monkeypatch.setattr(group_status, "_tracker", lt)
+    monkeypatch.setitem(group_status._trackers, engine.current_cluster_name(), lt)
     return fake
 
 
