@@ -1,4 +1,4 @@
-"""``python -m bench log|groups|web [args]``: run one benchmark (``./dev bench ...`` calls this)."""
+"""``python -m bench log|groups|web|kafka [args]``: run one benchmark (``./dev bench ...`` calls this)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ BENCHMARKS = {
     "log": "storage: logcore against a plain file writer and SQLite (bench/log.py)",
     "groups": "group coordinator and __consumer_offsets (bench/groups.py)",
     "web": "live frames, page loads and a 10M-record topic page against the real server (bench/web.py)",
+    "kafka": "the Kafka backend's group refresh against plain confluent-kafka calls, on tansu (bench/kafka.py)",
 }
 
 
@@ -21,6 +22,10 @@ def _runner(name: str) -> Callable[[list[str] | None], int]:
         from bench import web
 
         return web.main
+    if name == "kafka":
+        from bench import kafka
+
+        return kafka.main
     from bench import groups
 
     return groups.main
@@ -32,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         out = sys.stdout if not args or args[0] in ("-h", "--help") else sys.stderr
         if args and args[0] not in ("-h", "--help"):
             print(f"unknown benchmark {args[0]!r}; allowed: {', '.join(BENCHMARKS)}", file=out)
-        print("usage: python -m bench {log|groups|web} [--json] [options]  (each takes --help)", file=out)
+        print("usage: python -m bench {log|groups|web|kafka} [--json] [options]  (each takes --help)", file=out)
         for name, what in BENCHMARKS.items():
             print(f"  {name:8s} {what}", file=out)
         return 0 if out is sys.stdout else 2
