@@ -80,6 +80,7 @@ _BY_NAME: dict[str, type[errors.KafkaError]] = {
     "UNKNOWN_TOPIC_OR_PART": errors.UnknownTopicOrPartition,
     "_UNKNOWN_TOPIC": errors.UnknownTopicOrPartition,
     "_UNKNOWN_PARTITION": errors.UnknownTopicOrPartition,
+    "_NOENT": errors.UnknownTopicOrPartition,  # ListOffsets: no leader known for a topic that is not there
     "TOPIC_ALREADY_EXISTS": errors.TopicAlreadyExists,
     "INVALID_PARTITIONS": errors.InvalidPartitions,
     "INVALID_TOPIC_EXCEPTION": errors.InvalidTopic,
@@ -307,11 +308,11 @@ class KafkaCluster(Cluster):
 
     # --- topics ----------------------------------------------------------------
 
-    def _metadata(self, topic: str | None = None) -> Any:
-        kwargs: dict[str, Any] = {"timeout": self.timeout_s}
-        if topic is not None:
-            kwargs["topic"] = topic
-        return self._admin.list_topics(**kwargs)
+    def _metadata(self) -> Any:
+        # Always the whole cluster's metadata: a Metadata request naming one topic
+        # creates it on a broker with auto.create.topics.enable (Kafka's default), so
+        # looking at a deleted topic's page would bring it back.
+        return self._admin.list_topics(timeout=self.timeout_s)
 
     def list_topics(self, include_internal: bool = True) -> list[str]:
         def run() -> list[str]:
@@ -337,7 +338,7 @@ class KafkaCluster(Cluster):
 
     def describe_topic(self, topic: str) -> TopicDescription:
         def run() -> TopicDescription:
-            md = self._metadata(topic)
+            md = self._metadata()
             tm = md.topics.get(topic)
             if tm is None or (tm.error is not None and tm.error.code() != 0):
                 raise errors.UnknownTopicOrPartition(f"Topic '{topic}' does not exist")
@@ -859,3 +860,6 @@ def _state_name(state: Any) -> str:
 
 
 _LIBRDKAFKA_LOGGER = logging.getLogger("logcore.kafka_cluster.librdkafka")
+# librdkafka logs every failed connection attempt, several a second while a broker is
+# down; Reachability logs the outage once and its end once. Lower this level to debug.
+_LIBRDKAFKA_LOGGER.setLevel(logging.CRITICAL)

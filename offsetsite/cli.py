@@ -13,34 +13,60 @@ people learn here carries over to a real cluster:
 Plain commands open the data directory themselves and never load Django. A data
 directory is held by one process at a time; when the server holds it, the commands
 reach the engine through the server's API instead (``offsetsite.remote``).
+
+With ``--bootstrap-server HOST:PORT`` (and ``--command-config FILE``, as Kafka's
+scripts take them) ``topics``, ``produce``, ``consume`` and ``groups`` work on a real
+Kafka cluster instead (``logcore.kafka_cluster``): same flags, same output.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
+import io
+import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any, TextIO
 
 from logcore.admin import RestorePoints
 from logcore.cluster import Cluster, EmbeddedCluster
-from logcore.errors import DataDirLocked, KafkaError
+from logcore.errors import DataDirLocked, InvalidConfig, KafkaError
+from logcore.kafka_config import REDACTED, KafkaClusterConfig, is_secret, load_properties
 
 from . import cli_console, cli_groups
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 RESTORE_POINTS_FILE = "restore-points.json"
+# No call to a Kafka cluster from the command line waits longer than this.
+KAFKA_TIMEOUT_S = 10.0
+# The commands that take --bootstrap-server and --command-config, with the other names
+# Kafka's script gives the config file (the console clients' --producer.config and
+# --consumer.config).
+KAFKA_COMMANDS = {
+    "topics": (),
+    "produce": ("--producer.config",),
+    "consume": ("--consumer.config",),
+    "groups": (),
+}
+
+
+def default_var_dir() -> Path:
+    """``OFFSETSITE_VAR`` as ``offsetsite.settings`` reads it, without loading Django."""
+    return Path(os.environ.get("OFFSETSITE_VAR", REPO_DIR / "var"))
 
 
 def default_data_dir() -> Path:
     """The data directory ``offsetsite.settings`` uses, computed without loading Django."""
     env = os.environ
-    var = Path(env.get("OFFSETSITE_VAR", REPO_DIR / "var"))
+    var = default_var_dir()
     return Path(env.get("OFFSETSITE_DATA_DIR", env.get("OFFSETSITE_DATA", var / "data")))
 
 
@@ -53,6 +79,8 @@ class Opened:
     restore: RestorePoints | None
     # The engine itself when this process holds the data directory (group members need it).
     embedded: EmbeddedCluster | None
+    # The Kafka cluster's settings with --bootstrap-server (`consume --group` joins with them).
+    kafka: KafkaClusterConfig | None = None
 
 
 def _remote_module() -> ModuleType | None:
@@ -97,6 +125,129 @@ def open_cluster(data_dir: Path) -> Iterator[Opened]:
         embedded.close()
 
 
+def _slug(bootstrap: str, limit: int) -> str:
+    """``bootstrap`` as a name of letters, digits, '.', '_' and '-', at most ``limit`` long.
+
+    The servers are sorted, so one cluster gets one name whichever order they are given in.
+    """
+    servers = sorted(s.strip() for s in bootstrap.split(",") if s.strip())
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", "_".join(servers)).strip("._-") or "kafka"
+    if len(slug) <= limit:
+        return slug
+    digest = hashlib.sha256(",".join(servers).encode()).hexdigest()[:12]
+    return f"{slug[: limit - 13].rstrip('._-')}-{digest}"
+
+
+def kafka_restore_points_path(bootstrap: str, var_dir: Path | None = None) -> Path:
+    """Where `groups --reset-offsets --execute` on this Kafka cluster keeps the replaced offsets.
+
+    One file per cluster in the var directory: ``restore-points-127.0.0.1_9092.json``.
+    """
+    return (var_dir or default_var_dir()) / f"restore-points-{_slug(bootstrap, 100)}.json"
+
+
+def _scrub(text: str, secrets: Sequence[str]) -> str:
+    for value in secrets:
+        text = text.replace(value, REDACTED)
+    return text
+
+
+class _ScrubbedStream(io.TextIOBase):
+    """A text stream that writes through to another with every secret value hidden."""
+
+    def __init__(self, target: TextIO, secrets: Sequence[str]) -> None:
+        self._target = target
+        self._secrets = secrets
+
+    def write(self, text: str) -> int:
+        self._target.write(_scrub(text, self._secrets))
+        return len(text)
+
+    def flush(self) -> None:
+        self._target.flush()
+
+
+@contextmanager
+def _quiet_kafka_logs() -> Iterator[None]:
+    """librdkafka's retries and the backend's warnings are not for the terminal: the
+    command prints one line when it fails. (Without a handler they would reach
+    stderr through logging's last resort.)"""
+    loggers = [logging.getLogger(name) for name in ("logcore.kafka_cluster", "logcore.kafka_consumer")]
+    handler = logging.NullHandler()
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+
+@contextmanager
+def open_kafka(bootstrap: str, command_config: Path | None = None, var_dir: Path | None = None) -> Iterator[Opened]:
+    """Connect to the Kafka cluster at ``bootstrap`` with the properties in ``command_config``.
+
+    No call waits longer than ``KAFKA_TIMEOUT_S``. Whatever the command writes to stderr
+    meanwhile has the values of secret properties hidden.
+    """
+    properties = load_properties(command_config) if command_config is not None else {}
+    secrets = sorted({v for k, v in properties.items() if is_secret(k) and v}, key=len, reverse=True)
+    config = KafkaClusterConfig(_slug(bootstrap, 32), bootstrap, properties, timeout_s=KAFKA_TIMEOUT_S)
+    stderr = sys.stderr
+    sys.stderr = _ScrubbedStream(stderr, secrets)
+    try:
+        with _quiet_kafka_logs():
+            from logcore.kafka_cluster import KafkaCluster
+
+            try:
+                cluster = KafkaCluster(config)
+            except KafkaError:
+                raise
+            except Exception as e:  # librdkafka refusing a property: name it, never its value
+                where = f"command config {command_config}" if command_config is not None else "client settings"
+                err: Any = e.args[0] if e.args else None
+                text = str(err.str()) if hasattr(err, "str") else str(e)
+                raise InvalidConfig(f"{where}: {_scrub(text, secrets)}") from None
+            restore_path = kafka_restore_points_path(bootstrap, var_dir)
+            restore_path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                yield Opened(cluster, RestorePoints(restore_path), None, config)
+            except KafkaError as e:
+                e.args = tuple(_scrub(a, secrets) if isinstance(a, str) else a for a in e.args)
+                raise
+            finally:
+                cluster.close()
+    finally:
+        sys.stderr = stderr
+
+
+def _add_kafka_flags(p: argparse.ArgumentParser, aliases: Sequence[str]) -> None:
+    """kafka-*.sh's --bootstrap-server and --command-config on one subcommand."""
+    kafka = p.add_argument_group("Kafka cluster (instead of the data directory)")
+    kafka.add_argument(
+        "--bootstrap-server",
+        metavar="HOST:PORT[,HOST:PORT...]",
+        help="work on this Kafka cluster instead of the data directory",
+    )
+    kafka.add_argument(
+        "--command-config",
+        *aliases,
+        dest="command_config",
+        type=Path,
+        metavar="FILE",
+        help="properties file of client settings for --bootstrap-server (librdkafka names; "
+        "sasl.jaas.config for PLAIN and SCRAM is understood)",
+    )
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    raise LookupError(name)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="offsetsite",
@@ -115,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_console.add_produce_parser(sub)
     cli_console.add_consume_parser(sub)
     cli_groups.add_parser(sub)
+    for name, aliases in KAFKA_COMMANDS.items():
+        _add_kafka_flags(sub.choices[name], aliases)
     _add_serve_parser(sub)
     _add_demo_parser(sub)
     return parser
@@ -135,6 +288,18 @@ def _add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="keep the demo moving: produce ticket events and run ticket-checker and kitchen members",
     )
+    kafka = p.add_argument_group(
+        "a Kafka cluster",
+        "Show a Kafka cluster beside the embedded engine, under /clusters/NAME/ (more clusters: a TOML "
+        "file in $OFFSETSITE_CLUSTERS, see docs/kafka.md).",
+    )
+    kafka.add_argument("--bootstrap-server", metavar="HOST:PORT[,HOST:PORT]", help="the cluster's brokers")
+    kafka.add_argument(
+        "--command-config",
+        metavar="FILE",
+        help="librdkafka properties for it (security.protocol, sasl.*, ssl.*), as Kafka's tools take",
+    )
+    kafka.add_argument("--cluster-name", default="kafka", help="its name in URLs and the switcher (default kafka)")
     p.set_defaults(handler=_serve)
 
 
@@ -169,7 +334,20 @@ def _configure_django(data_dir: Path) -> None:
 
 
 def _serve(args: argparse.Namespace, data_dir: Path) -> int:
+    if args.command_config and not args.bootstrap_server:
+        print("Error: --command-config needs --bootstrap-server", file=sys.stderr)
+        return 2
+    if args.bootstrap_server:
+        # Read by offsetsite.clusters when Django starts; the properties file is read
+        # there too, so no secret passes through the environment.
+        os.environ["OFFSETSITE_KAFKA_BOOTSTRAP"] = args.bootstrap_server
+        os.environ["OFFSETSITE_KAFKA_NAME"] = args.cluster_name
+        if args.command_config:
+            os.environ["OFFSETSITE_KAFKA_COMMAND_CONFIG"] = str(Path(args.command_config).resolve())
     _configure_django(data_dir)
+    from . import clusters
+
+    clusters.configs()  # a bad cluster configuration stops the server now, with its message
     return serve(args.host, args.port, demo_traffic=args.demo_traffic)
 
 
@@ -229,7 +407,9 @@ def _engine_command(
     handler: Callable[[Opened, argparse.Namespace], int],
 ) -> Callable[[argparse.Namespace, Path], int]:
     def run(args: argparse.Namespace, data_dir: Path) -> int:
-        with open_cluster(data_dir) as opened:
+        bootstrap = getattr(args, "bootstrap_server", None)
+        opening = open_kafka(bootstrap, args.command_config) if bootstrap is not None else open_cluster(data_dir)
+        with opening as opened:
             return handler(opened, args)
 
     return run
@@ -246,6 +426,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, or a usage error already printed by argparse
         return e.code if isinstance(e.code, int) else 2
+    usage = _kafka_usage_error(args)
+    if usage is not None:
+        try:
+            _subparser(parser, args.command).error(usage)
+        except SystemExit as e:
+            return e.code if isinstance(e.code, int) else 2
     data_dir: Path = args.data_dir or default_data_dir()
     handler: Callable[[argparse.Namespace, Path], int]
     if args.command == "groups":
@@ -272,6 +458,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f" ({e.filename})" if e.filename else ""
         print(f"Error: {e.strerror or e}{where}; check --data-dir {data_dir}", file=sys.stderr)
         return 1
+
+
+def _kafka_usage_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with the combination of --bootstrap-server, --command-config, --data-dir."""
+    bootstrap = getattr(args, "bootstrap_server", None)
+    if getattr(args, "command_config", None) is not None and bootstrap is None:
+        return (
+            "--command-config holds client settings for a Kafka cluster: it needs "
+            "--bootstrap-server HOST:PORT (without it the command works on the data directory)"
+        )
+    if bootstrap is not None and not bootstrap.strip():
+        return "--bootstrap-server needs HOST:PORT[,HOST:PORT...]"
+    if bootstrap is not None and args.data_dir is not None:
+        return "--data-dir and --bootstrap-server exclude each other: choose the data directory or the Kafka cluster"
+    return None
 
 
 def _silence_stdout() -> None:
