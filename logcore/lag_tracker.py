@@ -413,6 +413,7 @@ class LagTracker:
         if lag == 0:
             return TimeLag(0.0, "caught-up")
         with self._lock:
+            self._adopt()  # never answer from the history (or cached timestamps) of a previous bus
             table = self._tables.get((p.topic, p.partition)) if interpolate else None
             # The table can place the committed offset only if a sample already saw a HW
             # past it; otherwise its newest point predates the record and says nothing.
@@ -446,6 +447,7 @@ class LagTracker:
         if lag is None:
             return None
         with self._lock:
+            self._adopt()
             window = self._windows.get((group_id, p.topic, p.partition))
             table = self._tables.get((p.topic, p.partition))
             samples = window.samples if window else ()
@@ -470,6 +472,7 @@ class LagTracker:
         if p.committed is None or lag is None:
             return None
         with self._lock:
+            self._adopt()
             window = self._windows.get((group_id, p.topic, p.partition))
             samples = window.samples if window else ()
             table = self._tables.get((p.topic, p.partition))

@@ -124,6 +124,9 @@ class ClusterCollector(Collector):
                 earliest.add_metric([name, topic.name, str(p.partition)], p.log_start_offset)
                 hw.add_metric([name, topic.name, str(p.partition)], p.high_watermark)
 
+        # Follow this cluster's events first: a re-opened engine must not be answered
+        # from the previous one's cached record timestamps.
+        lags.sync(cluster)
         now_ms = lags.clock()
         for listing in cluster.list_groups():
             try:

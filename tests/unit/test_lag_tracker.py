@@ -377,3 +377,13 @@ def test_same_answers_over_the_embedded_engine(tmp_path: Path) -> None:
         _, [gone], _ = lt.describe_group(cluster, "g")
         assert gone.offsets.high_watermark == NO_HIGH_WATERMARK
         assert (gone.lag, gone.time, gone.health) == (None, TimeLag.unknown(), None)
+
+
+def test_answers_never_come_from_a_previous_bus(tracker: LagTracker, cluster: FakeCluster, clock: Clock) -> None:
+    """A re-opened cluster (new bus attached, e.g. on engine open) is not answered from old caches."""
+    cluster.timestamps[("t", 0, 3)] = clock.ms - 50_000
+    assert tracker.time_lag(cluster, row(3, 10), clock.ms) == TimeLag(50_000.0, "record")
+    reopened = FakeCluster()
+    reopened.timestamps[("t", 0, 3)] = clock.ms - 2_000
+    tracker.attach(reopened.events)  # as the engine's on-open hook does; no sync in between
+    assert tracker.time_lag(reopened, row(3, 10), clock.ms) == TimeLag(2_000.0, "record")
