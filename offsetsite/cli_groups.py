@@ -222,7 +222,14 @@ def reset(cluster: Cluster, args: argparse.Namespace, out: TextIO, restore: Rest
         for w in plan.warnings:
             print(f"Warning: {w}", file=sys.stderr)
         if args.execute:
-            execute_reset(cluster, plan, restore)
+            # Read back from the cluster: say so when it holds something else than the plan.
+            for t, part, want, held in execute_reset(cluster, plan, restore).mismatches:
+                print(
+                    f"Warning: {t}-{part}: the cluster holds offset {_dash(held)} after the reset, "
+                    f"not the planned {_dash(want)}",
+                    file=sys.stderr,
+                )
+                status = 1
         if args.export:
             csv = plan.export_csv()
             if export_group_column:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from logcore.admin import RestorePoint, RestorePoints
+from logcore.admin import ResetPlan, RestorePoint, RestorePoints, Verification
 from logcore.cluster import Cluster, GroupDescription, GroupListing
 from logcore.errors import DataDirLocked, KafkaError
 from logcore.events import EventBus
@@ -206,7 +206,29 @@ class RemoteCluster(Cluster):
     def delete_group(self, group_id: str) -> None:
         self._group_call("DELETE", group_id)
 
-    # --- resets kept on the server ----------------------------------------
+    # --- resets applied and kept on the server ---------------------------
+
+    def apply_reset(self, plan: ResetPlan) -> Verification:
+        """``logcore.admin.execute_reset`` over the API: the server applies exactly the
+        plan's targets (checking the group is inactive, keeping the restore point,
+        reading the offsets back) in one step, and logs it as a reset."""
+        if not plan.rows:
+            return Verification(plan.group_id, {}, {}, {})
+        body = {
+            "scenario": {"kind": plan.scenario.kind, "value": plan.scenario.value},
+            "offsets": [{"topic": r.topic, "partition": r.partition, "offset": r.after} for r in plan.rows],
+            "execute": True,
+        }
+        answer = self._group_call("POST", plan.group_id, "/reset", body)
+        expected = {(r.topic, r.partition): r.after for r in plan.rows}
+        return _verification_from(plan.group_id, answer["verified"], expected)
+
+    def apply_undo(self, group_id: str) -> tuple[RestorePoint, Verification]:
+        """``logcore.admin.undo_reset`` over the API (the server's restore points)."""
+        answer = self._group_call("POST", group_id, "/reset/undo", {})
+        point = s.restore_point_from(answer["restored"])
+        expected = {(t, p): v for (t, p), v in ((_unkey(k), v) for k, v in point.offsets.items())}
+        return point, _verification_from(group_id, answer["verified"], expected)
 
     def restore_points(self) -> RestorePoints:
         """The server's undo stack, for ``logcore.admin.execute_reset`` / ``undo_reset``."""
@@ -232,6 +254,23 @@ class RemoteRestorePoints(RestorePoints):
     def pop(self, group_id: str) -> RestorePoint | None:
         found = self._remote._group_call("POST", group_id, "/restore-points/pop")["popped"]
         return None if found is None else s.restore_point_from(found)
+
+
+def _unkey(key: str) -> TopicPartition:
+    topic, _, p = key.rpartition("\x00")
+    return topic, int(p)
+
+
+def _verification_from(
+    group_id: str, verified: Mapping[str, Any], expected: Mapping[TopicPartition, int | None]
+) -> Verification:
+    rows = {(o["topic"], int(o["partition"])): o for o in verified.get("offsets", [])}
+    return Verification(
+        group_id,
+        {tp: (rows[tp]["before"] if tp in rows else None) for tp in expected},
+        dict(expected),
+        {tp: (rows[tp]["after"] if tp in rows else None) for tp in expected},
+    )
 
 
 def _seg(name: str) -> str:

@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from logcore.errors import KafkaError
+from offsetsite.core.audit import Actor, Source
 from offsetsite.core.roles import Role, has_role, role_of
 
 from .errors import error_body, status_for
@@ -88,12 +89,14 @@ def json_body(request: HttpRequest) -> Any:
         raise bad_request(f"the request body is not valid JSON: {e}") from None
 
 
-def audit_source(request: HttpRequest) -> str:
-    """'cli' for the command line's own token user when it says so, else 'api'."""
+def actor(request: HttpRequest) -> Actor:
+    """Who changes what through this request, for the audit log: source 'cli' for the
+    command line's own token user when it says so, else 'api'."""
     user = getattr(request, "user", None)
-    if request.headers.get("X-Offsetsite-Source") == "cli" and user is not None and user.get_username() == CLI_USERNAME:
-        return "cli"
-    return "api"
+    cli = (
+        request.headers.get("X-Offsetsite-Source") == "cli" and user is not None and user.get_username() == CLI_USERNAME
+    )
+    return Actor.of(request, Source.CLI if cli else Source.API)
 
 
 View = Callable[..., HttpResponse]

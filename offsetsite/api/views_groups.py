@@ -6,19 +6,32 @@ that cannot travel in a path (a '/'), from ``?id=`` (``/api/group/...?id=<group>
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import io
 import time
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from logcore.admin import RestorePoint, Scenario, Scope, execute_reset, plan_reset, undo_reset
+from logcore.admin import (
+    ResetPlan,
+    RestorePoint,
+    Scenario,
+    Scope,
+    Verification,
+    execute_reset,
+    plan_reset,
+    undo_reset_verified,
+)
 from logcore.groups import OffsetAndMetadata, TopicPartition
 from offsetsite import engine
-from offsetsite.core.models import record as audit
+from offsetsite.core import audit
+from offsetsite.core.audit import Action
 from offsetsite.core.roles import has_role
 
 from . import serializers as s
-from .auth import ApiError, api_view, audit_source, bad_request, json_body
+from .auth import ApiError, actor, api_view, bad_request, json_body
 from .params import group_id, int_param, lst, obj, text, topic_partitions
 
 MAX_PARTITIONS = 100_000
@@ -38,29 +51,19 @@ def group(request: HttpRequest, group: str | None = None) -> HttpResponse:
     with engine.locked():
         before = _committed(gid)
         cluster.delete_group(gid)
-    audit(
-        request,
-        "group.delete",
+    audit.log(
+        actor(request),
+        Action.GROUP_DELETE,
+        cluster=engine.current_cluster_name(),
         group_id=gid,
-        source=audit_source(request),
-        summary=f"deleted group {gid}",
-        offsets=_moves(before, {}),
+        summary=f"deleted group {gid} with {len(before)} committed offset(s)",
+        offsets=audit.offset_changes(before, {}),
     )
     return JsonResponse({"deleted": gid})
 
 
 def _committed(gid: str) -> dict[TopicPartition, int]:
     return {tp: om.offset for tp, om in engine.get_cluster().committed_offsets(gid).items()}
-
-
-def _moves(before: dict[TopicPartition, int], after: dict[TopicPartition, int | None]) -> list[dict[str, Any]]:
-    """Audit rows for every partition whose committed offset changed (None: deleted)."""
-    rows = []
-    for tp in sorted(set(before) | set(after)):
-        b, a = before.get(tp), after.get(tp)
-        if b != a:
-            rows.append({"topic": tp[0], "partition": tp[1], "before": b, "after": a})
-    return rows
 
 
 @api_view({"GET": "viewer", "POST": "operator"})
@@ -93,17 +96,16 @@ def group_offsets(request: HttpRequest, group: str | None = None) -> HttpRespons
     with engine.locked():
         before = _committed(gid)
         cluster.commit_offsets(gid, entries)
+        held = _committed(gid)
     after = {tp: (v.offset if isinstance(v, OffsetAndMetadata) else v) for tp, v in entries.items()}
-    audit(
-        request,
-        "offsets.commit",
+    audit.log(
+        actor(request),
+        Action.OFFSETS_COMMIT,
+        cluster=engine.current_cluster_name(),
         group_id=gid,
-        source=audit_source(request),
+        topic=_one_topic(after),
         summary=f"committed {len(entries)} offset(s) for group {gid}",
-        offsets=[
-            {"topic": t, "partition": p, "before": before.get((t, p)), "after": a}
-            for (t, p), a in sorted(after.items())
-        ],
+        offsets=audit.offset_changes(before, held, sorted(after)),
     )
     return JsonResponse(
         {
@@ -128,13 +130,14 @@ def delete_offsets(request: HttpRequest, group: str | None = None) -> HttpRespon
     with engine.locked():
         before = _committed(gid)
         deleted = cluster.delete_offsets(gid, parts)
-    audit(
-        request,
-        "offsets.delete",
+        held = _committed(gid) if _exists(gid) else {}
+    audit.log(
+        actor(request),
+        Action.OFFSETS_DELETE,
+        cluster=engine.current_cluster_name(),
         group_id=gid,
-        source=audit_source(request),
-        summary=f"deleted {len(deleted)} committed offset(s) of group {gid}",
-        offsets=[{"topic": t, "partition": p, "before": before.get((t, p)), "after": None} for t, p in deleted],
+        summary=f"deleted the committed offsets of {len(deleted)} partition(s) of group {gid}",
+        offsets=audit.offset_changes(before, held, sorted(set(parts))),
     )
     return JsonResponse({"group_id": gid, "deleted": [{"topic": t, "partition": p} for t, p in deleted]})
 
@@ -166,9 +169,52 @@ def _scope(body: dict[str, Any], scenario: Scenario) -> Scope:
     return Scope.parse(topics, bool(o.get("all_topics")))
 
 
+def _targets(body: dict[str, Any]) -> str | None:
+    """``"offsets": [{"topic", "partition", "offset"}]``: a plan made by the client, as CSV."""
+    raw = body.get("offsets")
+    if raw is None:
+        return None
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for i, item in enumerate(lst(raw, "offsets", MAX_PARTITIONS)):
+        o = obj(item, f"offsets[{i}]")
+        writer.writerow(
+            [
+                text(o.get("topic"), f"offsets[{i}].topic", 300),
+                int_param(o.get("partition"), f"offsets[{i}].partition", minimum=0),
+                int_param(o.get("offset"), f"offsets[{i}].offset", minimum=0),
+            ]
+        )
+    if not out.getvalue():
+        raise bad_request('offsets is empty; send [{"topic": t, "partition": p, "offset": n}, ...]')
+    return out.getvalue()
+
+
+def verification(verified: Verification) -> dict[str, Any]:
+    """What the cluster holds after a reset or undo, read back, and where that is not the plan."""
+    return {
+        "offsets": [
+            {"topic": t, "partition": p, "before": verified.before.get((t, p)), "after": verified.actual.get((t, p))}
+            for t, p in sorted(verified.expected)
+        ],
+        "mismatch": audit.mismatch_rows(verified),
+    }
+
+
+def _verified_answer(answer: dict[str, Any], verified: Verification) -> JsonResponse:
+    answer["verified"] = verification(verified)
+    if warning := audit.mismatch_warning(verified):
+        answer["warning"] = warning
+    return JsonResponse(answer)
+
+
 @api_view({"POST": "viewer"})
 def reset(request: HttpRequest, group: str | None = None) -> HttpResponse:
-    """Plan a reset (a dry run, viewer+) and with ``"execute": true`` apply it (operator)."""
+    """Plan a reset (a dry run, viewer+) and with ``"execute": true`` apply it (operator).
+
+    ``"offsets"`` applies exactly those targets (a plan the client made and showed, e.g.
+    the command line's); ``scenario`` then names what they came from, for the log.
+    """
     gid = group_id(request, group)
     body = dict(obj(json_body(request), "the body"))
     execute = body.get("execute", False)
@@ -177,28 +223,27 @@ def reset(request: HttpRequest, group: str | None = None) -> HttpResponse:
     if execute and not has_role(request.user, "operator"):
         raise ApiError(403, "FORBIDDEN", "executing a reset needs the operator role; a dry run needs viewer")
     scenario = _scenario(body)
-    scope = _scope(body, scenario)
+    targets = _targets(body)
+    scope = Scope(False, ()) if targets is not None else _scope(body, scenario)
     cluster = engine.get_cluster()
+    verified = None
     # Plan and execution under one hold of the engine: nothing moves in between.
     with engine.locked():
-        plan = plan_reset(cluster, gid, scenario, scope, now_ms=int(time.time() * 1000))
+        now = int(time.time() * 1000)
+        plan: ResetPlan
+        if targets is not None:
+            plan = plan_reset(cluster, gid, Scenario("from-file", targets), scope, now_ms=now)
+            plan = dataclasses.replace(plan, scenario=scenario)
+        else:
+            plan = plan_reset(cluster, gid, scenario, scope, now_ms=now)
         if execute:
-            execute_reset(cluster, plan, engine.restore_points())  # raises ResetRefused (409) when active
-    if execute:
-        audit(
-            request,
-            "group.reset",
-            group_id=gid,
-            source=audit_source(request),
-            summary=f"reset group {gid} ({scenario.kind}) on {len(plan.rows)} partition(s)",
-            offsets=[
-                {"topic": r.topic, "partition": r.partition, "before": r.before, "after": r.after} for r in plan.rows
-            ],
-            scenario=scenario.kind,
-            value=scenario.value,
-            warnings=list(plan.warnings),
-        )
-    return JsonResponse({"plan": s.reset_plan(plan), "executed": execute})
+            # Raises ResetRefused (409) when active; reads the offsets back when done.
+            verified = execute_reset(cluster, plan, engine.restore_points())
+    answer: dict[str, Any] = {"plan": s.reset_plan(plan), "executed": execute}
+    if verified is None:
+        return JsonResponse(answer)
+    audit.reset_executed(actor(request), cluster=engine.current_cluster_name(), plan=plan, verified=verified)
+    return _verified_answer(answer, verified)
 
 
 @api_view({"POST": "operator"})
@@ -206,30 +251,18 @@ def undo(request: HttpRequest, group: str | None = None) -> HttpResponse:
     gid = group_id(request, group)
     cluster = engine.get_cluster()
     with engine.locked():
-        before = _committed(gid) if _exists(gid) else {}
-        point = undo_reset(cluster, gid, engine.restore_points())
-    restored = {(t, p): v for (t, p), v in ((_split(k), v) for k, v in point.offsets.items())}
-    audit(
-        request,
-        "group.undo",
-        group_id=gid,
-        source=audit_source(request),
-        summary=f"undid the {point.scenario} reset of group {gid}",
-        offsets=[
-            {"topic": t, "partition": p, "before": before.get((t, p)), "after": v}
-            for (t, p), v in sorted(restored.items())
-        ],
-    )
-    return JsonResponse({"restored": s.restore_point(point)})
+        point, verified = undo_reset_verified(cluster, gid, engine.restore_points())
+    audit.reset_undone(actor(request), cluster=engine.current_cluster_name(), point=point, verified=verified)
+    return _verified_answer({"restored": s.restore_point(point)}, verified)
+
+
+def _one_topic(offsets: dict[TopicPartition, Any]) -> str:
+    topics = {t for t, _ in offsets}
+    return topics.pop() if len(topics) == 1 else ""
 
 
 def _exists(gid: str) -> bool:
     return any(g.group_id == gid for g in engine.get_cluster().list_groups())
-
-
-def _split(key: str) -> TopicPartition:
-    topic, _, p = key.rpartition("\x00")
-    return topic, int(p)
 
 
 @api_view({"GET": "viewer", "POST": "operator"})

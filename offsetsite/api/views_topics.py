@@ -9,11 +9,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from logcore.errors import InvalidTopic, UnknownTopicOrPartition
 from logcore.records import Header
 from offsetsite import engine
-from offsetsite.core.models import record as audit
+from offsetsite.core import audit
+from offsetsite.core.audit import Action
 from offsetsite.core.site_settings import burst_limits
 
 from . import serializers as s
-from .auth import api_view, audit_source, bad_request, json_body
+from .auth import actor, api_view, bad_request, json_body
 from .params import int_param, lst, obj, query_bool, query_int, text
 
 MAX_READ = 1000
@@ -33,14 +34,13 @@ def topics(request: HttpRequest) -> HttpResponse:
     config_in = obj(body.get("config") or {}, "config")
     config = {text(k, "a config name", 200): text(str(v), f"config {k}", 1000) for k, v in config_in.items()}
     created = cluster.create_topic(name, partitions, config)
-    audit(
-        request,
-        "topic.create",
+    audit.log(
+        actor(request),
+        Action.TOPIC_CREATE,
+        cluster=engine.current_cluster_name(),
         topic=name,
-        source=audit_source(request),
         summary=f"created topic {name} with {partitions} partition(s)",
-        partitions=partitions,
-        config=config,
+        details={"partitions": partitions, "config": config},
     )
     return JsonResponse(s.topic_description(created), status=201)
 
@@ -50,8 +50,20 @@ def topic(request: HttpRequest, topic: str) -> HttpResponse:
     cluster = engine.get_cluster()
     if request.method == "GET":
         return JsonResponse(s.topic_description(cluster.describe_topic(topic)))
-    cluster.delete_topic(topic)
-    audit(request, "topic.delete", topic=topic, source=audit_source(request), summary=f"deleted topic {topic}")
+    with engine.locked():
+        desc = cluster.describe_topic(topic)
+        cluster.delete_topic(topic)
+    audit.log(
+        actor(request),
+        Action.TOPIC_DELETE,
+        cluster=engine.current_cluster_name(),
+        topic=topic,
+        summary=f"deleted topic {topic} ({desc.records} offsets in {len(desc.partitions)} partitions)",
+        offsets=[
+            {"topic": topic, "partition": p.partition, "before": p.high_watermark, "after": None}
+            for p in desc.partitions
+        ],
+    )
     return JsonResponse({"deleted": topic})
 
 
@@ -62,14 +74,13 @@ def partitions(request: HttpRequest, topic: str) -> HttpResponse:
     cluster = engine.get_cluster()
     before = len(cluster.describe_topic(topic).partitions)
     described = cluster.add_partitions(topic, total)
-    audit(
-        request,
-        "topic.partitions",
+    audit.log(
+        actor(request),
+        Action.TOPIC_PARTITIONS,
+        cluster=engine.current_cluster_name(),
         topic=topic,
-        source=audit_source(request),
         summary=f"partitions of {topic}: {before} -> {total}",
-        before=before,
-        after=total,
+        details={"before": before, "after": total},
     )
     return JsonResponse(s.topic_description(described))
 
@@ -126,6 +137,15 @@ def offsets(request: HttpRequest, topic: str, partition: int) -> HttpResponse:
     return JsonResponse(body)
 
 
+def _produced_rows(topic: str, results: list[dict[str, int]]) -> list[dict[str, Any]]:
+    """Per partition written to: the high watermark before and after (as the page logs one record)."""
+    spans: dict[int, tuple[int, int]] = {}
+    for r in results:
+        low, high = spans.get(r["partition"], (r["offset"], r["offset"]))
+        spans[r["partition"]] = (min(low, r["offset"]), max(high, r["offset"]))
+    return [{"topic": topic, "partition": p, "before": lo, "after": hi + 1} for p, (lo, hi) in sorted(spans.items())]
+
+
 def _headers(value: Any, what: str) -> tuple[Header, ...]:
     if value is None:
         return ()
@@ -179,12 +199,13 @@ def produce(request: HttpRequest, topic: str) -> HttpResponse:
         for value, key, headers, partition, timestamp in prepared:
             p, off = cluster.produce(topic, value, key, headers, partition, timestamp)
             results.append({"partition": p, "offset": off})
-    audit(
-        request,
-        "records.produce",
+    audit.log(
+        actor(request),
+        Action.RECORDS_PRODUCE,
+        cluster=engine.current_cluster_name(),
         topic=topic,
-        source=audit_source(request),
         summary=f"produced {len(results)} record(s) to {topic}",
-        count=len(results),
+        offsets=_produced_rows(topic, results),
+        details={"count": len(results)},
     )
     return JsonResponse({"results": results}, status=201)

@@ -1,4 +1,8 @@
-"""The audit log: who changed what, when, with the offsets before and after."""
+"""The audit log: who changed what, when, on which cluster, with the offsets before and after.
+
+Entries are written by ``offsetsite.core.audit`` only (the one vocabulary of action
+names, secrets scrubbed, offsets as read back from the cluster).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ class AuditEntry(models.Model):
     # Kept as text too: the entry must still say who after the user is deleted.
     username = models.CharField(max_length=150, blank=True)
     source = models.CharField(max_length=16, default="web", help_text="web, api or cli")
-    action = models.CharField(max_length=64, db_index=True)
+    action = models.CharField(max_length=64, db_index=True, help_text="offsetsite.core.audit.Action")
+    cluster = models.CharField(max_length=100, default="local", db_index=True, help_text="the cluster changed")
     topic = models.CharField(max_length=255, blank=True, db_index=True)
     group_id = models.CharField(max_length=255, blank=True, db_index=True)
     summary = models.TextField(blank=True)
@@ -27,44 +32,9 @@ class AuditEntry(models.Model):
         indexes = [models.Index(fields=["group_id", "-at"])]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username or 'anonymous'} {self.action} {self.summary}"
-
-
-def _fit(field: str, value: str, details: dict[str, Any]) -> str:
-    """``value`` cut to its column; the whole of it goes to ``details`` (group ids may be long)."""
-    limit = getattr(AuditEntry._meta.get_field(field), "max_length", None)
-    if limit is None or len(value) <= limit:
-        return value
-    details.setdefault(field, value)
-    return value[: limit - 1] + "\u2026"
-
-
-def record(
-    request: Any,
-    action: str,
-    *,
-    topic: str = "",
-    group_id: str = "",
-    summary: str = "",
-    offsets: list[dict[str, Any]] | None = None,
-    source: str = "web",
-    **details: Any,
-) -> AuditEntry:
-    """Write one audit entry for a change made through ``request`` (or None for the CLI)."""
-    user = getattr(request, "user", None)
-    authed = user is not None and user.is_authenticated
-    topic, group_id = _fit("topic", topic, details), _fit("group_id", group_id, details)
-    return AuditEntry.objects.create(
-        user=user if authed else None,
-        username=user.get_username() if user is not None and authed else "",
-        source=source,
-        action=action,
-        topic=topic,
-        group_id=group_id,
-        summary=summary,
-        offsets=offsets or [],
-        details=details,
-    )
+        return (
+            f"{self.at:%Y-%m-%d %H:%M:%S} {self.username or 'anonymous'} {self.action} [{self.cluster}] {self.summary}"
+        )
 
 
 class SiteSettings(models.Model):

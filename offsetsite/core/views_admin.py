@@ -24,8 +24,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 import offsetsite
 from offsetsite.api.models import ApiToken
+from offsetsite.engine import current_cluster_name
 
-from . import site_settings
+from . import audit, site_settings
+from .audit import Action, Actor
 from .forms_admin import (
     ActiveForm,
     PasswordForm,
@@ -34,7 +36,7 @@ from .forms_admin import (
     TokenCreateForm,
     UserCreateForm,
 )
-from .models import SiteSettings, record
+from .models import SiteSettings
 from .roles import ROLES, Role, require_role, role_of
 
 
@@ -118,12 +120,15 @@ def user_create(request: HttpRequest) -> HttpResponse:
     with transaction.atomic():
         user = form.save()
         _set_role(user, role)
-        record(
-            request,
-            "user_create",
+        audit.log(
+            Actor.web(request),
+            Action.USER_CREATE,
+            cluster=current_cluster_name(),
             summary=f"created user {user.get_username()} with role {role}",
-            target=user.get_username(),
-            role=role,
+            details={
+                "target": user.get_username(),
+                "role": role,
+            },
         )
     messages.success(request, f"Created {user.get_username()} ({role}).")
     return redirect("site_user", user_id=user.pk)
@@ -184,13 +189,16 @@ def user_role(request: HttpRequest, user_id: int) -> HttpResponse:
         with transaction.atomic():
             _guard_last_admin(request, target, new_role=role)
             _set_role(target, role)
-            record(
-                request,
-                "user_role",
+            audit.log(
+                Actor.web(request),
+                Action.USER_ROLE,
+                cluster=current_cluster_name(),
                 summary=f"{target.get_username()}: role {before or 'none'} → {role}",
-                target=target.get_username(),
-                before=before,
-                after=role,
+                details={
+                    "target": target.get_username(),
+                    "before": before,
+                    "after": role,
+                },
             )
     except Refused as e:
         return _user_page(request, target, status=409, refusal=str(e))
@@ -218,12 +226,14 @@ def user_active(request: HttpRequest, user_id: int) -> HttpResponse:
                 _guard_last_admin(request, target, new_active=False)
             User.objects.filter(pk=target.pk).update(is_active=active)
             target.is_active = active
-            action = "user_reactivate" if active else "user_deactivate"
-            record(
-                request,
-                action,
+            audit.log(
+                Actor.web(request),
+                Action.USER_REACTIVATE if active else Action.USER_DEACTIVATE,
+                cluster=current_cluster_name(),
                 summary=f"{'reactivated' if active else 'deactivated'} user {target.get_username()}",
-                target=target.get_username(),
+                details={
+                    "target": target.get_username(),
+                },
             )
     except Refused as e:
         return _user_page(request, target, status=409, refusal=str(e))
@@ -244,11 +254,14 @@ def user_password(request: HttpRequest, user_id: int) -> HttpResponse:
         return _user_page(request, target, status=400, password_form=form)
     with transaction.atomic():
         form.save()
-        record(
-            request,
-            "user_password",
+        audit.log(
+            Actor.web(request),
+            Action.USER_PASSWORD,
+            cluster=current_cluster_name(),
             summary=f"set a new password for {target.get_username()}",
-            target=target.get_username(),
+            details={
+                "target": target.get_username(),
+            },
         )
     if target.pk == request.user.pk:
         update_session_auth_hash(request, target)  # changing your own password keeps you logged in
@@ -271,14 +284,17 @@ def token_create(request: HttpRequest, user_id: int) -> HttpResponse:
     name = form.cleaned_data.get("name") or ""
     with transaction.atomic():
         token, raw = ApiToken.issue(target, name=name, expires=expires)
-        record(
-            request,
-            "token_create",
+        audit.log(
+            Actor.web(request),
+            Action.TOKEN_CREATE,
+            cluster=current_cluster_name(),
             summary=f"API token {token.prefix}… ({name or 'unnamed'}) for {target.get_username()}",
-            target=target.get_username(),
-            prefix=token.prefix,
-            name=name,
-            expires=expires.isoformat() if expires else None,
+            details={
+                "target": target.get_username(),
+                "prefix": token.prefix,
+                "name": name,
+                "expires": expires.isoformat() if expires else None,
+            },
         )
     response = render(
         request,
@@ -297,13 +313,16 @@ def token_revoke(request: HttpRequest, user_id: int, token_id: int) -> HttpRespo
     token = get_object_or_404(ApiToken, pk=token_id, user=target)
     with transaction.atomic():
         token.delete()  # a revoked token is gone: its hash can never match again
-        record(
-            request,
-            "token_revoke",
+        audit.log(
+            Actor.web(request),
+            Action.TOKEN_REVOKE,
+            cluster=current_cluster_name(),
             summary=f"revoked API token {token.prefix}… ({token.name or 'unnamed'}) of {target.get_username()}",
-            target=target.get_username(),
-            prefix=token.prefix,
-            name=token.name,
+            details={
+                "target": target.get_username(),
+                "prefix": token.prefix,
+                "name": token.name,
+            },
         )
     messages.success(request, f"Revoked token {token.prefix}…; requests with it now get 401.")
     return redirect("site_user", user_id=target.pk)
@@ -358,11 +377,14 @@ def settings_page(request: HttpRequest) -> HttpResponse:
                 row.updated_by = request.user.get_username()
                 row.save()
                 summary = "; ".join(f"{k}: {_describe(k, a)} → {_describe(k, b)}" for k, (a, b) in changed.items())
-                record(
-                    request,
-                    "site_settings",
+                audit.log(
+                    Actor.web(request),
+                    Action.SETTINGS_CHANGE,
+                    cluster=current_cluster_name(),
                     summary=summary,
-                    changes={k: {"before": a, "after": b} for k, (a, b) in changed.items()},
+                    details={
+                        "changes": {k: {"before": a, "after": b} for k, (a, b) in changed.items()},
+                    },
                 )
             site_settings.invalidate()
             messages.success(request, f"Settings saved: {summary}.")

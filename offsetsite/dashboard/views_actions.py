@@ -21,10 +21,11 @@ from django.views.decorators.http import require_http_methods
 from logcore.cluster import GroupDescription
 from logcore.errors import GroupIdNotFound, KafkaError
 from logcore.groups import TopicPartition
-from offsetsite.core.models import record
+from offsetsite.core import audit
+from offsetsite.core.audit import Action, Actor, offset_changes
 from offsetsite.core.roles import has_role, require_role, workshop_mode
 from offsetsite.core.workshop import may_use_group
-from offsetsite.engine import get_cluster, locked
+from offsetsite.engine import current_cluster_name, get_cluster, locked
 
 from .forms_actions import DeleteGroupForm, DeleteOffsetsForm
 
@@ -56,18 +57,6 @@ def describe(group_id: str) -> GroupDescription | None:
 
 def committed(group_id: str) -> dict[TopicPartition, int]:
     return {tp: om.offset for tp, om in get_cluster().committed_offsets(group_id).items()}
-
-
-def offset_changes(
-    before: dict[TopicPartition, int], after: dict[TopicPartition, int], parts: list[TopicPartition] | None = None
-) -> list[dict[str, Any]]:
-    """Audit rows for the partitions whose committed offset changed (None: none committed)."""
-    keys = sorted(parts if parts is not None else set(before) | set(after))
-    return [
-        {"topic": t, "partition": p, "before": before.get((t, p)), "after": after.get((t, p))}
-        for t, p in keys
-        if before.get((t, p)) != after.get((t, p))
-    ]
 
 
 def format_ms(ms: int | None) -> str:
@@ -146,9 +135,10 @@ def group_delete_offsets(request: HttpRequest, group: str) -> HttpResponse:
             return render_action(request, template, ctx, REFUSED)
         after = committed(group)
         changes = offset_changes(before, after, parts)
-        record(
-            request,
-            "delete_offsets",
+        audit.log(
+            Actor.web(request),
+            Action.OFFSETS_DELETE,
+            cluster=current_cluster_name(),
             group_id=group,
             offsets=changes,
             summary=f"deleted the committed offsets of {len(deleted)} partition(s) of group {group}",
@@ -185,9 +175,10 @@ def group_delete(request: HttpRequest, group: str) -> HttpResponse:
             ctx["refusal"] = str(e)
             return render_action(request, template, ctx, REFUSED)
         changes = offset_changes(before, {})
-        record(
-            request,
-            "delete_group",
+        audit.log(
+            Actor.web(request),
+            Action.GROUP_DELETE,
+            cluster=current_cluster_name(),
             group_id=group,
             offsets=changes,
             summary=f"deleted group {group} with {len(before)} committed offset(s)",

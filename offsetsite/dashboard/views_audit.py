@@ -1,7 +1,7 @@
 """The audit log: every change made through the web, the API or the command line.
 
-Newest first, filtered by action, group, topic and user, paged; the same filter exports
-as CSV. Reading it needs the viewer role: the log names people and what they did.
+Newest first, filtered by action, cluster, group, topic and user, paged; the same filter
+exports as CSV. Reading it needs the viewer role: the log names people and what they did.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpRespo
 from django.shortcuts import render
 from django.utils import timezone
 
+from offsetsite.core.audit import Action, action_named
 from offsetsite.core.models import AuditEntry
 from offsetsite.core.roles import require_role
 
 PAGE_SIZE = 50
-FILTERS = ("action", "group", "topic", "user")
-CSV_COLUMNS = ("at", "user", "source", "action", "topic", "group_id", "summary", "offsets", "details")
+FILTERS = ("action", "cluster", "group", "topic", "user")
+CSV_COLUMNS = ("at", "user", "source", "action", "cluster", "topic", "group_id", "summary", "offsets", "details")
 # Cells a spreadsheet would run as a formula (OWASP "CSV injection"), tab and CR included.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -33,7 +34,9 @@ def filtered(params: QueryDict) -> tuple[QuerySet[AuditEntry], dict[str, str]]:
     values = {name: params.get(name, "").strip()[:255] for name in FILTERS}
     entries = AuditEntry.objects.all().order_by("-at", "-id")
     if values["action"]:
-        entries = entries.filter(action=values["action"])
+        entries = entries.filter(action=action_named(values["action"]))
+    if values["cluster"]:
+        entries = entries.filter(cluster=values["cluster"])
     if values["group"]:
         entries = entries.filter(group_id__icontains=values["group"])
     if values["topic"]:
@@ -53,14 +56,17 @@ def audit(request: HttpRequest) -> HttpResponse:
         raw_page = "1"
     page = Paginator(entries, PAGE_SIZE).get_page(raw_page)
     query = {k: v for k, v in values.items() if v}
-    actions = AuditEntry.objects.order_by("action").values_list("action", flat=True).distinct()
+    stored = AuditEntry.objects.order_by("action").values_list("action", flat=True).distinct()
+    actions = sorted(set(stored) | {a.value for a in Action})
+    clusters = AuditEntry.objects.order_by("cluster").values_list("cluster", flat=True).distinct()
     return render(
         request,
         "dashboard/audit.html",
         {
             "page": page,
             "filters": values,
-            "actions": list(actions),
+            "actions": actions,
+            "clusters": list(clusters),
             "problem": problem,
             "query": urlencode(query),
             "csv_query": urlencode(query),
@@ -87,6 +93,7 @@ def _row(e: AuditEntry) -> list[str]:
         e.username,
         e.source,
         e.action,
+        e.cluster,
         e.topic,
         e.group_id,
         e.summary,

@@ -21,9 +21,10 @@ from logcore.cluster import GroupDescription
 from logcore.consumer import Consumer, ConsumerRecord
 from logcore.errors import KafkaError
 from logcore.groups import OffsetAndMetadata, TopicPartition
-from offsetsite.core.models import record
+from offsetsite.core import audit
+from offsetsite.core.audit import Action, Actor, offset_changes
 from offsetsite.core.workshop import claim_group
-from offsetsite.engine import embedded, get_cluster, locked
+from offsetsite.engine import current_cluster_name, embedded, get_cluster, locked
 
 from .forms_actions import CommitForm, ConsumeForm
 from .views_actions import (
@@ -33,7 +34,6 @@ from .views_actions import (
     describe,
     format_ms,
     member_access,
-    offset_changes,
     render_action,
     state_note,
     user_topics,
@@ -239,15 +239,15 @@ def _consume_page(request: HttpRequest, group: str | None) -> HttpResponse:
         return render_action(request, template, ctx, REFUSED)
     claim_group(request, gid)
     changes = offset_changes(before_offsets, dict(result.after))
-    record(
-        request,
-        "consume",
+    audit.log(
+        Actor.web(request),
+        Action.RECORDS_CONSUME,
+        cluster=current_cluster_name(),
         group_id=gid,
         offsets=changes,
         summary=f"consumed {len(result.records)} record(s) from {', '.join(data['topics'])} as member "
         f"{data['client_id']} of group {gid}" + (", committed" if result.committed else ", no commit"),
-        client_id=data["client_id"],
-        records=len(result.records),
+        details={"client_id": data["client_id"], "records": len(result.records)},
     )
     ctx.update(result=result, group=gid, note=state_note(describe(gid)))
     return render_action(request, template, ctx)
@@ -319,9 +319,10 @@ def group_commit(request: HttpRequest, group: str) -> HttpResponse:
             return render_action(request, template, ctx, REFUSED)
         after = committed(group)
         changes = offset_changes(before, after, [tp])
-        record(
-            request,
-            "commit_offsets",
+        audit.log(
+            Actor.web(request),
+            Action.OFFSETS_COMMIT,
+            cluster=current_cluster_name(),
             group_id=group,
             topic=tp[0],
             offsets=changes,

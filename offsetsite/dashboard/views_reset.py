@@ -19,11 +19,12 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.views.decorators.http import require_http_methods, require_POST
 
-from logcore.admin import ResetPlan, ResetRow, Scenario, Scope, execute_reset, plan_reset, undo_reset
+from logcore.admin import ResetPlan, ResetRow, Scenario, Scope, execute_reset, plan_reset, undo_reset_verified
 from logcore.errors import KafkaError
-from offsetsite.core.models import record
+from offsetsite.core import audit
+from offsetsite.core.audit import Actor, offset_changes
 from offsetsite.core.roles import require_role
-from offsetsite.engine import get_cluster, locked, restore_points
+from offsetsite.engine import current_cluster_name, get_cluster, locked, restore_points
 
 from .forms_actions import ResetForm
 from .views_actions import (
@@ -32,7 +33,6 @@ from .views_actions import (
     committed,
     describe,
     format_ms,
-    offset_changes,
     render_action,
     state_note,
     user_topics,
@@ -248,27 +248,20 @@ def _execute(
             f"Tick \u201cI understand {ctx['moving']} partition(s) move\u201d to execute; nothing changed."
         )
         return render_action(request, TEMPLATE, ctx, INVALID)
-    before = committed(group)
     try:
-        execute_reset(get_cluster(), plan, restore_points())
+        verified = execute_reset(get_cluster(), plan, restore_points())
     except KafkaError as e:
         ctx["refusal"] = str(e)
         return render_action(request, TEMPLATE, ctx, REFUSED)
-    after = committed(group)
-    parts = [(r.topic, r.partition) for r in plan.rows]
-    changes = offset_changes(before, after, parts)
-    record(
-        request,
-        "reset_offsets",
-        group_id=group,
-        offsets=changes,
-        summary=f"reset group {group} {plan.scenario.kind}"
-        + (f" {plan.scenario.value}" if plan.scenario.value is not None and plan.scenario.kind != "from-file" else "")
-        + f": {len(changes)} partition(s) moved, {plan.total_reread} to read again, {plan.total_skipped} skipped",
-        scenario=plan.scenario.kind,
-    )
+    # What the cluster holds now, read back: the page and the log show that, not the plan.
+    changes = offset_changes(verified.before, verified.actual, sorted(verified.expected))
+    audit.reset_executed(Actor.web(request), cluster=current_cluster_name(), plan=plan, verified=verified)
     ctx.update(
-        executed=changes, note=state_note(describe(group)), current=sorted(after.items()), **_undo_context(group)
+        executed=changes,
+        mismatch=audit.mismatch_warning(verified),
+        note=state_note(describe(group)),
+        current=sorted(committed(group).items()),
+        **_undo_context(group),
     )
     return render_action(request, TEMPLATE, ctx)
 
@@ -284,24 +277,15 @@ def _restore_key(key: str) -> tuple[str, int]:
 def group_undo(request: HttpRequest, group: str) -> HttpResponse:
     topics = user_topics()
     with locked():
-        before = committed(group)
         ctx = _base_context(group, ResetForm(topics=topics))
         try:
-            point = undo_reset(get_cluster(), group, restore_points())
+            point, verified = undo_reset_verified(get_cluster(), group, restore_points())
         except KafkaError as e:
             ctx["undo_refusal"] = str(e)
             return render_action(request, TEMPLATE, ctx, REFUSED)
-        after = committed(group)
-        parts = [_restore_key(k) for k in point.offsets]
-        changes = offset_changes(before, after, parts)
-        record(
-            request,
-            "undo_reset",
-            group_id=group,
-            offsets=changes,
-            summary=f"undid the {point.scenario} reset of group {group}: {len(changes)} partition(s) restored",
-            scenario=point.scenario,
-        )
+        changes = offset_changes(verified.before, verified.actual, sorted(verified.expected))
+        audit.reset_undone(Actor.web(request), cluster=current_cluster_name(), point=point, verified=verified)
         ctx = _base_context(group, ResetForm(topics=topics))
         ctx["undone"] = changes
+        ctx["mismatch"] = audit.mismatch_warning(verified)
     return render_action(request, TEMPLATE, ctx)

@@ -23,10 +23,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 from logcore.admin import parse_datetime
 from logcore.errors import InvalidTopic, KafkaError, UnknownTopicOrPartition
 from logcore.log_manager import TopicDescription
-from offsetsite.core.models import record
+from offsetsite.core import audit
+from offsetsite.core.audit import Action, Actor
 from offsetsite.core.roles import require_role
 from offsetsite.core.workshop import may_produce
-from offsetsite.engine import get_cluster
+from offsetsite.engine import current_cluster_name, get_cluster
 
 from . import bursts
 from .consumer_offsets_view import DEFAULT_PAGE as OFFSETS_PAGE
@@ -228,14 +229,14 @@ def _produce(request: HttpRequest, desc: TopicDescription, form: ProduceForm) ->
         except KafkaError as e:
             form.add_error(None, str(e))
             return None
-        record(
-            request,
-            "produce",
+        audit.log(
+            Actor.web(request),
+            Action.RECORDS_PRODUCE,
+            cluster=current_cluster_name(),
             topic=desc.name,
             summary=f"produced 1 record to {desc.name} partition {p} at offset {offset}",
             offsets=[{"topic": desc.name, "partition": p, "before": offset, "after": offset + 1}],
-            partition=p,
-            offset=offset,
+            details={"count": 1, "partition": p, "offset": offset},
         )
         return {"message": f"Produced to partition {p} at offset {offset}.", "partition": p, "offset": offset}
     rate = form.cleaned_data["rate"]
@@ -245,15 +246,13 @@ def _produce(request: HttpRequest, desc: TopicDescription, form: ProduceForm) ->
     except bursts.TooManyBursts as e:
         form.add_error("count", str(e))
         return None
-    record(
-        request,
-        "produce_burst",
+    audit.log(
+        Actor.web(request),
+        Action.RECORDS_BURST,
+        cluster=current_cluster_name(),
         topic=desc.name,
         summary=f"started a burst of {count} records at {rate}/s to {desc.name}",
-        burst=burst.id,
-        count=count,
-        rate=rate,
-        partition=partition,
+        details={"burst": burst.id, "count": count, "rate": rate, "partition": partition},
     )
     seconds = count / rate
     return {
@@ -289,13 +288,13 @@ def topic_create(request: HttpRequest) -> HttpResponse:
             # Kafka's own words (InvalidTopic, TopicAlreadyExists, InvalidConfig, InvalidPartitions).
             form.add_error(None, f"{type(e).__name__}: {e}")
         else:
-            record(
-                request,
-                "topic_create",
+            audit.log(
+                Actor.web(request),
+                Action.TOPIC_CREATE,
+                cluster=current_cluster_name(),
                 topic=desc.name,
-                summary=f"created topic {desc.name} with {len(desc.partitions)} partitions",
-                partitions=len(desc.partitions),
-                config=form.cleaned_data["config"],
+                summary=f"created topic {desc.name} with {len(desc.partitions)} partition(s)",
+                details={"partitions": len(desc.partitions), "config": form.cleaned_data["config"]},
             )
             messages.success(request, f"Topic {desc.name} created with {len(desc.partitions)} partitions.")
             return redirect("topic", topic=desc.name)
@@ -318,9 +317,10 @@ def topic_delete(request: HttpRequest, topic: str) -> HttpResponse:
         except KafkaError as e:
             form.add_error(None, f"{type(e).__name__}: {e}")
         else:
-            record(
-                request,
-                "topic_delete",
+            audit.log(
+                Actor.web(request),
+                Action.TOPIC_DELETE,
+                cluster=current_cluster_name(),
                 topic=topic,
                 summary=f"deleted topic {topic} ({desc.records} offsets in {len(desc.partitions)} partitions)",
                 offsets=[

@@ -292,8 +292,8 @@ def test_reset_plan_execute_undo_through_the_cluster_interface(remote: RemoteClu
         undo_reset(remote, "rt-g", restore)
     audit = remote._call("GET", "audit", {"group": "rt-g"})["entries"]
     assert [(e["action"], e["source"], e["username"]) for e in audit][:2] == [
-        ("offsets.commit", "cli", "offsetsite-cli"),
-        ("offsets.commit", "cli", "offsetsite-cli"),
+        ("offsets.undo", "cli", "offsetsite-cli"),
+        ("offsets.reset", "cli", "offsetsite-cli"),
     ]
 
 
@@ -320,6 +320,33 @@ def test_cli_reaches_the_server(server: Server, remote: RemoteCluster) -> None:
     missing = server.cli("groups", "--describe", "--group", "rt-nobody")
     assert missing.returncode == 1
     assert "Consumer group 'rt-nobody' does not exist." in missing.stderr
+
+
+def test_cli_reset_through_the_server_is_audited_as_a_reset(server: Server, remote: RemoteCluster) -> None:
+    """Regression: a reset executed from a terminal was logged as ``offsets.commit``."""
+    remote.create_topic("rt-audit", 2)
+    for p in (0, 1):
+        for _ in range(5):
+            remote.produce("rt-audit", b"v", partition=p)
+    remote.commit_offsets("rt-audit-g", {("rt-audit", 0): 5, ("rt-audit", 1): 4})
+    done = server.cli(
+        "groups", "--reset-offsets", "--group", "rt-audit-g", "--topic", "rt-audit", "--to-offset", "2", "--execute"
+    )
+    assert done.returncode == 0, done.stderr
+    assert {tp: om.offset for tp, om in remote.committed_offsets("rt-audit-g").items()} == {
+        ("rt-audit", 0): 2,
+        ("rt-audit", 1): 2,
+    }
+    entries = remote._call("GET", "audit", {"group": "rt-audit-g"})["entries"]
+    newest = entries[0]
+    assert (newest["action"], newest["source"], newest["username"]) == ("offsets.reset", "cli", "offsetsite-cli")
+    assert [e["action"] for e in entries].count("offsets.commit") == 1  # only the setup's own commit
+    assert newest["offsets"] == [
+        {"topic": "rt-audit", "partition": 0, "before": 5, "after": 2},
+        {"topic": "rt-audit", "partition": 1, "before": 4, "after": 2},
+    ]
+    assert newest["cluster"] == "local"
+    assert newest["details"]["scenario"] == "to-offset" and not newest["details"].get("mismatch")
 
 
 def _post(server: Server, remote: RemoteCluster, path: str) -> tuple[int, Any]:

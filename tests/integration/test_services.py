@@ -69,8 +69,10 @@ def test_migrations_and_audit_on_postgresql(tmp_path: Path) -> None:
             "-c",
             "from django.db import connection\n"
             "from django.contrib.auth.models import Group\n"
-            "from offsetsite.core.models import AuditEntry, record\n"
-            "record(None, 'reset', group_id='g<1>', offsets=[{'topic': 't', 'partition': 0, 'before': 5, 'after': 0}])\n"
+            "from offsetsite.core import audit\n"
+            "from offsetsite.core.models import AuditEntry\n"
+            "audit.log(audit.Actor(None, audit.Source.CLI), audit.Action.OFFSETS_RESET, cluster='local',\n"
+            "          group_id='g<1>', offsets=[{'topic': 't', 'partition': 0, 'before': 5, 'after': 0}])\n"
             "e = AuditEntry.objects.get()\n"
             "print(connection.vendor, sorted(g.name for g in Group.objects.all()), e.group_id, e.offsets[0]['after'])",
         )

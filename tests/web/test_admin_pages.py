@@ -135,7 +135,7 @@ def test_created_user_has_exactly_the_role(admin_client_: Client, topic: str, ro
     assert r.status_code == 302
     user = User.objects.get(username="newbie")
     assert role_of(user) == role and not user.is_superuser and not user.is_staff
-    entry = AuditEntry.objects.get(action="user_create")
+    entry = AuditEntry.objects.get(action="user.create")
     assert entry.username == "ada" and entry.details == {"target": "newbie", "role": role}
     assert "password" not in entry.summary.lower() and STRONG not in str(entry.details)
 
@@ -196,14 +196,14 @@ def test_change_role(admin_client_: Client, viewer: User) -> None:
     viewer.refresh_from_db()
     assert role_of(viewer) == "operator"
     assert list(viewer.groups.values_list("name", flat=True)) == ["operator"]
-    entry = AuditEntry.objects.get(action="user_role")
+    entry = AuditEntry.objects.get(action="user.role")
     assert entry.details == {"target": "vera", "before": "viewer", "after": "operator"}
     # a role that does not exist changes nothing
     r = admin_client_.post(f"/site/users/{viewer.pk}/role/", {"role": "root"})
     assert r.status_code == 400 and "Select a valid choice" in r.content.decode()
     viewer.refresh_from_db()
     assert role_of(viewer) == "operator"
-    assert AuditEntry.objects.filter(action="user_role").count() == 1
+    assert AuditEntry.objects.filter(action="user.role").count() == 1
 
 
 def test_unknown_user_is_404(admin_client_: Client) -> None:
@@ -224,8 +224,8 @@ def test_deactivate_and_reactivate(admin_client_: Client, operator: User, engine
     operator.refresh_from_db()
     assert operator.is_active
     assert list(AuditEntry.objects.order_by("id").values_list("action", flat=True)) == [
-        "user_deactivate",
-        "user_reactivate",
+        "user.deactivate",
+        "user.reactivate",
     ]
     r = admin_client_.post(f"/site/users/{operator.pk}/active/", {"active": "maybe"})
     assert r.status_code == 400 and "active must be 1" in r.content.decode()
@@ -285,7 +285,7 @@ def test_set_password(admin_client_: Client, viewer: User) -> None:
     assert r.status_code == 302
     assert not Client().login(username="vera", password="pw-vera")
     assert Client().login(username="vera", password=STRONG)
-    entry = AuditEntry.objects.get(action="user_password")
+    entry = AuditEntry.objects.get(action="user.password")
     assert STRONG not in entry.summary and STRONG not in str(entry.details)
 
 
@@ -318,7 +318,7 @@ def test_token_create_shows_it_once_and_revoke_gets_401(admin_client_: Client, v
     assert r.status_code == 302
     assert api.get("/api/topics", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
     actions = list(AuditEntry.objects.order_by("id").values_list("action", flat=True))
-    assert actions == ["token_create", "token_revoke"]
+    assert actions == ["token.create", "token.revoke"]
     assert all(token not in str(e.details) + e.summary for e in AuditEntry.objects.all())
 
 
@@ -383,7 +383,7 @@ def test_workshop_toggle_lets_anonymous_visitors_produce(
     r = client.post("/topics/orders/produce/", produce_form())
     assert r.status_code == 302 and r["Location"] == "/topics/orders/"
     assert hw(topic) == 1
-    entry = AuditEntry.objects.get(action="site_settings")
+    entry = AuditEntry.objects.get(action="settings.change")
     assert entry.username == "ada" and "workshop: default → on" in entry.summary
 
     # "off" overrides an environment that says on; "default" goes back to the environment

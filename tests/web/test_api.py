@@ -409,12 +409,12 @@ def test_reset_plan_execute_undo_with_audit(api_operator: Api, viewer: User) -> 
     assert undone["restored"]["offsets"] == [{"topic": "orders", "partition": 0, "offset": 4}]
     assert engine.get_cluster().committed_offsets("g1")[("orders", 0)].offset == 4
     entries = list(AuditEntry.objects.order_by("id"))
-    assert [(e.action, e.source) for e in entries] == [("group.reset", "api"), ("group.undo", "api")]
+    assert [(e.action, e.source) for e in entries] == [("offsets.reset", "api"), ("offsets.undo", "api")]
     assert entries[0].offsets == [{"topic": "orders", "partition": 0, "before": 4, "after": 1}]
     assert entries[1].offsets == [{"topic": "orders", "partition": 0, "before": 1, "after": 4}]
     assert api_operator.post("groups/g1/reset/undo")[0] == 400  # nothing left to undo
     status, audit = viewer_api.get("audit?group=g1")
-    assert [e["action"] for e in audit["entries"]] == ["group.undo", "group.reset"]
+    assert [e["action"] for e in audit["entries"]] == ["offsets.undo", "offsets.reset"]
 
 
 def test_reset_by_datetime_and_from_file(api_operator: Api) -> None:

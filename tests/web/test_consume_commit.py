@@ -63,7 +63,7 @@ def test_consume_in_a_new_group_reads_and_commits(operator_client: Client, log: 
     assert "k0" in html and "v0" in html
     # The member left: the group is Empty again and keeps its offsets.
     assert get_cluster().describe_group("fresh").state == "Empty"
-    entry = AuditEntry.objects.get(action="consume")
+    entry = AuditEntry.objects.get(action="records.consume")
     assert entry.group_id == "fresh" and entry.offsets
 
 
@@ -233,7 +233,7 @@ def test_commit_to_an_empty_group(operator_client: Client, log: None) -> None:
     assert offsets() == {("orders", 0): 7, ("orders", 1): 5}
     assert get_cluster().committed_offsets("billing")[("orders", 0)].metadata == "fixed by hand"
     assert "10 &rarr; 7" in text(r)
-    entry = AuditEntry.objects.get(action="commit_offsets")
+    entry = AuditEntry.objects.get(action="offsets.commit")
     assert entry.offsets == [{"topic": "orders", "partition": 0, "before": 10, "after": 7}]
 
 

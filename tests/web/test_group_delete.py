@@ -41,7 +41,7 @@ def test_delete_offsets_of_chosen_partitions(operator_client: Client, log: None)
     assert r.status_code == 200, r.content.decode()
     assert offsets() == {("orders", 1): 5}
     assert "Deleted" in text(r)
-    entry = AuditEntry.objects.get(action="delete_offsets")
+    entry = AuditEntry.objects.get(action="offsets.delete")
     assert entry.offsets == [{"topic": "orders", "partition": 0, "before": 10, "after": None}]
 
 
@@ -85,7 +85,7 @@ def test_delete_an_empty_group(operator_client: Client, log: None) -> None:
     with pytest.raises(GroupIdNotFound):
         get_cluster().describe_group("billing")
     assert offsets() == {}
-    entry = AuditEntry.objects.get(action="delete_group")
+    entry = AuditEntry.objects.get(action="group.delete")
     assert entry.offsets == [
         {"topic": "orders", "partition": 0, "before": 10, "after": None},
         {"topic": "orders", "partition": 1, "before": 5, "after": None},

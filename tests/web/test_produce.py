@@ -52,7 +52,7 @@ def test_single_produce_reports_partition_and_offset(operator_client: Client, to
     rec = get_cluster().read(topic, 2, 1, 1)[0]
     assert (rec.key, rec.value) == (b"k1", b"v1")
     assert rec.headers == (("trace", b"abc"), ("colour", b"blue=green"))
-    entry = AuditEntry.objects.get(action="produce")
+    entry = AuditEntry.objects.get(action="records.produce")
     assert entry.username == "otto" and entry.topic == topic
     assert entry.offsets == [{"topic": topic, "partition": 2, "before": 1, "after": 2}]
 
@@ -101,7 +101,7 @@ def test_burst_produces_at_the_rate_and_reports_first_and_last_offsets(operator_
     page = operator_client.get(r["Location"]).content.decode()
     assert "30 of 30 records" in page and "done" in page
     assert re.search(r'<td class="num">1</td><td class="num">1</td><td class="num">30</td>', page)
-    entry = AuditEntry.objects.get(action="produce_burst")
+    entry = AuditEntry.objects.get(action="records.burst")
     assert entry.details["count"] == 30 and entry.details["rate"] == 300
 
 
@@ -163,7 +163,7 @@ def test_workshop_mode_lets_anonymous_visitors_produce(client: Client, topic: st
     r = client.post("/topics/orders/produce/", form(partition=1))
     assert r.status_code == 302
     assert hw(topic) == [0, 1, 0]
-    entry = AuditEntry.objects.get(action="produce")
+    entry = AuditEntry.objects.get(action="records.produce")
     assert entry.user is None and entry.username == ""
 
 

@@ -134,7 +134,7 @@ def test_execute_with_matching_fingerprint_changes_offsets_and_audits(operator_c
     html = r.content.decode()
     assert "Executed: 2 partitions moved" in html
     assert "Undo the last reset" in html
-    entry = AuditEntry.objects.get(action="reset_offsets")
+    entry = AuditEntry.objects.get(action="offsets.reset")
     assert entry.group_id == "billing" and entry.username == "otto"
     assert entry.offsets == [
         {"topic": "orders", "partition": 0, "before": 10, "after": 4},
@@ -336,7 +336,7 @@ def test_undo_restores_the_offsets_before(operator_client: Client, log: None) ->
     assert "Undone" in r.content.decode()
     assert "Undo the last reset" not in r.content.decode()  # only one reset to undo
     assert offsets() == {("orders", 0): 10, ("orders", 1): 5}
-    entry = AuditEntry.objects.get(action="undo_reset")
+    entry = AuditEntry.objects.get(action="offsets.undo")
     assert entry.offsets == [
         {"topic": "orders", "partition": 0, "before": 20, "after": 10},
         {"topic": "orders", "partition": 1, "before": 20, "after": 5},
@@ -363,7 +363,7 @@ def test_undo_refused_while_active(operator_client: Client, log: None) -> None:
         assert r.status_code == 409
         assert "the current state is Stable" in r.content.decode()
         assert offsets() == {("orders", 0): 0, ("orders", 1): 0}
-    assert not AuditEntry.objects.filter(action="undo_reset").exists()
+    assert not AuditEntry.objects.filter(action="offsets.undo").exists()
 
 
 def test_undo_is_post_only(operator_client: Client, log: None) -> None:

@@ -495,7 +495,7 @@ def test_the_checker_catches_what_autoescape_would_stop() -> None:
 def hostile_world(engine_dir: Path, admin_user: User) -> Iterator[dict[str, Any]]:
     """Every free-text field the site shows, holding the payloads."""
     from logcore.consumer import Consumer
-    from offsetsite.core.models import record
+    from offsetsite.core import audit
     from offsetsite.live.models import GroupEvent
 
     cluster = get_cluster()
@@ -513,7 +513,15 @@ def hostile_world(engine_dir: Path, admin_user: User) -> Iterator[dict[str, Any]
     from django.utils import timezone
 
     GroupEvent.objects.create(group_id=EVIL_GID, at=timezone.now(), kind="commit", summary=EVIL)
-    record(None, "produce", topic="xss", group_id=EVIL_GID, summary=EVIL, note=EVIL)
+    audit.log(
+        audit.Actor(None, audit.Source.WEB),
+        audit.Action.RECORDS_PRODUCE,
+        cluster=EVIL[:100],
+        topic="xss",
+        group_id=EVIL_GID,
+        summary=EVIL,
+        details={"note": EVIL},
+    )
     with engine.locked():
         member = Consumer(engine.embedded(), "hosts", client_id=EVIL, client_host=EVIL, enable_auto_commit=False)
         member.subscribe(["xss"])
@@ -646,9 +654,15 @@ def test_json_endpoints_are_json(hostile_world: dict[str, Any], admin_user: User
 
 
 def test_audit_csv_neutralises_formulas(hostile_world: dict[str, Any], admin_user: User) -> None:
-    from offsetsite.core.models import record
+    from offsetsite.core import audit
 
-    record(None, "produce", topic="xss", summary='=HYPERLINK("http://evil")')
+    audit.log(
+        audit.Actor(None, audit.Source.WEB),
+        audit.Action.RECORDS_PRODUCE,
+        cluster="local",
+        topic="xss",
+        summary='=HYPERLINK("http://evil")',
+    )
     r = login(admin_user).get("/audit.csv")
     body = b"".join(r.streaming_content).decode()  # type: ignore[attr-defined]
     assert "'=HYPERLINK" in body

@@ -351,7 +351,7 @@ def test_create_topic(operator_client: Client, engine_dir: Path) -> None:
     assert r.status_code == 302 and r["Location"] == "/topics/payments/"
     desc = get_cluster().describe_topic("payments")
     assert len(desc.partitions) == 3 and desc.config["cleanup.policy"] == "compact"
-    entry = AuditEntry.objects.get(action="topic_create")
+    entry = AuditEntry.objects.get(action="topic.create")
     assert entry.topic == "payments" and entry.username == "otto"
 
 
@@ -408,7 +408,7 @@ def test_delete_topic_needs_the_typed_name(operator_client: Client, engine_dir: 
     r = operator_client.post("/topics/old/delete/", {"confirm": "old"})
     assert r.status_code == 302 and r["Location"] == "/"
     assert "old" not in get_cluster().list_topics()
-    entry = AuditEntry.objects.get(action="topic_delete")
+    entry = AuditEntry.objects.get(action="topic.delete")
     assert entry.topic == "old" and len(entry.offsets) == 2
 
 
