@@ -227,6 +227,10 @@ class KafkaCluster(Cluster):
                 "enable.auto.offset.store": "false",
                 "enable.partition.eof": "true",
                 "auto.offset.reset": "error",
+                # A page reads a few records at a known offset: answer at once instead of
+                # letting the broker hold the fetch for more data (Kafka's default 500 ms).
+                "fetch.wait.max.ms": "10",
+                "fetch.error.backoff.ms": "50",
             }
         )
 
@@ -661,6 +665,9 @@ class KafkaCluster(Cluster):
 
     def _offsets_many(self, group_ids: Sequence[str]) -> dict[str, dict[TopicPartition, OffsetAndMetadata]]:
         """Committed offsets of many groups: every OffsetFetch in flight at once."""
+        return self._collect_offsets(self._submit_offsets(group_ids))
+
+    def _submit_offsets(self, group_ids: Sequence[str]) -> dict[str, Future[Any]]:
         from confluent_kafka import ConsumerGroupTopicPartitions
 
         # confluent-kafka takes one group per call, so all calls go out before any wait.
@@ -670,6 +677,11 @@ class KafkaCluster(Cluster):
                 [ConsumerGroupTopicPartitions(gid)], **self._timeout_kwargs()
             )
             pending[gid] = futures[gid]
+        return pending
+
+    def _collect_offsets(
+        self, pending: Mapping[str, Future[Any]]
+    ) -> dict[str, dict[TopicPartition, OffsetAndMetadata]]:
         out: dict[str, dict[TopicPartition, OffsetAndMetadata]] = {}
         deadline = time.monotonic() + self.timeout_s
         for gid, fut in pending.items():
@@ -713,8 +725,10 @@ class KafkaCluster(Cluster):
         ids = list(dict.fromkeys(group_ids))
 
         def run() -> list[GroupDescription]:
+            # The offset fetches go out first and run while the groups are described.
+            pending = self._submit_offsets(ids)
             described = self._describe_many(ids)
-            offsets = self._offsets_many(ids)
+            offsets = self._collect_offsets(pending)
             tps = {tp for o in offsets.values() for tp in o}
             for d in described.values():
                 for m in d.members:
