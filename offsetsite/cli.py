@@ -171,16 +171,19 @@ class _ScrubbedStream(io.TextIOBase):
 def _quiet_kafka_logs() -> Iterator[None]:
     """librdkafka's retries and the backend's warnings are not for the terminal: the
     command prints one line when it fails. (Without a handler they would reach
-    stderr through logging's last resort.)"""
+    stderr through logging's last resort, or a handler of an embedding process.)"""
     loggers = [logging.getLogger(name) for name in ("logcore.kafka_cluster", "logcore.kafka_consumer")]
     handler = logging.NullHandler()
+    propagate = [logger.propagate for logger in loggers]
     for logger in loggers:
         logger.addHandler(handler)
+        logger.propagate = False
     try:
         yield
     finally:
-        for logger in loggers:
+        for logger, before in zip(loggers, propagate, strict=True):
             logger.removeHandler(handler)
+            logger.propagate = before
 
 
 @contextmanager
@@ -461,7 +464,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _kafka_usage_error(args: argparse.Namespace) -> str | None:
-    """What is wrong with the combination of --bootstrap-server, --command-config, --data-dir."""
+    """What is wrong with the combination of --bootstrap-server, --command-config, --data-dir.
+
+    Only for the commands that work on one or the other (``serve`` shows a Kafka cluster
+    beside its data directory and checks its own flags).
+    """
+    if args.command not in KAFKA_COMMANDS:
+        return None
     bootstrap = getattr(args, "bootstrap_server", None)
     if getattr(args, "command_config", None) is not None and bootstrap is None:
         return (

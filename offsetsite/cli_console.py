@@ -24,8 +24,12 @@ from logcore.records import Header
 
 if TYPE_CHECKING:
     from logcore.cluster import Cluster
+    from logcore.kafka_consumer import KafkaGroupConsumer
 
     from .cli import Opened
+
+    # A group member of either backend: the engine's Consumer, or a Kafka cluster's.
+    GroupMember: TypeAlias = Consumer | KafkaGroupConsumer
 
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -535,7 +539,7 @@ def run_consume(opened: Opened, args: argparse.Namespace, out: TextIO | None = N
         printed[0] += 1
 
     try:
-        if args.group and opened.embedded is not None:
+        if args.group and (opened.embedded is not None or opened.kafka is not None):
             _consume_as_member(opened, args, options, emit, printed)
         else:
             if args.group:
@@ -603,14 +607,7 @@ def _consume_as_member(
     opened: Opened, args: argparse.Namespace, options: _ConsumeOptions, emit: Emit, printed: list[int]
 ) -> None:
     """Join the group (or assign one partition), print each poll, commit what was printed."""
-    assert opened.embedded is not None
-    consumer = Consumer(
-        opened.embedded,
-        args.group,
-        client_id="console-consumer",
-        auto_offset_reset="earliest" if args.from_beginning else "latest",
-        enable_auto_commit=False,
-    )
+    consumer = _group_member(opened, args)
     topic = options.topic
     try:
         if args.partition is not None:
@@ -628,7 +625,22 @@ def _consume_as_member(
         consumer.close(autocommit=False)
 
 
-def _commit_positions(consumer: Consumer, args: argparse.Namespace) -> None:
+def _group_member(opened: Opened, args: argparse.Namespace) -> GroupMember:
+    """A consumer of ``args.group``: the engine's, or on a Kafka cluster what
+    kafka-console-consumer.sh uses (a client with group.id=G, no auto-commit here:
+    this command commits what it printed)."""
+    reset = "earliest" if args.from_beginning else "latest"
+    if opened.kafka is not None:
+        from logcore.kafka_consumer import KafkaGroupConsumer
+
+        return KafkaGroupConsumer(opened.kafka, args.group, client_id="console-consumer", auto_offset_reset=reset)
+    assert opened.embedded is not None
+    return Consumer(
+        opened.embedded, args.group, client_id="console-consumer", auto_offset_reset=reset, enable_auto_commit=False
+    )
+
+
+def _commit_positions(consumer: GroupMember, args: argparse.Namespace) -> None:
     """Commit the position (next record to read) of every assigned partition.
 
     poll() is asked for at most the records still to print, so a position never
@@ -644,7 +656,7 @@ def _commit_positions(consumer: Consumer, args: argparse.Namespace) -> None:
 
 
 def _poll_loop(
-    consumer: Consumer,
+    consumer: GroupMember,
     cluster: Cluster,
     args: argparse.Namespace,
     options: _ConsumeOptions,
