@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -186,5 +187,41 @@ def test_unreachable_cluster_page_api_and_banner(
         assert api.status_code == 503
         assert api.json()["error"]["code"] == "NETWORK_EXCEPTION"
         assert viewer_client.get("/").status_code == 200  # the embedded engine is unaffected
+    finally:
+        clusters.configure([])
+
+
+def test_broker_killed_mid_session_then_back(
+    isolated_kafka_broker: Any, viewer: User, viewer_client: Client, settings: Any, engine_dir: Path
+) -> None:
+    """Pages keep showing the last data under a banner, the API says 503, and all comes
+    back by itself when the broker does (tansu is in memory: its data is gone then)."""
+    broker = isolated_kafka_broker
+    settings.OFFSETSITE = {**settings.OFFSETSITE, "KAFKA_WATCH": False}
+    clusters.configure([KafkaClusterConfig("crash", broker.bootstrap, timeout_s=2)])
+    try:
+        cluster = clusters.kafka_cluster("crash")
+        cluster.create_topic("before-crash", 1)
+        cluster.commit_offsets("g-crash", {("before-crash", 0): 0})
+        assert "g-crash" in body(viewer_client.get("/clusters/crash/"))
+        broker.kill()
+        r = viewer_client.get("/clusters/crash/")
+        assert r.status_code == 200  # the last answers, not an error page
+        html = text(r)
+        assert "Kafka cluster crash is unreachable since" in html
+        assert "The data below is from" in html and "g-crash" in html
+        token = ApiToken.issue(viewer, "t")[1]
+        api = Client(headers={"Authorization": f"Bearer {token}"})
+        assert api.get("/clusters/crash/api/groups").status_code == 503
+        broker.restart()
+        # Recovery needs no action: a probe gets through within a few probe intervals.
+        for _ in range(200):
+            if api.get("/clusters/crash/api/topics").status_code == 200:
+                break
+            time.sleep(0.1)
+        assert api.get("/clusters/crash/api/topics").status_code == 200
+        r = viewer_client.get("/clusters/crash/")
+        assert r.status_code == 200
+        assert "unreachable" not in text(r)
     finally:
         clusters.configure([])
