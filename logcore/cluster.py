@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +87,43 @@ class GroupDescription:
     @property
     def is_active(self) -> bool:
         return self.state not in ("Empty", "Dead")
+
+
+def offsets_rows(
+    committed: Mapping[TopicPartition, OffsetAndMetadata],
+    members: Sequence[MemberDescription],
+    watermarks: Callable[[TopicPartition], tuple[int, int]],
+    *,
+    commit_times: bool = True,
+) -> tuple[PartitionOffsets, ...]:
+    """The describe table of a group: every partition it has an offset on or a member owns.
+
+    Shared by every backend, so the table means the same whatever holds the group.
+    ``watermarks`` answers (-1, -1) for a partition whose log is gone; ``commit_times``
+    is False where the backend does not know when offsets were committed (OffsetFetch
+    does not say).
+    """
+    owner = {tp: m for m in members for tp in m.assignment}
+    rows = []
+    for tp in sorted(set(committed) | set(owner)):
+        om = committed.get(tp)
+        start, hw = watermarks(tp)
+        holder = owner.get(tp)
+        rows.append(
+            PartitionOffsets(
+                tp[0],
+                tp[1],
+                om.offset if om else None,
+                start,
+                hw,
+                holder.member_id if holder else None,
+                holder.client_id if holder else None,
+                holder.host if holder else None,
+                om.metadata if om else "",
+                om.commit_timestamp if om and commit_times else None,
+            )
+        )
+    return tuple(rows)
 
 
 class Cluster(abc.ABC):
@@ -268,29 +305,7 @@ class EmbeddedCluster(Cluster):
             if g is None or g.state is GroupState.DEAD:
                 raise GroupIdNotFound(f"Consumer group '{group_id}' does not exist.")
             members = tuple(self._member_description(m, g) for m in g.members.values())
-            owner: dict[TopicPartition, MemberDescription] = {}
-            for md in members:
-                for tp in md.assignment:
-                    owner[tp] = md
-            rows: list[PartitionOffsets] = []
-            for tp in sorted(set(g.offsets) | set(owner)):
-                om = g.offsets.get(tp)
-                start, hw = self._safe_watermarks(*tp)
-                holder = owner.get(tp)
-                rows.append(
-                    PartitionOffsets(
-                        tp[0],
-                        tp[1],
-                        om.offset if om else None,
-                        start,
-                        hw,
-                        holder.member_id if holder else None,
-                        holder.client_id if holder else None,
-                        holder.host if holder else None,
-                        om.metadata if om else "",
-                        om.commit_timestamp if om else None,
-                    )
-                )
+            rows = offsets_rows(g.offsets, members, lambda tp: self._safe_watermarks(*tp))
             return GroupDescription(
                 g.group_id,
                 str(g.state),
@@ -299,7 +314,7 @@ class EmbeddedCluster(Cluster):
                 g.protocol or "",
                 g.leader,
                 members,
-                tuple(rows),
+                rows,
             )
 
     def _safe_watermarks(self, topic: str, partition: int) -> tuple[int, int]:

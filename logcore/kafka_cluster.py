@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from . import errors
-from .cluster import Cluster, GroupDescription, GroupListing, MemberDescription, PartitionOffsets
+from .cluster import Cluster, GroupDescription, GroupListing, MemberDescription, offsets_rows
 from .events import (
     EventBus,
     OffsetsCommitted,
@@ -43,7 +43,7 @@ from .events import (
     TopicDeleted,
 )
 from .groups import OffsetAndMetadata, TopicPartition
-from .kafka_config import KafkaClusterConfig
+from .kafka_config import REDACTED, KafkaClusterConfig
 from .log_manager import PartitionInfo, TopicDescription, validate_topic_name
 from .records import Header, Record
 
@@ -157,6 +157,8 @@ def translate(exc: BaseException, what: str) -> errors.KafkaError:
     """A confluent-kafka exception as logcore's exception; ``what`` names the request."""
     if isinstance(exc, errors.KafkaError):
         return exc
+    if isinstance(exc, TimeoutError):  # our own bound on a future ran out first
+        return errors.ClusterUnreachable(f"{what}: the cluster did not answer in time")
     err: Any = exc.args[0] if getattr(exc, "args", None) else None
     name = str(err.name()) if hasattr(err, "name") else type(exc).__name__
     text = str(err.str()) if hasattr(err, "str") else str(exc)
@@ -183,9 +185,6 @@ class KafkaCluster(Cluster):
     backend = "kafka"
 
     def __init__(self, config: KafkaClusterConfig, *, events: EventBus | None = None) -> None:
-        from confluent_kafka import Consumer, Producer
-        from confluent_kafka.admin import AdminClient
-
         self.config = config
         self.name = config.name
         self.timeout_s = config.timeout_s
@@ -206,6 +205,22 @@ class KafkaCluster(Cluster):
             "logger": _LIBRDKAFKA_LOGGER,
             "error_cb": self._on_client_error,
         }
+        try:
+            self._build_clients(common)
+        except errors.KafkaError:
+            raise
+        except Exception as e:
+            # librdkafka quotes a refused value, which may be a secret: name the property only.
+            raise errors.InvalidConfig(
+                f"cluster {config.name}: librdkafka refused its configuration: "
+                f"{_property_named(_librdkafka_text(e), config.client_properties())}"
+            ) from None
+
+    def _build_clients(self, common: dict[str, Any]) -> None:
+        from confluent_kafka import Consumer, Producer
+        from confluent_kafka.admin import AdminClient
+
+        config = self.config
         self._admin = AdminClient(common)
         self._producer = Producer(
             {
@@ -626,7 +641,16 @@ class KafkaCluster(Cluster):
 
     def list_groups(self) -> list[GroupListing]:
         def run() -> list[GroupListing]:
+            # ListGroups goes to every broker librdkafka knows; before it knows any (a
+            # cluster that never answered) it completes with no groups and no error.
+            # Metadata first, so an unreachable cluster is an error, never "no groups".
+            if not self._metadata().brokers:
+                raise errors.ClusterUnreachable("list groups: no broker of the cluster is known")
             result = self._wait(self._admin.list_consumer_groups(**self._timeout_kwargs()))
+            if result.errors:
+                # A broker that did not answer: its groups would be missing from the list.
+                first = result.errors[0]
+                raise translate(first if isinstance(first, BaseException) else _AsException(first), "list groups")
             ids = sorted({g.group_id for g in result.valid})
             described = self._describe_many(ids) if ids else {}
             out = []
@@ -768,26 +792,7 @@ class KafkaCluster(Cluster):
             )
             for m in (d.members if d is not None else [])
         )
-        owner = {tp: m for m in members for tp in m.assignment}
-        rows = []
-        for tp in sorted(set(offsets) | set(owner)):
-            om = offsets.get(tp)
-            start, hw = marks.get(tp, (-1, -1))
-            holder = owner.get(tp)
-            rows.append(
-                PartitionOffsets(
-                    tp[0],
-                    tp[1],
-                    om.offset if om else None,
-                    start,
-                    hw,
-                    holder.member_id if holder else None,
-                    holder.client_id if holder else None,
-                    holder.host if holder else None,
-                    om.metadata if om else "",
-                    None,
-                )
-            )
+        rows = offsets_rows(offsets, members, lambda tp: marks.get(tp, (-1, -1)), commit_times=False)
         protocol_type = "" if (d is None or d.is_simple_consumer_group) else "consumer"
         return GroupDescription(
             group_id,
@@ -797,7 +802,7 @@ class KafkaCluster(Cluster):
             (d.partition_assignor or "") if d is not None else "",
             None,  # nor the leader
             members,
-            tuple(rows),
+            rows,
         )
 
     def commit_offsets(self, group_id: str, offsets: Mapping[TopicPartition, int | OffsetAndMetadata]) -> None:
@@ -851,6 +856,19 @@ class KafkaCluster(Cluster):
         except Exception:  # closing a client of an unreachable cluster may fail
             _log.debug("closing the reader failed", exc_info=True)
         self._producer.flush(0)
+
+
+def _property_named(message: str, properties: Mapping[str, str]) -> str:
+    """librdkafka's refusal with every configured value hidden (it quotes the value it refused)."""
+    for name, value in properties.items():
+        if value and name != "bootstrap.servers":
+            message = message.replace(str(value), REDACTED)
+    return message
+
+
+def _librdkafka_text(exc: BaseException) -> str:
+    err: Any = exc.args[0] if exc.args else None
+    return str(err.str()) if hasattr(err, "str") else str(exc)
 
 
 class _AsException(Exception):

@@ -944,6 +944,11 @@ _KAFKA_CODES = {
     "GROUP_SUBSCRIBED_TO_TOPIC",
     "INVALID_SESSION_TIMEOUT",
     "INVALID_REQUEST",
+    # reaching a real Kafka cluster (logcore.kafka_cluster)
+    "NETWORK_EXCEPTION",
+    "SASL_AUTHENTICATION_FAILED",
+    "CLUSTER_AUTHORIZATION_FAILED",
+    "UNSUPPORTED_VERSION",
 }
 # logcore's own conditions, with no Kafka protocol error (client-side exceptions or a bug).
 _LOGCORE_CODES = {"DATA_DIR_LOCKED", "ILLEGAL_STATE", "NO_OFFSET_FOR_PARTITION", "COMMIT_FAILED"}
