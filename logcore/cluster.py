@@ -193,6 +193,27 @@ class Cluster(abc.ABC):
     def describe_groups(self, group_ids: Iterable[str]) -> list[GroupDescription]:
         return [self.describe_group(g) for g in group_ids]
 
+    def group_ids(self) -> list[str]:
+        """The id of every group, sorted (a backend may answer this cheaper than ``list_groups``)."""
+        return [g.group_id for g in self.list_groups()]
+
+    def describe_all_groups(self) -> list[GroupDescription]:
+        """Every group described: one refresh of the whole cluster's groups, offsets and lag.
+
+        A group deleted between the listing and the describe is left out.
+        """
+        ids = self.group_ids()
+        try:
+            return self.describe_groups(ids)
+        except GroupIdNotFound:
+            out = []
+            for gid in ids:
+                try:
+                    out.append(self.describe_group(gid))
+                except GroupIdNotFound:
+                    continue
+            return out
+
     @abc.abstractmethod
     def committed_offsets(self, group_id: str) -> dict[TopicPartition, OffsetAndMetadata]: ...
 

@@ -641,20 +641,11 @@ class KafkaCluster(Cluster):
 
     def list_groups(self) -> list[GroupListing]:
         def run() -> list[GroupListing]:
-            # ListGroups goes to every broker librdkafka knows; before it knows any (a
-            # cluster that never answered) it completes with no groups and no error.
-            # Metadata first, so an unreachable cluster is an error, never "no groups".
-            if not self._metadata().brokers:
-                raise errors.ClusterUnreachable("list groups: no broker of the cluster is known")
-            result = self._wait(self._admin.list_consumer_groups(**self._timeout_kwargs()))
-            if result.errors:
-                # A broker that did not answer: its groups would be missing from the list.
-                first = result.errors[0]
-                raise translate(first if isinstance(first, BaseException) else _AsException(first), "list groups")
-            ids = sorted({g.group_id for g in result.valid})
+            listings = self._list_consumer_groups()
+            ids = sorted({g.group_id for g in listings})
             described = self._describe_many(ids) if ids else {}
             out = []
-            for listing in result.valid:
+            for listing in listings:
                 d = described.get(listing.group_id)
                 state = _state_name(listing.state)
                 protocol_type = "" if listing.is_simple_consumer_group else "consumer"
@@ -670,6 +661,27 @@ class KafkaCluster(Cluster):
             return sorted(out, key=lambda g: g.group_id)
 
         return self._call("list groups", run, ("list_groups", None))
+
+    def group_ids(self) -> list[str]:
+        """Every group id: one ListGroups per broker, no DescribeGroups."""
+
+        def run() -> list[str]:
+            return sorted({g.group_id for g in self._list_consumer_groups()})
+
+        return self._call("list groups", run, ("group_ids", None))
+
+    def _list_consumer_groups(self) -> list[Any]:
+        # ListGroups goes to every broker librdkafka knows; before it knows any (a
+        # cluster that never answered) it completes with no groups and no error.
+        # Metadata first, so an unreachable cluster is an error, never "no groups".
+        if not self._metadata().brokers:
+            raise errors.ClusterUnreachable("list groups: no broker of the cluster is known")
+        result = self._wait(self._admin.list_consumer_groups(**self._timeout_kwargs()))
+        if result.errors:
+            # A broker that did not answer: its groups would be missing from the list.
+            first = result.errors[0]
+            raise translate(first if isinstance(first, BaseException) else _AsException(first), "list groups")
+        return list(result.valid)
 
     def _describe_many(self, group_ids: Sequence[str]) -> dict[str, Any]:
         if not group_ids:

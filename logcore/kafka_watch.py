@@ -184,8 +184,7 @@ class KafkaWatcher(threading.Thread):
             for p in t.partitions:
                 if p.high_watermark >= 0:
                     snap.watermarks[(t.name, p.partition)] = p.high_watermark
-        listings = c.list_groups()
-        descs: list[GroupDescription] = c.describe_groups([g.group_id for g in listings]) if listings else []
+        descs: list[GroupDescription] = c.describe_all_groups()
         for d in descs:
             snap.groups[d.group_id] = (d.state, tuple(sorted(m.member_id for m in d.members)))
             snap.offsets[d.group_id] = {

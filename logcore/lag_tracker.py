@@ -369,7 +369,7 @@ class LagTracker:
         Keyed by the event bus version: several readers in one moment (viewers of the
         overview in one live flush) share a single ``describe_groups`` of every group.
         """
-        listing = cluster.list_groups()  # ticks the coordinator: expiries publish events first
+        ids = cluster.group_ids()  # ticks the coordinator: expiries publish events first
         bus = getattr(cluster, "events", None)
         version = bus.version if isinstance(bus, EventBus) else -1
         with self._lock:
@@ -377,7 +377,7 @@ class LagTracker:
             snap = self._snapshot
             if snap is not None and version >= 0 and snap[0] == version and snap[1] == id(bus):
                 return snap[2]
-            descs = cluster.describe_groups([g.group_id for g in listing])
+            descs = cluster.describe_groups(ids)
             self.observe(descs, self.clock())
             self._snapshot = (version, id(bus), descs)
             return descs

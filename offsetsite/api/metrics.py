@@ -33,7 +33,6 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from logcore.cluster import Cluster
-from logcore.errors import KafkaError
 from logcore.lag_tracker import LagTracker
 
 from .auth import bearer_token, error_response
@@ -128,11 +127,7 @@ class ClusterCollector(Collector):
         # from the previous one's cached record timestamps.
         lags.sync(cluster)
         now_ms = lags.clock()
-        for listing in cluster.list_groups():
-            try:
-                group = cluster.describe_group(listing.group_id)
-            except KafkaError:  # deleted between the listing and now
-                continue
+        for group in cluster.describe_all_groups():
             gid = group.group_id
             for s in GROUP_STATES:
                 state.add_metric([name, gid, s], 1.0 if group.state == s else 0.0)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from logcore.cluster import Cluster, GroupDescription
+from logcore.cluster import Cluster
 from logcore.errors import KafkaError
 
 HEAD_CELLS = 4  # offsets drawn right after the log start
@@ -142,11 +142,7 @@ class GroupMarks:
 def group_marks(cluster: Cluster, topic: str) -> GroupMarks:
     """Every group's committed offset and owning member on ``topic``, in one pass over groups."""
     marks = GroupMarks()
-    for listing in cluster.list_groups():
-        try:
-            desc: GroupDescription = cluster.describe_group(listing.group_id)
-        except KafkaError:
-            continue  # deleted between the two calls
+    for desc in cluster.describe_all_groups():
         for row in desc.offsets:
             if row.topic != topic:
                 continue

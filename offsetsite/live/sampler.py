@@ -29,7 +29,6 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from logcore import Cluster
-from logcore.errors import KafkaError
 
 from .models import TOTAL_PARTITION, GroupEvent, LagMinute, LagSample
 
@@ -82,18 +81,8 @@ def sample_lag(now: datetime, cluster_name: str | None = None) -> int:
     name = _name(cluster_name)
     cluster = get_cluster(name)
     rows: list[LagSample] = []
-    ids = [listing.group_id for listing in cluster.list_groups()]
-    try:
-        # One call for all groups: a Kafka cluster answers it with a few requests.
-        descs = cluster.describe_groups(ids)
-    except KafkaError:  # one was deleted between the listing and the describe
-        descs = []
-        for gid in ids:
-            try:
-                descs.append(cluster.describe_group(gid))
-            except KafkaError:
-                continue
-    for desc in descs:
+    # One call for all groups: a Kafka cluster answers it with a few batched requests.
+    for desc in cluster.describe_all_groups():
         for p in desc.offsets:
             lag = p.lag  # logcore.lag.lag_messages
             # No commit yet, or offsets left on a deleted topic (no HW): no lag to chart.
