@@ -14,8 +14,9 @@ one topic (group ``i`` reads topic ``i % topics``). Then, in the same run, round
   ids, every OffsetFetch in flight at once, the watermarks of all partitions in two
   batched ListOffsets; lag from ``PartitionOffsets.lag``.
 
-A refresh that also discovers the groups (what the overview page and the lag tracker do:
-``list_groups()`` then ``describe_groups``) is timed too, against the plain way plus one
+A refresh that also discovers the groups (what the overview page, /metrics, the lag
+history and the watcher do: ``describe_all_groups()``, i.e. ``group_ids()`` (ListGroups
+only) then ``describe_groups``) is timed too, against the plain way plus one
 ``list_consumer_groups``. Both ways must give the same committed offset, HW and lag for
 every group and partition, equal to what the setup wrote; otherwise the run is invalid.
 
@@ -311,13 +312,13 @@ def measure(tansu: Tansu, expected: Result, args: argparse.Namespace) -> dict[st
                     counts["plain_rows"] = len(got)
                 else:
                     with _clock(runs, "offsetsite_list", tansu):
-                        osite_ids = [g.group_id for g in cluster.list_groups()]
+                        osite_ids = cluster.group_ids()
                     with _clock(runs, "offsetsite", tansu):
                         got = offsetsite_rows(cluster.describe_groups(all_ids))
                     counts["listed_offsetsite"] = len(osite_ids)
                     counts["offsetsite_rows"] = len(got)
                     if sorted(osite_ids) != all_ids:
-                        mismatches.append(f"round {r + 1}: list_groups found {len(osite_ids)} of {len(all_ids)}")
+                        mismatches.append(f"round {r + 1}: group_ids found {len(osite_ids)} of {len(all_ids)}")
                 if way == "plain" and plain_ids != all_ids:
                     mismatches.append(f"round {r + 1}: list_consumer_groups found {len(plain_ids)} of {len(all_ids)}")
                 n, examples = differences(got, expected)
@@ -340,11 +341,11 @@ def memory_probe(bootstrap: str, refreshes: int) -> dict[str, Any]:
     cluster = KafkaCluster(KafkaClusterConfig("bench", bootstrap, timeout_s=TIMEOUT_S))
     cluster.ping()
     rss["cluster"] = _proc_status("self", "VmRSS")
-    held = cluster.describe_groups([g.group_id for g in cluster.list_groups()])
+    held = cluster.describe_all_groups()
     gc.collect()
     rss["after_refresh"] = _proc_status("self", "VmRSS")
     for _ in range(refreshes - 1):
-        held = cluster.describe_groups([g.group_id for g in cluster.list_groups()])
+        held = cluster.describe_all_groups()
     gc.collect()
     rss["after_refreshes"] = _proc_status("self", "VmRSS")
     rss["peak"] = _proc_status("self", "VmHWM")
@@ -421,14 +422,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         Figure("plain_with_list_s", "plain + list_consumer_groups", plain_disc, "s"),
         Figure(
             "offsetsite_with_list_s",
-            "offsetsite: list_groups() + describe_groups",
+            "offsetsite: describe_all_groups() (group_ids + describe_groups)",
             osite_disc,
             "s",
             "< 2",
             valid and osite_disc < 2,
         ),
         Figure("ratio_with_list", "ratio, with discovery", ratio_disc, "x", ">= 5", valid and ratio_disc >= 5),
-        Figure("offsetsite_list_s", "  of which list_groups()", med["offsetsite_list"], "s"),
+        Figure("offsetsite_list_s", "  of which group_ids()", med["offsetsite_list"], "s"),
         Figure("offsetsite_cpu_s", "  offsetsite describe: this process's CPU", med["offsetsite_cpu"], "s"),
         Figure("offsetsite_tansu_cpu_s", "  offsetsite describe: tansu's CPU", med["offsetsite_tansu_cpu"], "s"),
         Figure("plain_cpu_s", "  plain: this process's CPU", med["plain_cpu"], "s"),

@@ -1,0 +1,113 @@
+"""Live pages of a Kafka cluster: the socket under /clusters/<name>/, fed by the watcher.
+
+A commit made by another client (a team's own consumer) reaches an open group page:
+the watcher's round turns it into an event on the cluster's bus, the cluster's own
+bridge sends a notice, the page's consumer renders the group again. Nothing of the
+embedded engine's pages is woken.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+
+from logcore.kafka_cluster import KafkaCluster
+from logcore.kafka_config import KafkaClusterConfig
+from logcore.kafka_watch import KafkaWatcher
+from offsetsite import clusters
+from offsetsite.asgi import application
+from offsetsite.live.bridge import BRIDGE, bridge_for
+from offsetsite.live.names import channel_group
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(120),
+    pytest.mark.kafka,
+    pytest.mark.integration,
+]
+ORIGIN = [(b"origin", b"http://localhost")]
+
+
+@pytest.fixture
+def kafka(kafka_broker: Any, engine_dir: Path, settings: Any) -> Iterator[KafkaCluster]:
+    settings.OFFSETSITE = {**settings.OFFSETSITE, "KAFKA_WATCH": False}
+    clusters.configure([KafkaClusterConfig("k", kafka_broker.bootstrap)])
+    cluster = clusters.kafka_cluster("k")
+    assert isinstance(cluster, KafkaCluster)
+    yield cluster
+    clusters.configure([])
+
+
+@pytest_asyncio.fixture
+async def fresh_layer() -> AsyncIterator[None]:
+    layer = get_channel_layer()
+    await layer.flush()
+    yield
+    await layer.flush()
+
+
+def test_channel_groups_of_a_kafka_cluster_are_its_own() -> None:
+    assert channel_group("group", "billing") == "live.group.n.billing"
+    assert channel_group("group", "billing", "prod") == "live.c.prod.group.n.billing"
+    assert channel_group("overview", cluster="prod") == "live.c.prod.overview"
+    long = channel_group("group", "g" * 300, "c" * 32)
+    assert len(long) < 100
+    assert bridge_for("local") is BRIDGE and bridge_for("prod") is bridge_for("prod") is not BRIDGE
+
+
+@pytest.mark.asyncio
+async def test_group_page_of_a_kafka_cluster_follows_outside_commits(
+    kafka: KafkaCluster, kafka_broker: Any, fresh_layer: None
+) -> None:
+    topic, group = f"live-{uuid.uuid4().hex[:6]}", f"g-{uuid.uuid4().hex[:6]}"
+
+    def seed() -> None:
+        kafka.create_topic(topic, 1)
+        for i in range(5):
+            kafka.produce(topic, b"x%d" % i, partition=0)
+        kafka.commit_offsets(group, {(topic, 0): 1})
+
+    await sync_to_async(seed)()
+    comm = WebsocketCommunicator(application, f"/clusters/k/ws/group/{group}/", headers=ORIGIN)
+    connected, _ = await comm.connect()
+    assert connected
+    try:
+        snapshot = await comm.receive_from()
+        assert f'href="/clusters/k/topics/{topic}/"' in snapshot  # links stay on the cluster
+        assert 'id="group-summary"' in snapshot or "group-" in snapshot
+        watcher = KafkaWatcher(kafka, interval_s=60, tail=False)
+        await sync_to_async(watcher.round)()
+
+        def outside_commit() -> None:
+            other = KafkaCluster(KafkaClusterConfig("other", kafka_broker.bootstrap))
+            try:
+                other.commit_offsets(group, {(topic, 0): 4})
+            finally:
+                other.close()
+
+        await sync_to_async(outside_commit)()
+        events = await sync_to_async(watcher.round)()
+        assert any(getattr(e, "group", "") == group for e in events)
+        frame = await comm.receive_from(timeout=10)
+        assert 'id="group-facts"' in frame
+        # The new committed offset (4) and lag (1 of HW 5) are on the page.
+        assert '<dt>Total lag</dt><dd class="num">1</dd>' in frame
+        assert '<dt>Total lag</dt><dd class="num">4</dd>' in snapshot
+    finally:
+        await comm.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_a_socket_for_an_unknown_cluster_is_refused(kafka: KafkaCluster, fresh_layer: None) -> None:
+    comm = WebsocketCommunicator(application, "/clusters/nope/ws/overview/", headers=ORIGIN)
+    connected, _ = await comm.connect()
+    assert not connected
+    await comm.disconnect()
