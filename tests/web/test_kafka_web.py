@@ -225,3 +225,63 @@ def test_broker_killed_mid_session_then_back(
         assert "unreachable" not in text(r)
     finally:
         clusters.configure([])
+
+
+def test_reset_of_an_active_group_is_refused_with_kafkas_message(
+    operator_client: Client, seeded: tuple[str, str], kafka: KafkaCluster, kafka_broker: Any
+) -> None:
+    """Kafka's rule: offsets of a group with members cannot be reset; nothing changes."""
+    import threading
+
+    import confluent_kafka
+
+    topic, _ = seeded
+    group = f"active-{uuid.uuid4().hex[:6]}"
+    kafka.commit_offsets(group, {(topic, 0): 3})
+    member = confluent_kafka.Consumer(
+        {
+            "bootstrap.servers": kafka_broker.bootstrap,
+            "group.id": group,
+            "enable.auto.commit": False,
+            # Kafka's lowest allowed session timeout: tansu completes a join in about half of it.
+            "session.timeout.ms": 6000,
+        }
+    )
+    stop = threading.Event()
+
+    def consume() -> None:
+        while not stop.is_set():
+            member.poll(0.2)
+
+    member.subscribe([topic])
+    poller = threading.Thread(target=consume, daemon=True)
+    poller.start()
+    try:
+        for _ in range(300):  # bounded: the join completes within a few session timeouts
+            if kafka.describe_group(group).state == "Stable":
+                break
+            time.sleep(0.1)
+        assert kafka.describe_group(group).state == "Stable"
+        url = f"/clusters/k/groups/{group}/reset/"
+        fields = {"scope": "all", "scenario": "to-earliest"}
+        p = operator_client.post(url, {**fields, "action": "preview"})
+        r = operator_client.post(
+            url,
+            {
+                **fields,
+                "action": "execute",
+                "fingerprint": p.context["plan_fingerprint"],
+                "confirm": str(p.context["moving"]),
+                "targets": p.context["targets_fingerprint"],
+            },
+        )
+        assert (
+            f"Assignments can only be reset if the group &#x27;{group}&#x27; is inactive, but the current state is Stable."
+            in r.content.decode()
+        )
+        assert kafka.committed_offsets(group)[(topic, 0)].offset == 3
+        assert not AuditEntry.objects.filter(action="offsets.reset", group_id=group).exists()
+    finally:
+        stop.set()
+        poller.join(timeout=10)
+        member.close()
