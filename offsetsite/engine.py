@@ -127,9 +127,16 @@ def _embedded_proxy() -> Cluster:
 def embedded() -> EmbeddedCluster:
     """The engine object itself, for in-process clients (Consumer, Producer).
 
-    Callers hold :func:`locked` while they use it.
+    Callers hold :func:`locked` while they use it. Only for the embedded engine's own
+    requests: under /clusters/<name>/ it refuses rather than act on the wrong cluster.
     """
-    get_cluster()
+    if not is_embedded():
+        from logcore.errors import UnsupportedVersion
+
+        raise UnsupportedVersion(
+            f"this action needs the embedded engine; cluster {current_cluster_name()} is a Kafka cluster"
+        )
+    _embedded_proxy()
     assert _cluster is not None
     return _cluster
 

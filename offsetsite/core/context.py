@@ -22,7 +22,7 @@ def roles(request: HttpRequest) -> dict[str, Any]:
 def clusters(request: HttpRequest) -> dict[str, Any]:
     """The header's cluster switcher, and the banner of a Kafka cluster that does not answer."""
     from offsetsite import clusters as registry
-    from offsetsite.engine import current_cluster_name
+    from offsetsite.engine import DEFAULT_CLUSTER, current_cluster_name
 
     name = current_cluster_name()
     status = registry.status(name)
@@ -30,6 +30,7 @@ def clusters(request: HttpRequest) -> dict[str, Any]:
     return {
         "clusters": registry.entries(),
         "cluster_name": name,
+        "cluster_embedded": name == DEFAULT_CLUSTER,
         "cluster_status": status,
         "cluster_stale_since_ms": stale,
         "cluster_stale_at": _clock(stale),

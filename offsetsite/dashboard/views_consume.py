@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from logcore.cluster import GroupDescription
@@ -24,7 +25,7 @@ from logcore.groups import OffsetAndMetadata, TopicPartition
 from offsetsite.core import audit
 from offsetsite.core.audit import Action, Actor, offset_changes
 from offsetsite.core.workshop import claim_group
-from offsetsite.engine import current_cluster_name, embedded, get_cluster, locked
+from offsetsite.engine import current_cluster_name, embedded, get_cluster, is_embedded, locked
 
 from .forms_actions import CommitForm, ConsumeForm
 from .views_actions import (
@@ -199,6 +200,19 @@ def run_consumer(
 
 def _consume_page(request: HttpRequest, group: str | None) -> HttpResponse:
     template = "dashboard/actions/consume.html"
+    if not is_embedded():
+        # Joining a group as a member from a form works on the embedded engine, whose
+        # coordinator is in this process. On a Kafka cluster a member is a real client
+        # with heartbeats; the command line is that client.
+        from offsetsite import clusters
+
+        config = clusters.configs()[current_cluster_name()]
+        return render(
+            request,
+            "dashboard/actions/consume_kafka.html",
+            {"group": group, "bootstrap": config.bootstrap_servers, "cluster": config.name},
+            status=200 if request.method == "GET" else 409,
+        )
     topics = user_topics()
     desc = describe(group) if group is not None else None
     ctx: dict[str, Any] = {"group": group, "note": state_note(desc) if group is not None else None}

@@ -285,3 +285,22 @@ def test_reset_of_an_active_group_is_refused_with_kafkas_message(
         stop.set()
         poller.join(timeout=10)
         member.close()
+
+
+def test_consume_form_on_a_kafka_cluster_points_to_the_cli_and_touches_nothing(
+    operator_client: Client, seeded: tuple[str, str], kafka: KafkaCluster
+) -> None:
+    """Regression: the form ran a member of the *embedded* engine under /clusters/k/."""
+    topic, group = seeded
+    r = operator_client.get(f"/clusters/k/groups/{group}/consume/")
+    assert r.status_code == 200
+    assert f"offsetsite consume --bootstrap-server {kafka.config.bootstrap_servers}" in body(r)
+    assert 'href="/clusters/k/consume/"' not in body(r)  # no Consume link in the bar here
+    before = kafka.committed_offsets(group)
+    r = operator_client.post(
+        f"/clusters/k/groups/{group}/consume/",
+        {"client_id": "web", "topics": [topic], "max_records": "5", "commit": "yes", "auto_offset_reset": "earliest"},
+    )
+    assert r.status_code == 409
+    assert kafka.committed_offsets(group) == before
+    assert group not in [g.group_id for g in get_cluster("local").list_groups()]
