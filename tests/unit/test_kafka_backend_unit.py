@@ -182,3 +182,62 @@ def test_consumer_offsets_records_decode_to_commits() -> None:
     group_key = encode_key(GroupMetadataKey("billing"))
     events = commit_events([(key, value), (group_key, b"\x00\x03"), (key, None), (b"\xff\xff junk", b"x"), (None, b"")])
     assert events == [OffsetsCommitted(group="billing", offsets=(("orders", 2, 42),))]
+
+
+def test_group_description_from_describe_consumer_groups_answer() -> None:
+    """Members, client ids, hosts and assignments as Kafka's DescribeGroups reports them
+    (tansu reports no members, so this is checked on confluent-kafka's own objects)."""
+    from confluent_kafka import ConsumerGroupState, Node
+    from confluent_kafka import TopicPartition as CkTP
+    from confluent_kafka.admin import ConsumerGroupDescription, MemberAssignment, MemberDescription
+
+    from logcore.groups import OffsetAndMetadata
+
+    answer = ConsumerGroupDescription(
+        "billing",
+        False,
+        [
+            MemberDescription("c-1-abc", "c-1", "/10.0.0.5", MemberAssignment([CkTP("orders", 1), CkTP("orders", 0)])),
+            MemberDescription("c-2-def", "c-2", "/10.0.0.6", MemberAssignment([CkTP("orders", 2)]), "static-2"),
+        ],
+        "range",
+        ConsumerGroupState.STABLE,
+        Node(1, "b", 9092),
+    )
+    c = KafkaCluster(KafkaClusterConfig("x", "127.0.0.1:1", timeout_s=1))
+    try:
+        desc = c._group_description(
+            "billing",
+            answer,
+            {("orders", 0): OffsetAndMetadata(5), ("orders", 3): OffsetAndMetadata(1)},
+            {("orders", 0): (0, 9), ("orders", 1): (0, 4), ("orders", 2): (0, 0)},
+        )
+    finally:
+        c.close()
+    assert desc is not None
+    assert (desc.state, desc.protocol_type, desc.protocol, desc.generation) == ("Stable", "consumer", "range", -1)
+    assert [(m.member_id, m.client_id, m.host, m.group_instance_id, m.assignment) for m in desc.members] == [
+        ("c-1-abc", "c-1", "/10.0.0.5", None, (("orders", 0), ("orders", 1))),
+        ("c-2-def", "c-2", "/10.0.0.6", "static-2", (("orders", 2),)),
+    ]
+    rows = [(p.partition, p.committed, p.high_watermark, p.lag, p.client_id) for p in desc.offsets]
+    assert rows == [
+        (0, 5, 9, 4, "c-1"),
+        (1, None, 4, None, "c-1"),
+        (2, None, 0, None, "c-2"),
+        (3, 1, -1, None, None),  # offsets on a partition that is gone: lag unknown
+    ]
+
+
+def test_describing_an_unknown_group_is_not_an_empty_group() -> None:
+    from confluent_kafka import ConsumerGroupState, Node
+    from confluent_kafka.admin import ConsumerGroupDescription
+
+    c = KafkaCluster(KafkaClusterConfig("x", "127.0.0.1:1", timeout_s=1))
+    try:
+        for state in (ConsumerGroupState.DEAD, ConsumerGroupState.EMPTY):
+            answer = ConsumerGroupDescription("ghost", False, [], "", state, Node(1, "b", 9092))
+            assert c._group_description("ghost", answer, {}, {}) is None
+        assert c._group_description("ghost", None, {}, {}) is None
+    finally:
+        c.close()
