@@ -162,9 +162,14 @@ class ClusterCollector(Collector):
 def render(cluster: Callable[[], Cluster], lags: LagTracker | None = None) -> bytes:
     # A registry per scrape, dropped afterwards: no global state grows across scrapes.
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(
-        ClusterCollector(cluster, str(settings.OFFSETSITE.get("METRICS_CLUSTER_NAME", "offsetsite")), lags)
-    )
+    from offsetsite.engine import DEFAULT_CLUSTER, current_cluster_name
+
+    # kafka-lag-exporter labels every sample with the cluster's configured name: a Kafka
+    # cluster's is its name here; the embedded engine's is METRICS_CLUSTER_NAME.
+    name = current_cluster_name()
+    if name == DEFAULT_CLUSTER:
+        name = str(settings.OFFSETSITE.get("METRICS_CLUSTER_NAME", "offsetsite"))
+    registry.register(ClusterCollector(cluster, name, lags))
     return generate_latest(registry)
 
 

@@ -120,6 +120,7 @@ def test_api_and_metrics_on_the_cluster(viewer: User, seeded: tuple[str, str]) -
     assert re.search(
         rf'^kafka_consumergroup_group_lag\{{[^}}]*group="{group}"[^}}]*partition="0"[^}}]*\}} 6', metrics, re.M
     )
+    assert re.search(rf'^kafka_consumergroup_group_lag\{{[^}}]*cluster_name="k",[^}}]*group="{group}"', metrics, re.M)
     assert group not in Client().get("/metrics").content.decode()  # the embedded engine's
 
 
