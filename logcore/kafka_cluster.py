@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -49,6 +49,7 @@ from .records import Header, Record
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
+K = TypeVar("K")
 
 CONSUMER_OFFSETS = "__consumer_offsets"
 # While unreachable, one call in this many seconds is let through as a probe.
@@ -311,12 +312,16 @@ class KafkaCluster(Cluster):
     def _wait(self, future: Future[T]) -> T:
         return future.result(timeout=self.timeout_s)
 
-    def _wait_all(self, futures: Mapping[Any, Future[T]]) -> dict[Any, T]:
+    def _settled(
+        self, futures: Mapping[K, Future[Any]], what: Callable[[K], str]
+    ) -> Iterator[tuple[K, Any | errors.KafkaError]]:
+        """Each future's result, or its failure as logcore's error, all within one timeout."""
         deadline = time.monotonic() + self.timeout_s
-        out: dict[Any, T] = {}
         for key, fut in futures.items():
-            out[key] = fut.result(timeout=max(deadline - time.monotonic(), 0.001))
-        return out
+            try:
+                yield key, fut.result(timeout=max(deadline - time.monotonic(), 0.001))
+            except Exception as e:
+                yield key, translate(e, what(key))
 
     def _timeout_kwargs(self) -> dict[str, float]:
         return {"request_timeout": self.timeout_s}
@@ -492,17 +497,13 @@ class KafkaCluster(Cluster):
 
     def _results(self, futures: Mapping[Any, Future[Any]]) -> dict[TopicPartition, int | None]:
         out: dict[TopicPartition, int | None] = {}
-        deadline = time.monotonic() + self.timeout_s
-        for ck_tp, fut in futures.items():
-            try:
-                info = fut.result(timeout=max(deadline - time.monotonic(), 0.001))
-            except Exception as e:
-                translated = translate(e, f"list offsets of {ck_tp.topic}-{ck_tp.partition}")
-                if isinstance(translated, errors.UnknownTopicOrPartition):
-                    out[(ck_tp.topic, ck_tp.partition)] = None  # a deleted topic: no log
-                    continue
-                raise translated from None
-            out[(ck_tp.topic, ck_tp.partition)] = info.offset
+        for ck_tp, info in self._settled(futures, lambda tp: f"list offsets of {tp.topic}-{tp.partition}"):
+            if isinstance(info, errors.UnknownTopicOrPartition):
+                out[(ck_tp.topic, ck_tp.partition)] = None  # a deleted topic: no log
+            elif isinstance(info, errors.KafkaError):
+                raise info
+            else:
+                out[(ck_tp.topic, ck_tp.partition)] = info.offset
         return out
 
     def watermarks_many(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, tuple[int, int]]:
@@ -688,15 +689,13 @@ class KafkaCluster(Cluster):
             return {}
         futures = self._admin.describe_consumer_groups(list(group_ids), **self._timeout_kwargs())
         out: dict[str, Any] = {}
-        deadline = time.monotonic() + self.timeout_s
-        for gid, fut in futures.items():
-            try:
-                out[gid] = fut.result(timeout=max(deadline - time.monotonic(), 0.001))
-            except Exception as e:
-                translated = translate(e, f"describe group {gid}")
-                if isinstance(translated, (errors.ClusterUnreachable, errors.AuthorizationFailed)):
-                    raise translated from None
-                _log.info("describe group %s failed: %s", gid, translated)
+        for gid, result in self._settled(futures, lambda g: f"describe group {g}"):
+            if isinstance(result, (errors.ClusterUnreachable, errors.AuthorizationFailed)):
+                raise result
+            if isinstance(result, errors.KafkaError):
+                _log.info("describe group %s failed: %s", gid, result)
+                continue
+            out[gid] = result
         return out
 
     def _offsets_many(self, group_ids: Sequence[str]) -> dict[str, dict[TopicPartition, OffsetAndMetadata]]:
@@ -719,16 +718,12 @@ class KafkaCluster(Cluster):
         self, pending: Mapping[str, Future[Any]]
     ) -> dict[str, dict[TopicPartition, OffsetAndMetadata]]:
         out: dict[str, dict[TopicPartition, OffsetAndMetadata]] = {}
-        deadline = time.monotonic() + self.timeout_s
-        for gid, fut in pending.items():
-            try:
-                result = fut.result(timeout=max(deadline - time.monotonic(), 0.001))
-            except Exception as e:
-                translated = translate(e, f"fetch offsets of group {gid}")
-                if isinstance(translated, errors.GroupIdNotFound):
-                    out[gid] = {}
-                    continue
-                raise translated from None
+        for gid, result in self._settled(pending, lambda g: f"fetch offsets of group {g}"):
+            if isinstance(result, errors.GroupIdNotFound):
+                out[gid] = {}
+                continue
+            if isinstance(result, errors.KafkaError):
+                raise result
             offsets: dict[TopicPartition, OffsetAndMetadata] = {}
             for tp in result.topic_partitions or []:
                 if tp.error is not None or tp.offset < 0:
