@@ -211,10 +211,10 @@ class KafkaCluster(Cluster):
         except errors.KafkaError:
             raise
         except Exception as e:
-            # librdkafka quotes a refused value, which may be a secret: name the property only.
-            raise errors.InvalidConfig(
-                f"cluster {config.name}: librdkafka refused its configuration: "
-                f"{_property_named(_librdkafka_text(e), config.client_properties())}"
+            # librdkafka quotes a refused value, which may be a secret: hide every value.
+            reason = _property_named(_librdkafka_text(e), config.client_properties())
+            raise ConfigRefused(
+                f"cluster {config.name}: librdkafka refused its configuration: {reason}", reason
             ) from None
 
     def _build_clients(self, common: dict[str, Any]) -> None:
@@ -876,6 +876,14 @@ def _property_named(message: str, properties: Mapping[str, str]) -> str:
 def _librdkafka_text(exc: BaseException) -> str:
     err: Any = exc.args[0] if exc.args else None
     return str(err.str()) if hasattr(err, "str") else str(exc)
+
+
+class ConfigRefused(errors.InvalidConfig):
+    """librdkafka refused a client property; ``reason`` is its message with values hidden."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class _AsException(Exception):

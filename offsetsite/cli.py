@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TextIO
+from typing import TextIO
 
 from logcore.admin import RestorePoints
 from logcore.cluster import Cluster, EmbeddedCluster
@@ -200,17 +200,13 @@ def open_kafka(bootstrap: str, command_config: Path | None = None, var_dir: Path
     sys.stderr = _ScrubbedStream(stderr, secrets)
     try:
         with _quiet_kafka_logs():
-            from logcore.kafka_cluster import KafkaCluster
+            from logcore.kafka_cluster import ConfigRefused, KafkaCluster
 
             try:
                 cluster = KafkaCluster(config)
-            except KafkaError:
-                raise
-            except Exception as e:  # librdkafka refusing a property: name it, never its value
+            except ConfigRefused as e:  # librdkafka refusing a property: name it, never its value
                 where = f"command config {command_config}" if command_config is not None else "client settings"
-                err: Any = e.args[0] if e.args else None
-                text = str(err.str()) if hasattr(err, "str") else str(e)
-                raise InvalidConfig(f"{where}: {_scrub(text, secrets)}") from None
+                raise InvalidConfig(f"{where}: {_scrub(e.reason, secrets)}") from None
             restore_path = kafka_restore_points_path(bootstrap, var_dir)
             restore_path.parent.mkdir(parents=True, exist_ok=True)
             try:
