@@ -10,14 +10,15 @@ one topic (group ``i`` reads topic ``i % topics``). Then, in the same run, round
 - **plain**: what a script does with confluent-kafka alone: for each group one
   ``AdminClient.list_consumer_group_offsets`` (waited for), then for each of its
   partitions one ``Consumer.get_watermark_offsets`` (sequential), lag = HW - committed;
-- **offsetsite**: ``KafkaCluster.describe_groups(all ids)``: one DescribeGroups for all
-  ids, every OffsetFetch in flight at once, the watermarks of all partitions in two
-  batched ListOffsets; lag from ``PartitionOffsets.lag``.
+- **offsetsite**: ``KafkaCluster.group_offsets(all ids)``: every OffsetFetch in flight at
+  once, the watermarks of all partitions in two batched ListOffsets; lag from
+  ``PartitionOffsets.lag``. The same answer as the plain way: the lag refresh.
+- **describe**: ``KafkaCluster.describe_groups(all ids)``: the same plus every group's
+  state and members (what the overview and /metrics show); timed against < 2 s.
 
-A refresh that also discovers the groups (what the overview page, /metrics, the lag
-history and the watcher do: ``describe_all_groups()``, i.e. ``group_ids()`` (ListGroups
-only) then ``describe_groups``) is timed too, against the plain way plus one
-``list_consumer_groups``. Both ways must give the same committed offset, HW and lag for
+A refresh that also discovers the groups (``group_ids()``, ListGroups only, then
+``group_offsets``) is timed too, against the plain way plus one
+``list_consumer_groups``. Every way must give the same committed offset, HW and lag for
 every group and partition, equal to what the setup wrote; otherwise the run is invalid.
 
 Targets (issue): with 1,000 groups of 10 partitions, a refresh < 2 s and >= 5 x faster
@@ -264,6 +265,15 @@ def offsetsite_rows(described: Sequence[Any]) -> Result:
     return out
 
 
+def lag_rows(offsets: Mapping[str, Sequence[Any]]) -> Result:
+    out: Result = {}
+    for gid, rows in offsets.items():
+        for row in rows:
+            if row.committed is not None:
+                out[(gid, row.topic, row.partition)] = (row.committed, row.high_watermark, row.lag)
+    return out
+
+
 def differences(got: Mapping[Any, Any], want: Mapping[Any, Any]) -> tuple[int, list[str]]:
     """How many (group, topic, partition) rows differ or are missing on one side, and a few of them."""
     keys = set(got) | set(want)
@@ -300,8 +310,9 @@ def measure(tansu: Tansu, expected: Result, args: argparse.Namespace) -> dict[st
         # One untimed warm-up of each way: connections, metadata, coordinator lookups.
         plain_refresh(admin, consumer, all_ids[:10])
         cluster.describe_groups(all_ids[:10])
+        ways = ("plain", "offsetsite", "describe")
         for r in range(args.rounds):
-            for way in ("plain", "offsetsite") if r % 2 == 0 else ("offsetsite", "plain"):
+            for way in ways if r % 2 == 0 else tuple(reversed(ways)):
                 if way == "plain":
                     with _clock(runs, "plain_list", tansu):
                         listing = admin.list_consumer_groups(request_timeout=TIMEOUT_S).result(timeout=TIMEOUT_S)
@@ -310,11 +321,14 @@ def measure(tansu: Tansu, expected: Result, args: argparse.Namespace) -> dict[st
                         got = plain_refresh(admin, consumer, all_ids)
                     counts["listed_plain"] = len(plain_ids)
                     counts["plain_rows"] = len(got)
+                elif way == "describe":
+                    with _clock(runs, "describe", tansu):
+                        got = offsetsite_rows(cluster.describe_groups(all_ids))
                 else:
                     with _clock(runs, "offsetsite_list", tansu):
                         osite_ids = cluster.group_ids()
                     with _clock(runs, "offsetsite", tansu):
-                        got = offsetsite_rows(cluster.describe_groups(all_ids))
+                        got = lag_rows(cluster.group_offsets(all_ids))
                     counts["listed_offsetsite"] = len(osite_ids)
                     counts["offsetsite_rows"] = len(got)
                     if sorted(osite_ids) != all_ids:
@@ -417,12 +431,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ),
         Figure("results_agree", "rows equal in both ways and to the setup", float(agree), "1 = yes", "= 1", agree),
         Figure("plain_s", "plain: OffsetFetch per group, watermarks per partition", plain, "s"),
-        Figure("offsetsite_s", "offsetsite: describe_groups(all ids)", osite, "s", "< 2", valid and osite < 2),
+        Figure("offsetsite_s", "offsetsite: group_offsets(all ids)", osite, "s", "< 2", valid and osite < 2),
         Figure("ratio", "plain / offsetsite", ratio, "x", ">= 5", valid and ratio >= 5),
         Figure("plain_with_list_s", "plain + list_consumer_groups", plain_disc, "s"),
         Figure(
             "offsetsite_with_list_s",
-            "offsetsite: describe_all_groups() (group_ids + describe_groups)",
+            "offsetsite: group_ids() + group_offsets",
             osite_disc,
             "s",
             "< 2",
@@ -430,8 +444,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ),
         Figure("ratio_with_list", "ratio, with discovery", ratio_disc, "x", ">= 5", valid and ratio_disc >= 5),
         Figure("offsetsite_list_s", "  of which group_ids()", med["offsetsite_list"], "s"),
-        Figure("offsetsite_cpu_s", "  offsetsite describe: this process's CPU", med["offsetsite_cpu"], "s"),
-        Figure("offsetsite_tansu_cpu_s", "  offsetsite describe: tansu's CPU", med["offsetsite_tansu_cpu"], "s"),
+        Figure("offsetsite_cpu_s", "  offsetsite: this process's CPU", med["offsetsite_cpu"], "s"),
+        Figure("offsetsite_tansu_cpu_s", "  offsetsite: tansu's CPU", med["offsetsite_tansu_cpu"], "s"),
+        Figure(
+            "describe_s",
+            "offsetsite, with members and states too: describe_groups(all ids)",
+            med["describe"],
+            "s",
+            "< 2",
+            valid and med["describe"] < 2,
+        ),
+        Figure(
+            "describe_ratio",
+            "  plain / describe_groups (it answers more than the plain way)",
+            plain / med["describe"],
+            "x",
+        ),
         Figure("plain_cpu_s", "  plain: this process's CPU", med["plain_cpu"], "s"),
         Figure("plain_tansu_cpu_s", "  plain: tansu's CPU", med["plain_tansu_cpu"], "s"),
         Figure("server_rss_cluster_mb", "process RSS with a KafkaCluster", rss["cluster"] / 1e6, "MB"),

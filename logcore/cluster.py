@@ -197,6 +197,21 @@ class Cluster(abc.ABC):
         """The id of every group, sorted (a backend may answer this cheaper than ``list_groups``)."""
         return [g.group_id for g in self.list_groups()]
 
+    def group_offsets(self, group_ids: Iterable[str]) -> dict[str, tuple[PartitionOffsets, ...]]:
+        """Each group's committed offsets with log start and HW: the lag table, no members.
+
+        What a lag refresh needs (the lag history, kafka-consumer-groups.sh's numbers);
+        a Kafka cluster answers it without describing the groups. A group that does not
+        exist is left out.
+        """
+        out: dict[str, tuple[PartitionOffsets, ...]] = {}
+        for gid in group_ids:
+            try:
+                out[gid] = self.describe_group(gid).offsets
+            except GroupIdNotFound:
+                continue
+        return out
+
     def describe_all_groups(self) -> list[GroupDescription]:
         """Every group described: one refresh of the whole cluster's groups, offsets and lag.
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from . import errors
-from .cluster import Cluster, GroupDescription, GroupListing, MemberDescription, offsets_rows
+from .cluster import Cluster, GroupDescription, GroupListing, MemberDescription, PartitionOffsets, offsets_rows
 from .events import (
     EventBus,
     OffsetsCommitted,
@@ -744,6 +744,22 @@ class KafkaCluster(Cluster):
         """Committed offsets of every group in ``group_ids``, fetched concurrently."""
         ids = list(group_ids)
         return self._call("fetch offsets of groups", lambda: self._offsets_many(ids))
+
+    def group_offsets(self, group_ids: Iterable[str]) -> dict[str, tuple[PartitionOffsets, ...]]:
+        """Committed offsets and watermarks of many groups: one OffsetFetch per group, all in
+        flight at once, and two ListOffsets for every partition they touch."""
+        ids = list(dict.fromkeys(group_ids))
+
+        def run() -> dict[str, tuple[PartitionOffsets, ...]]:
+            offsets = self._offsets_many(ids)
+            marks = self._watermarks_many({tp for o in offsets.values() for tp in o})
+            return {
+                gid: offsets_rows(o, (), lambda tp: marks.get(tp, (-1, -1)), commit_times=False)
+                for gid, o in offsets.items()
+                if o
+            }
+
+        return self._call("fetch offsets of groups", run, ("group_offsets", tuple(ids)))
 
     def describe_group(self, group_id: str) -> GroupDescription:
         found = self.describe_groups([group_id])

@@ -81,9 +81,10 @@ def sample_lag(now: datetime, cluster_name: str | None = None) -> int:
     name = _name(cluster_name)
     cluster = get_cluster(name)
     rows: list[LagSample] = []
-    # One call for all groups: a Kafka cluster answers it with a few batched requests.
-    for desc in cluster.describe_all_groups():
-        for p in desc.offsets:
+    # Offsets and watermarks only (no members): a Kafka cluster answers it with one
+    # OffsetFetch per group, all in flight at once, and two batched ListOffsets.
+    for group_id, offsets in cluster.group_offsets(cluster.group_ids()).items():
+        for p in offsets:
             lag = p.lag  # logcore.lag.lag_messages
             # No commit yet, or offsets left on a deleted topic (no HW): no lag to chart.
             if lag is None or p.committed is None:
@@ -91,7 +92,7 @@ def sample_lag(now: datetime, cluster_name: str | None = None) -> int:
             rows.append(
                 LagSample(
                     cluster=name,
-                    group_id=desc.group_id,
+                    group_id=group_id,
                     topic=p.topic,
                     partition=p.partition,
                     at=now,

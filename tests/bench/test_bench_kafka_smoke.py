@@ -27,12 +27,22 @@ KAFKA_FIGURES = {
     "offsetsite_with_list_s",
     "ratio_with_list",
     "offsetsite_list_s",
+    "describe_s",
+    "describe_ratio",
     "server_rss_cluster_mb",
     "server_rss_refreshed_mb",
     "server_rss_held_mb",
     "tansu_rss_mb",
 }
-TARGETS = {"setup_rows", "results_agree", "offsetsite_s", "ratio", "offsetsite_with_list_s", "ratio_with_list"}
+TARGETS = {
+    "setup_rows",
+    "results_agree",
+    "offsetsite_s",
+    "ratio",
+    "offsetsite_with_list_s",
+    "ratio_with_list",
+    "describe_s",
+}
 TINY = ["--groups", "20", "--topics", "3", "--partitions", "4", "--rounds", "1"]
 
 

@@ -270,3 +270,17 @@ def test_secrets_never_in_repr_or_errors() -> None:
         assert "s3cr3t" not in repr(c)
     finally:
         c.close()
+
+
+def test_group_offsets_is_the_describe_table_without_members(cluster: KafkaCluster) -> None:
+    topic = seeded(cluster)
+    a, b = unique("a"), unique("b")
+    cluster.commit_offsets(a, {(topic, 0): 4, (topic, 1): 10})
+    cluster.commit_offsets(b, {(topic, 1): 2})
+    got = cluster.group_offsets([a, b, unique("nobody")])
+    assert set(got) == {a, b}
+    for gid in (a, b):
+        want = [
+            (p.topic, p.partition, p.committed, p.high_watermark, p.lag) for p in cluster.describe_group(gid).offsets
+        ]
+        assert [(p.topic, p.partition, p.committed, p.high_watermark, p.lag) for p in got[gid]] == want

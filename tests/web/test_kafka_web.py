@@ -305,3 +305,20 @@ def test_consume_form_on_a_kafka_cluster_points_to_the_cli_and_touches_nothing(
     assert r.status_code == 409
     assert kafka.committed_offsets(group) == before
     assert group not in [g.group_id for g in get_cluster("local").list_groups()]
+
+
+def test_lag_history_of_a_kafka_cluster_is_its_own(viewer_client: Client, seeded: tuple[str, str]) -> None:
+    from django.utils import timezone
+
+    from offsetsite.live import sampler
+    from offsetsite.live.models import LagSample
+
+    topic, group = seeded
+    assert sampler.sample_once(timezone.now(), cluster_name="k").samples >= 2
+    rows = {(r.topic, r.partition): r.lag for r in LagSample.objects.filter(cluster="k", group_id=group)}
+    assert rows == {(topic, 0): 6, (topic, 1): 0}
+    assert not LagSample.objects.filter(cluster="local", group_id=group).exists()
+    r = viewer_client.get(f"/clusters/k/groups/{group}/lag.json")
+    assert r.status_code == 200
+    assert viewer_client.get(f"/groups/{group}/lag.json").status_code in (200, 404)
+    assert json.dumps(r.json()) != json.dumps(viewer_client.get(f"/groups/{group}/lag.json").json())
