@@ -24,12 +24,15 @@ from .site_settings import read_login_required
 Handler = Callable[[HttpRequest], HttpResponse]
 
 
-def _exempt(path: str) -> bool:
+def _exempt(request: HttpRequest) -> bool:
     static = settings.STATIC_URL or "/static/"
     if not static.startswith("/"):
         static = "/" + static
-    open_prefixes = (static, "/api/", "/metrics", "/favicon.ico", reverse("login"), reverse("logout"))
-    return path.startswith(open_prefixes)
+    # path_info has no /clusters/<name> prefix (offsetsite.clusters strips it), so a Kafka
+    # cluster's API and /metrics are exempt too; reverse() includes the prefix, as path does.
+    if request.path_info.startswith(("/api/", "/metrics", "/favicon.ico")):
+        return True
+    return request.path.startswith((static, reverse("login"), reverse("logout")))
 
 
 class ReadLoginMiddleware:
@@ -40,7 +43,7 @@ class ReadLoginMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
-        if user is not None and not user.is_authenticated and not _exempt(request.path) and read_login_required():
+        if user is not None and not user.is_authenticated and not _exempt(request) and read_login_required():
             return self.refuse(request)
         return self.get_response(request)
 

@@ -100,15 +100,31 @@ def hard_caps() -> tuple[int, int]:
 
 
 def workshop_mode() -> bool:
-    """Open workshop rooms: anonymous visitors may produce and consume in groups of their own."""
+    """Open workshop rooms: anonymous visitors may produce and consume in groups of their own.
+
+    Only ever on the embedded engine: a team's Kafka cluster is never opened to visitors.
+    """
+    if not _on_embedded_engine():
+        return False
     chosen = overrides().workshop
     return env_workshop() if chosen is None else chosen
 
 
 def read_login_required() -> bool:
-    """Must anonymous visitors log in to read pages (and live updates)?"""
+    """Must anonymous visitors log in to read pages (and live updates)?
+
+    Always on a Kafka cluster: its records are a team's data, not a workshop's.
+    """
+    if not _on_embedded_engine():
+        return True
     chosen = overrides().read_login
     return env_read_login() if chosen is None else chosen
+
+
+def _on_embedded_engine() -> bool:
+    from offsetsite.engine import is_embedded
+
+    return is_embedded()
 
 
 def burst_limits() -> tuple[int, int]:

@@ -18,6 +18,9 @@ import pytest_asyncio
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.test import Client
 
 from logcore.kafka_cluster import KafkaCluster
 from logcore.kafka_config import KafkaClusterConfig
@@ -44,6 +47,13 @@ def kafka(kafka_broker: Any, engine_dir: Path, settings: Any) -> Iterator[KafkaC
     assert isinstance(cluster, KafkaCluster)
     yield cluster
     clusters.configure([])
+
+
+def session_cookie() -> bytes:
+    user = User.objects.create_user("watcher", password="pw-watcher")
+    client = Client()
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
 
 
 @pytest_asyncio.fixture
@@ -76,7 +86,8 @@ async def test_group_page_of_a_kafka_cluster_follows_outside_commits(
         kafka.commit_offsets(group, {(topic, 0): 1})
 
     await sync_to_async(seed)()
-    comm = WebsocketCommunicator(application, f"/clusters/k/ws/group/{group}/", headers=ORIGIN)
+    cookie = await sync_to_async(session_cookie)()
+    comm = WebsocketCommunicator(application, f"/clusters/k/ws/group/{group}/", headers=[*ORIGIN, (b"cookie", cookie)])
     connected, _ = await comm.connect()
     assert connected
     try:
@@ -103,6 +114,15 @@ async def test_group_page_of_a_kafka_cluster_follows_outside_commits(
         assert '<dt>Total lag</dt><dd class="num">4</dd>' in snapshot
     finally:
         await comm.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_anonymous_socket_of_a_kafka_cluster_must_log_in(kafka: KafkaCluster, fresh_layer: None) -> None:
+    comm = WebsocketCommunicator(application, "/clusters/k/ws/overview/", headers=ORIGIN)
+    connected, _ = await comm.connect()
+    assert connected  # accepted, then closed with the "log in" code the page understands
+    assert (await comm.receive_output(timeout=5))["code"] == 4401
+    await comm.disconnect()
 
 
 @pytest.mark.asyncio

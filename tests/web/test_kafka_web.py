@@ -322,3 +322,23 @@ def test_lag_history_of_a_kafka_cluster_is_its_own(viewer_client: Client, seeded
     assert r.status_code == 200
     assert viewer_client.get(f"/groups/{group}/lag.json").status_code in (200, 404)
     assert json.dumps(r.json()) != json.dumps(viewer_client.get(f"/groups/{group}/lag.json").json())
+
+
+def test_a_kafka_cluster_is_never_open_to_anonymous_visitors(seeded: tuple[str, str], settings: Any) -> None:
+    """Its records are a team's data: reads need a login and workshop mode does not apply."""
+    from offsetsite.core.models import SiteSettings
+
+    topic, group = seeded
+    row = SiteSettings.load()
+    row.workshop = True
+    row.read_login = False
+    row.save()
+    anonymous = Client()
+    assert anonymous.get("/").status_code == 200  # the embedded engine: open, as configured
+    r = anonymous.get(f"/clusters/k/topics/{topic}/")
+    assert r.status_code == 302 and "/login/" in r["Location"]
+    form = {"key": "", "value": "x", "headers": "", "partition": "0", "count": "1", "rate": "10"}
+    r = anonymous.post(f"/clusters/k/topics/{topic}/produce/", form)
+    assert r.status_code in (302, 403)
+    assert clusters.kafka_cluster("k").watermarks(topic, 0)[1] == 10  # nothing was written
+    assert anonymous.get(f"/clusters/k/groups/{group}/lag.json").status_code in (302, 401, 403)
