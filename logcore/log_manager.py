@@ -98,6 +98,9 @@ class TopicDescription:
 
     @property
     def size_bytes(self) -> int:
+        """Bytes on disk, or -1 where a partition's size is not reported (a Kafka cluster)."""
+        if any(p.size_bytes < 0 for p in self.partitions):
+            return -1
         return sum(p.size_bytes for p in self.partitions)
 
     @property

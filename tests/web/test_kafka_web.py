@@ -342,3 +342,13 @@ def test_a_kafka_cluster_is_never_open_to_anonymous_visitors(seeded: tuple[str, 
     assert r.status_code in (302, 403)
     assert clusters.kafka_cluster("k").watermarks(topic, 0)[1] == 10  # nothing was written
     assert anonymous.get(f"/clusters/k/groups/{group}/lag.json").status_code in (302, 401, 403)
+
+
+def test_sizes_a_kafka_cluster_does_not_report_are_not_shown_as_numbers(
+    viewer_client: Client, seeded: tuple[str, str]
+) -> None:
+    topic, _ = seeded
+    html = body(viewer_client.get(f"/clusters/k/topics/{topic}/"))
+    assert "size on disk not reported by this cluster" in html
+    assert not re.search(r">\s*-\d+[^<]{0,8}<", html)  # no negative size or segment count
+    assert "not reported by this cluster" in body(viewer_client.get("/clusters/k/"))
