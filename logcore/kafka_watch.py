@@ -60,8 +60,8 @@ class Snapshot:
     taken: bool = False  # False: the empty start, nothing to compare with
 
 
-def diff_events(before: Snapshot, after: Snapshot, *, commits: bool) -> list[Event]:
-    """The events that turn ``before`` into ``after`` (commits only when ``commits``)."""
+def diff_events(before: Snapshot, after: Snapshot) -> list[Event]:
+    """The events that turn ``before`` into ``after``."""
     out: list[Event] = []
     if not before.taken:
         return out
@@ -86,12 +86,11 @@ def diff_events(before: Snapshot, after: Snapshot, *, commits: bool) -> list[Eve
             out.append(GroupChanged(group=gid, state=state, generation=-1, reason=f"{old_group[0]} -> {state}"))
     for gid in sorted(set(before.groups) - set(after.groups)):
         out.append(GroupDeleted(group=gid))
-    if commits:
-        for gid, offsets in sorted(after.offsets.items()):
-            old_offsets = before.offsets.get(gid, {})
-            moved = tuple((t, p, o) for (t, p), o in sorted(offsets.items()) if old_offsets.get((t, p)) != o)
-            if moved:
-                out.append(OffsetsCommitted(group=gid, offsets=moved))
+    for gid, offsets in sorted(after.offsets.items()):
+        old_offsets = before.offsets.get(gid, {})
+        moved = tuple((t, p, o) for (t, p), o in sorted(offsets.items()) if old_offsets.get((t, p)) != o)
+        if moved:
+            out.append(OffsetsCommitted(group=gid, offsets=moved))
     return out
 
 
@@ -128,6 +127,10 @@ class KafkaWatcher(threading.Thread):
         self.want_tail = tail
         self.source = SOURCE_SAMPLING
         self.snapshot = Snapshot()
+        # The last offset the tail reported per (group, topic, partition): the sampling
+        # round reports only commits the tail did not (a tail that reads nothing, as on
+        # a broker whose "__consumer_offsets" is an ordinary topic, loses no commit).
+        self._tailed: dict[tuple[str, str, int], int] = {}
         self.last_round_ms: int | None = None
         self.rounds = 0
         self._stop = threading.Event()
@@ -144,8 +147,9 @@ class KafkaWatcher(threading.Thread):
         from confluent_kafka import TopicPartition as CkTP
 
         try:
-            md = self.cluster._admin.list_topics(topic=CONSUMER_OFFSETS, timeout=self.cluster.timeout_s)
-            tm = md.topics.get(CONSUMER_OFFSETS)
+            # The whole cluster's metadata: naming the topic in the request would create it
+            # on a broker that auto-creates topics and has none.
+            tm = self.cluster._metadata().topics.get(CONSUMER_OFFSETS)
             if tm is None or (tm.error is not None and tm.error.code() != 0) or not tm.partitions:
                 return
             consumer = Consumer(
@@ -163,7 +167,6 @@ class KafkaWatcher(threading.Thread):
             _log.info("cluster %s: __consumer_offsets cannot be read (%s); sampling commits", self.cluster.name, e)
             return
         self._tail = consumer
-        self.source = SOURCE_TAIL
 
     def _drain_tail(self, seconds: float) -> None:
         records: list[tuple[bytes | None, bytes | None]] = []
@@ -171,6 +174,11 @@ class KafkaWatcher(threading.Thread):
             if m.error() is None:
                 records.append((m.key(), m.value()))
         for event in commit_events(records):
+            assert isinstance(event, OffsetsCommitted)
+            for topic, partition, offset in event.offsets:
+                self._tailed[(event.group, topic, partition)] = offset
+            # Named as the source once it has shown it carries commits.
+            self.source = SOURCE_TAIL
             self.cluster.events.publish(event)
 
     # --- the sampling round ----------------------------------------------------
@@ -195,13 +203,23 @@ class KafkaWatcher(threading.Thread):
     def round(self) -> list[Event]:
         """Sample, publish what changed since the last round, return it."""
         snap = self.sample()
-        events = diff_events(self.snapshot, snap, commits=self.source == SOURCE_SAMPLING)
+        diffs = (self._not_tailed(e) for e in diff_events(self.snapshot, snap))
+        events = [e for e in diffs if e is not None]
         self.snapshot = snap
         self.last_round_ms = int(time.time() * 1000)
         self.rounds += 1
         for event in events:
             self.cluster.events.publish(event)
         return events
+
+    def _not_tailed(self, event: Event) -> Event | None:
+        """``event`` without the commits the tail already reported (None if nothing is left)."""
+        if not isinstance(event, OffsetsCommitted) or not self._tailed:
+            return event
+        left = tuple(o for o in event.offsets if self._tailed.get((event.group, o[0], o[1])) != o[2])
+        if not left:
+            return None
+        return OffsetsCommitted(group=event.group, offsets=left)
 
     def run(self) -> None:
         next_round = 0.0

@@ -21,7 +21,7 @@ from logcore.events import (
 )
 from logcore.kafka_cluster import KafkaCluster, translate
 from logcore.kafka_config import KafkaClusterConfig, load_properties, parse_properties, redacted
-from logcore.kafka_watch import Snapshot, commit_events, diff_events
+from logcore.kafka_watch import KafkaWatcher, Snapshot, commit_events, diff_events
 from logcore.offsets_codec import (
     GroupMetadataKey,
     OffsetCommitKey,
@@ -147,7 +147,7 @@ def snap(**kw: Any) -> Snapshot:
 
 
 def test_first_round_publishes_nothing() -> None:
-    assert diff_events(Snapshot(), snap(topics={"t"}, watermarks={("t", 0): 5}), commits=True) == []
+    assert diff_events(Snapshot(), snap(topics={"t"}, watermarks={("t", 0): 5})) == []
 
 
 def test_diff_reports_appends_commits_topics_and_groups() -> None:
@@ -163,7 +163,7 @@ def test_diff_reports_appends_commits_topics_and_groups() -> None:
         groups={"g": ("Stable", ("m1", "m2")), "h": ("Empty", ())},
         offsets={"g": {("t", 0): 6}, "h": {}},
     )
-    events = diff_events(before, after, commits=True)
+    events = diff_events(before, after)
     assert TopicCreated(topic="new", partitions=1) in events
     assert TopicDeleted(topic="old") in events
     assert RecordsAppended(topic="t", partition=0, base_offset=5, last_offset=7, high_watermark=8) in events
@@ -172,8 +172,17 @@ def test_diff_reports_appends_commits_topics_and_groups() -> None:
     assert GroupChanged(group="h", state="Empty", generation=-1, reason="seen") in events
     assert GroupDeleted(group="gone") in events
     assert OffsetsCommitted(group="g", offsets=(("t", 0, 6),)) in events
-    # With the __consumer_offsets tail, commits come from there: not twice.
-    assert not any(isinstance(e, OffsetsCommitted) for e in diff_events(before, after, commits=False))
+    # With the __consumer_offsets tail, a commit it reported is not reported again.
+    watcher = KafkaWatcher(KafkaCluster(KafkaClusterConfig("x", "127.0.0.1:1", timeout_s=1)), tail=False)
+    try:
+        assert watcher._not_tailed(OffsetsCommitted(group="g", offsets=(("t", 0, 6),))) is not None
+        watcher._tailed[("g", "t", 0)] = 6
+        assert watcher._not_tailed(OffsetsCommitted(group="g", offsets=(("t", 0, 6),))) is None
+        both = OffsetsCommitted(group="g", offsets=(("t", 0, 6), ("t", 1, 9)))
+        assert watcher._not_tailed(both) == OffsetsCommitted(group="g", offsets=(("t", 1, 9),))
+        assert watcher.source == "sampling"  # until the tail has shown it carries commits
+    finally:
+        watcher.cluster.close()
 
 
 def test_consumer_offsets_records_decode_to_commits() -> None:
