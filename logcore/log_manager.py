@@ -378,6 +378,14 @@ class LogManager:
     ) -> tuple[int, int]:
         """Place a record as Kafka's producer would and append it: (partition, offset)."""
         t = self._topic(topic)
+        if t.internal:
+            # Kafka refuses produce requests to internal topics (INVALID_TOPIC_EXCEPTION):
+            # a record of the wrong layout there would leave the data directory unable to
+            # open. The group coordinator writes through its own path (offsets_store).
+            raise InvalidTopic(
+                f"Cannot append to internal topic {topic}: only the group coordinator writes to it, "
+                "through offset commits"
+            )
         if partition is not None and not (isinstance(partition, int) and 0 <= partition < len(t.partitions)):
             raise UnknownTopicOrPartition(
                 f"Partition {partition} of topic '{topic}' does not exist: "

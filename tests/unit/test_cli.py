@@ -644,3 +644,11 @@ def test_demo_refuses_without_migrations(
     err = capsys.readouterr().err
     assert "python manage.py migrate" in err and "core.0001_initial" in err
     assert not (engine_dir / "train-seats").exists()
+
+
+def test_produce_to_consumer_offsets_is_refused_offline(run: Run, data_dir: Path) -> None:
+    """Regression: exited 0, and the data directory then refused to open."""
+    run.ok("topics", "--create", "--topic", "t")
+    rc, _, err = run("produce", "--topic", "__consumer_offsets", "--value", "junk")
+    assert rc == 1 and "Cannot append to internal topic __consumer_offsets" in err
+    assert "__consumer_offsets" in run.ok("topics", "--list")  # the directory still opens

@@ -480,3 +480,18 @@ def test_produce_with_explicit_partition(lm: LogManager) -> None:
     p, _ = lm.produce("t", b"v", key=b"some-key")
     assert 0 <= p < 3
     assert lm.produce("t", b"v2", key=b"some-key")[0] == p  # same key, same partition
+
+
+def test_producing_to_consumer_offsets_is_refused_everywhere(tmp_path: Path) -> None:
+    """Regression: `offsetsite produce --topic __consumer_offsets` (offline) exited 0 and
+    the data directory then refused to open (a record of the wrong layout)."""
+    from logcore import EmbeddedCluster
+    from logcore.errors import InvalidTopic
+
+    with EmbeddedCluster(tmp_path / "d") as cluster:
+        with pytest.raises(InvalidTopic, match="only the group coordinator writes"):
+            cluster.produce("__consumer_offsets", b"not a commit", key=b"junk")
+        cluster.create_topic("t", 1)
+        cluster.commit_offsets("g", {("t", 0): 0})
+    with EmbeddedCluster(tmp_path / "d") as reopened:  # still opens, the commit intact
+        assert reopened.committed_offsets("g")[("t", 0)].offset == 0
