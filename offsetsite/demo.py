@@ -173,6 +173,11 @@ def ensure_users(out: TextIO) -> list[str]:
     return created
 
 
+# Workshop topics take visitors' writes: a bound on their disk whatever the room does
+# (retention by size deletes whole segments, so segments are small enough to go).
+WORKSHOP_TOPIC_CONFIG = {"segment.bytes": str(8 * 1024 * 1024), "retention.bytes": str(64 * 1024 * 1024)}
+
+
 def _produce(
     cluster: EmbeddedCluster,
     topic: str,
@@ -182,7 +187,7 @@ def _produce(
 ) -> bool:
     if topic in cluster.list_topics():
         return False
-    cluster.create_topic(topic, partitions)
+    cluster.create_topic(topic, partitions, WORKSHOP_TOPIC_CONFIG)
     for key, value, ts in records:
         cluster.produce(topic, value, key, list(headers), None, ts)
     return True

@@ -184,6 +184,9 @@ OFFSETSITE = {
     # One produce burst may not ask for more records than this, nor a faster rate.
     "BURST_MAX_RECORDS": int(os.environ.get("OFFSETSITE_BURST_MAX_RECORDS", "10000")),
     "BURST_MAX_RATE": int(os.environ.get("OFFSETSITE_BURST_MAX_RATE", "5000")),
+    # Bytes workshop visitors may write an hour, each and all together (core/quota.py).
+    "WORKSHOP_VISITOR_BYTES": int(os.environ.get("OFFSETSITE_WORKSHOP_VISITOR_BYTES", str(5 * 1024 * 1024))),
+    "WORKSHOP_TOTAL_BYTES": int(os.environ.get("OFFSETSITE_WORKSHOP_TOTAL_BYTES", str(256 * 1024 * 1024))),
     # group.initial.rebalance.delay.ms: Kafka waits 3 s for more members before a new
     # group's first rebalance. A workshop room may prefer 0 for snappier forms.
     "INITIAL_REBALANCE_DELAY_MS": os.environ.get("OFFSETSITE_INITIAL_REBALANCE_DELAY_MS"),

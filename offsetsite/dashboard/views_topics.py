@@ -25,6 +25,7 @@ from logcore.errors import InvalidTopic, KafkaError, UnknownTopicOrPartition
 from logcore.log_manager import TopicDescription
 from offsetsite.core import audit
 from offsetsite.core.audit import Action, Actor
+from offsetsite.core.quota import QuotaExceeded, charge_visitor
 from offsetsite.core.roles import require_role
 from offsetsite.core.workshop import may_produce
 from offsetsite.engine import current_cluster_name, get_cluster
@@ -223,6 +224,13 @@ def _produce(request: HttpRequest, desc: TopicDescription, form: ProduceForm) ->
     headers = form.cleaned_data["headers"]
     partition = form.cleaned_data["partition"]
     count = form.cleaned_data["count"]
+    record_bytes = len(key or b"") + len(value or b"") + sum(len(k) + len(v or b"") for k, v in headers)
+    try:
+        # Asked for before anything is written: a refused write writes nothing.
+        charge_visitor(request, record_bytes * count)
+    except QuotaExceeded as e:
+        form.add_error(None, str(e))
+        return None
     if count == 1:
         try:
             p, offset = bursts.produce_one(cluster, desc.name, key, value, headers, partition)

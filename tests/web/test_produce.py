@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +213,42 @@ def test_burst_stops_with_a_message_when_the_topic_goes(operator_client: Client,
     burst = wait_burst(burst_id)
     assert burst.produced < 1000
     assert "orders" in burst.error
+
+
+@pytest.fixture
+def small_quota(settings: Any) -> Iterator[None]:
+    from offsetsite.core import quota
+
+    settings.OFFSETSITE = {
+        **settings.OFFSETSITE,
+        "WORKSHOP": True,
+        "WORKSHOP_VISITOR_BYTES": 1000,
+        "WORKSHOP_TOTAL_BYTES": 1500,
+    }
+    quota.reset()
+    yield
+    quota.reset()
+
+
+def test_workshop_visitors_have_a_byte_quota_and_a_refusal_writes_nothing(
+    client: Client, topic: str, db: None, small_quota: None
+) -> None:
+    """Regression: anonymous visitors could fill the disk at about 234 MB/s with bursts."""
+    big = "x" * 600
+    assert client.post("/topics/orders/produce/", form(value=big, partition=0)).status_code == 302
+    r = client.post("/topics/orders/produce/", form(value=big, partition=0))
+    assert r.status_code == 400
+    assert "a workshop visitor may write 1000 bytes an hour (600 bytes written so far)" in r.content.decode()
+    r = client.post("/topics/orders/produce/", form(value="y", count=5000, rate=5000, partition=0))
+    assert r.status_code == 400  # a burst asks for all its bytes first
+    assert hw(topic) == [1, 0, 0]
+    other = Client()  # a second visitor: their own allowance, within the room's total
+    assert other.post("/topics/orders/produce/", form(value=big, partition=1)).status_code == 302
+    r = other.post("/topics/orders/produce/", form(value="z" * 400, partition=1))
+    assert r.status_code == 400 and "workshop visitors together may write" in r.content.decode()
+    assert hw(topic) == [1, 1, 0]
+
+
+def test_operators_are_not_counted(operator_client: Client, topic: str, small_quota: None) -> None:
+    for _ in range(3):
+        assert operator_client.post("/topics/orders/produce/", form(value="x" * 600)).status_code == 302
