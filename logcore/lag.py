@@ -100,8 +100,8 @@ def known_high_watermark(high_watermark: int) -> int | None:
     return None if high_watermark < 0 else high_watermark
 
 
-def lag_messages(high_watermark: int | None, committed: int | None) -> int | None:
-    """Lag in messages: ``high_watermark - committed``, never below 0.
+def lag_messages(high_watermark: int | None, committed: int | None, *, clamp: bool = True) -> int | None:
+    """Lag in messages: ``high_watermark - committed``, never below 0 unless ``clamp=False``.
 
     The one place lag in messages is computed: ``PartitionOffsets.lag`` (and through it
     the pages, the API, ``/metrics``, the lag history and the command line) and the lag
@@ -120,11 +120,14 @@ def lag_messages(high_watermark: int | None, committed: int | None) -> int | Non
 
     A committed offset above the HW (a HW read before a racing commit, or a reset
     that was not clamped) counts as caught up rather than as a negative lag, which no
-    reader can make sense of.
+    page or metric can make sense of. ``clamp=False`` is for ``groups --describe``,
+    which prints the negative value exactly as kafka-consumer-groups.sh does
+    (``ConsumerGroupCommand.getLag``: ``logEndOffset - offset``).
     """
     if committed is None or high_watermark is None:
         return None
-    return max(high_watermark - committed, 0)
+    lag = high_watermark - committed
+    return max(lag, 0) if clamp else lag
 
 
 def estimated_time_to_clear_ms(lag_messages: int, consume_rate_per_s: float, produce_rate_per_s: float) -> float | None:

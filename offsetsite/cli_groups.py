@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import sys
 import time
 from collections.abc import Sequence
@@ -19,7 +21,7 @@ from logcore.admin import (
 )
 from logcore.cluster import Cluster, GroupDescription
 from logcore.errors import GroupIdNotFound, InvalidRequest, KafkaError
-from logcore.lag import known_high_watermark
+from logcore.lag import known_high_watermark, lag_messages
 
 _SCENARIO_FLAGS = {
     "to_earliest": "to-earliest",
@@ -84,11 +86,12 @@ def _table(rows: Sequence[Sequence[str]], header: Sequence[str], min_widths: Seq
     return "\n".join([line(header), *(line(r) for r in rows)]) + "\n"
 
 
-def _describe_status(d: GroupDescription, out: TextIO) -> None:
+def _describe_status(d: GroupDescription) -> None:
+    # ConsumerGroupCommand.shouldPrintMemberState: both notes go to stderr.
     if d.state == "Empty":
-        print(f"\nConsumer group '{d.group_id}' has no active members.", file=out)
+        print(f"\nConsumer group '{d.group_id}' has no active members.", file=sys.stderr)
     elif d.state in ("PreparingRebalance", "CompletingRebalance"):
-        print(f"\nWarning: Consumer group '{d.group_id}' is rebalancing.", file=out)
+        print(f"\nWarning: Consumer group '{d.group_id}' is rebalancing.", file=sys.stderr)
 
 
 def describe(cluster: Cluster, args: argparse.Namespace, out: TextIO) -> int:
@@ -100,10 +103,11 @@ def describe(cluster: Cluster, args: argparse.Namespace, out: TextIO) -> int:
         try:
             d = cluster.describe_group(group_id)
         except GroupIdNotFound:
-            print(f"\nError: Consumer group '{group_id}' does not exist.", file=sys.stderr)
+            # Kafka's printError: stdout. The exit status 1 is ours (docs/cli.md).
+            print(f"\nError: Consumer group '{group_id}' does not exist.", file=out)
             status = 1
             continue
-        _describe_status(d, out)
+        _describe_status(d)
         if args.state:
             rows = [[d.group_id, "localhost:0 (0)", _dash(d.protocol), d.state, str(len(d.members))]]
             print(
@@ -138,7 +142,9 @@ def describe(cluster: Cluster, args: argparse.Namespace, out: TextIO) -> int:
                     str(o.partition),
                     _dash(o.committed),
                     _dash(known_high_watermark(o.high_watermark)),
-                    _dash(o.lag),  # logcore.lag.lag_messages: None ("-") for a topic gone
+                    # Unclamped, as Kafka prints it: negative when committed past the HW;
+                    # None ("-") for a topic gone or nothing committed.
+                    _dash(lag_messages(known_high_watermark(o.high_watermark), o.committed, clamp=False)),
                     _dash(o.member_id),
                     _dash(o.host),
                     _dash(o.client_id),
@@ -189,6 +195,26 @@ def _scenario(args: argparse.Namespace) -> Scenario:
     return Scenario(kind, None if value is True else value)
 
 
+def _plans_by_group(text: str, groups: Sequence[str]) -> dict[str, str]:
+    """Kafka's ``GroupOffsetsResetter.parseResetPlan``: each group's rows of a ``--from-file`` CSV.
+
+    With one ``--group`` and lines ``topic,partition,offset`` every line is that group's;
+    otherwise every line is ``group,topic,partition,offset`` and a group gets only its own.
+    """
+    rows = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text)), 1) if row and "".join(row).strip()]
+    if len(groups) == 1 and (not rows or len(rows[0][1]) == 3):
+        return {groups[0]: text}
+    plans: dict[str, list[str]] = {}
+    for n, row in rows:
+        if len(row) != 4:
+            raise InvalidRequest(
+                f"line {n} of the offsets file has {len(row)} fields; expected group,topic,partition,offset "
+                "(a file without the group column takes exactly one --group)"
+            )
+        plans.setdefault(row[0].strip(), []).append(",".join(row[1:]))
+    return {g: "".join(f"{line}\n" for line in lines) for g, lines in plans.items()}
+
+
 def reset(cluster: Cluster, args: argparse.Namespace, out: TextIO, restore: RestorePoints | None) -> int:
     scenario = _scenario(args)
     groups = [g.group_id for g in cluster.list_groups()] if args.all_groups else args.group
@@ -211,12 +237,20 @@ def reset(cluster: Cluster, args: argparse.Namespace, out: TextIO, restore: Rest
         )
     # With several groups the CSV needs a group column to be read back (as Kafka writes it).
     export_group_column = len(groups) > 1
+    file_plans = _plans_by_group(str(scenario.value), groups) if scenario.kind == "from-file" else None
     status = 0
     exported: list[str] = []
     for group_id in groups:
-        plan = plan_reset(cluster, group_id, scenario, scope, now_ms=now)
+        group_scenario = scenario
+        if file_plans is not None:
+            if group_id not in file_plans:
+                print(f"\nError: No reset plan for group {group_id} found.", file=out)  # Kafka's words, stdout
+                status = 1
+                continue
+            group_scenario = Scenario("from-file", file_plans[group_id])
+        plan = plan_reset(cluster, group_id, group_scenario, scope, now_ms=now)
         if plan.refusal:
-            print(f"\nError: {plan.refusal}", file=sys.stderr)
+            print(f"\nError: {plan.refusal}", file=out)  # Kafka's printError: stdout
             status = 1
             continue
         for w in plan.warnings:
@@ -310,7 +344,7 @@ def run(
             print(f"Deletion of requested consumer groups ('{group_id}') was successful.", file=out)
         return 0
     except ResetRefused as e:
-        print(f"\nError: {e}", file=sys.stderr)
+        print(f"\nError: {e}", file=out)  # Kafka's printError: stdout
         return 1
     except GroupIdNotFound as e:
         print(f"\nError: {e}", file=sys.stderr)

@@ -73,8 +73,9 @@ def test_create_produce_consume_commit_describe(tmp_path: Path) -> None:
 
     group = offsetsite(var, data, "consume", "--topic", "seats", "--group", "checker", "--from-beginning")
     assert len(group.stdout.splitlines()) == 8
-    described = offsetsite(var, data, "groups", "--describe", "--group", "checker").stdout
-    assert "Consumer group 'checker' has no active members." in described
+    described_run = offsetsite(var, data, "groups", "--describe", "--group", "checker")
+    described = described_run.stdout
+    assert "Consumer group 'checker' has no active members." in described_run.stderr  # stderr, as Kafka
     table = [line.split() for line in described.splitlines() if line.startswith("checker ")]
     assert [row[2] for row in table] == ["0", "1"]
     assert all(row[3] == row[4] and row[5] == "0" for row in table)  # CURRENT = LOG-END, LAG 0

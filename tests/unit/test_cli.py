@@ -429,8 +429,8 @@ def test_consume_group_commits_and_resumes(run: Run, data_dir: Path) -> None:
     rest = run.ok("consume", "--topic", "seats", "--group", "checker")
     assert len(rest.splitlines()) == 6
     assert sorted(out.splitlines() + rest.splitlines()) == sorted(f"v{i}" for i in range(10))
-    described = run.ok("groups", "--describe", "--group", "checker")
-    assert "Consumer group 'checker' has no active members." in described  # it left the group
+    rc, described, err = run("groups", "--describe", "--group", "checker")
+    assert rc == 0 and "Consumer group 'checker' has no active members." in err  # it left the group
     rows = [line.split() for line in described.splitlines() if line.startswith("checker ")]
     assert len(rows) == 2 and all(row[5] == "0" for row in rows)  # LAG 0
     assert run.ok("consume", "--topic", "seats", "--group", "checker") == ""
@@ -486,8 +486,8 @@ def test_groups_list_describe_reset_delete(run: Run, data_dir: Path) -> None:
     points = json.loads((data_dir / cli.RESTORE_POINTS_FILE).read_text())
     assert points["checker"][-1]["offsets"]  # the reset can be undone from the dashboard
 
-    rc, _, err = run("groups", "--describe", "--group", "nobody")
-    assert rc == 1 and "Error: Consumer group 'nobody' does not exist." in err
+    rc, out, _ = run("groups", "--describe", "--group", "nobody")
+    assert rc == 1 and "Error: Consumer group 'nobody' does not exist." in out
     rc, _, err = run("groups", "--to-earliest", "--describe", "--group", "checker")
     assert rc == 1 and "--to-earliest only work with --reset-offsets" in err
     rc, _, err = run("groups", "--delete-offsets", "--group", "checker", "--topic", "seats:7")
@@ -652,3 +652,88 @@ def test_produce_to_consumer_offsets_is_refused_offline(run: Run, data_dir: Path
     rc, _, err = run("produce", "--topic", "__consumer_offsets", "--value", "junk")
     assert rc == 1 and "Cannot append to internal topic __consumer_offsets" in err
     assert "__consumer_offsets" in run.ok("topics", "--list")  # the directory still opens
+
+
+# --- kafka-consumer-groups.sh: --from-file groups, negative lag, streams ---------------
+
+
+def test_groups_from_file_applies_only_this_groups_rows(run: Run, data_dir: Path, tmp_path: Path) -> None:
+    # Kafka's parseResetPlan: a CSV with a group column gives each group its own rows.
+    run.ok("topics", "--create", "--topic", "a")
+    run.ok("topics", "--create", "--topic", "b")
+    run.ok("produce", "--topic", "a", stdin="".join(f"{i}\n" for i in range(9)))
+    run.ok("produce", "--topic", "b", stdin="".join(f"{i}\n" for i in range(9)))
+    plan = tmp_path / "plan.csv"
+    plan.write_text("g1,a,0,5\ng2,b,0,4\n")
+    out = run.ok("groups", "--group", "g1", "--reset-offsets", "--from-file", str(plan), "--execute")
+    assert committed(data_dir, "g1") == {("a", 0): 5}
+    assert "g1              a               0          5" in out and " b " not in out
+    run.ok("groups", "--group", "g1", "--group", "g2", "--reset-offsets", "--from-file", str(plan), "--execute")
+    assert committed(data_dir, "g2") == {("b", 0): 4}
+    assert committed(data_dir, "g1") == {("a", 0): 5}
+    # A group with no rows in the file: Kafka's "No reset plan for group ... found." and nothing changes.
+    rc, out, _ = run("groups", "--group", "g3", "--reset-offsets", "--from-file", str(plan), "--execute")
+    assert "Error: No reset plan for group g3 found." in out
+    assert committed(data_dir, "g3") == {}
+    # Without a group column, one --group takes every row (Kafka's single-group format).
+    plan.write_text("a,0,2\nb,0,3\n")
+    run.ok("groups", "--group", "g3", "--reset-offsets", "--from-file", str(plan), "--execute")
+    assert committed(data_dir, "g3") == {("a", 0): 2, ("b", 0): 3}
+
+
+def test_groups_describe_prints_negative_lag_like_kafka(run: Run, data_dir: Path) -> None:
+    # ConsumerGroupCommand.getLag is logEndOffset - offset, negative past the HW.
+    run.ok("topics", "--create", "--topic", "seats")
+    run.ok("produce", "--topic", "seats", stdin="a\nb\n")
+    with EmbeddedCluster(data_dir) as c:
+        c.commit_offsets("ahead", {("seats", 0): 5})
+        assert c.describe_group("ahead").offsets[0].lag == 0  # pages and /metrics stay clamped
+    row = next(line for line in run.ok("groups", "--describe", "--group", "ahead").splitlines() if line.startswith("ahead "))
+    assert row.split()[:6] == ["ahead", "seats", "0", "5", "2", "-3"]
+
+
+def test_groups_streams_are_kafkas(run: Run, data_dir: Path) -> None:
+    run.ok("topics", "--create", "--topic", "seats")
+    run.ok("produce", "--topic", "seats", stdin="a\n")
+    run.ok("consume", "--topic", "seats", "--group", "idle", "--from-beginning")
+    # "has no active members" goes to stderr, the table to stdout.
+    rc, out, err = run("groups", "--describe", "--group", "idle")
+    assert rc == 0
+    assert "Consumer group 'idle' has no active members." in err
+    assert "has no active members" not in out and out.startswith("\nGROUP ")
+    # "does not exist" goes to stdout (ConsumerGroupCommand.printError).
+    rc, out, err = run("groups", "--describe", "--group", "nobody")
+    assert "Error: Consumer group 'nobody' does not exist." in out and "does not exist" not in err
+    assert rc == 1  # a documented difference: Kafka's tool exits 0 here
+
+
+def test_groups_active_refusal_and_rebalancing_streams(
+    run: Run, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from logcore.consumer import Consumer
+
+    with EmbeddedCluster(data_dir) as server_side:
+        server_side.create_topic("seats")
+        fake = types.ModuleType("offsetsite.remote")
+        fake.connect_from_lock = lambda path: server_side  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, "offsetsite.remote", fake)
+        monkeypatch.setattr(server_side, "close", lambda: None)
+        a = Consumer(server_side, "busy", client_id="a", enable_auto_commit=False)
+        a.subscribe(["seats"])
+        deadline = time.monotonic() + 10
+        while not a.assignment() and time.monotonic() < deadline:
+            a.poll(0)
+            time.sleep(0.05)
+        assert a.assignment()
+        rc, out, err = run("groups", "--reset-offsets", "--group", "busy", "--topic", "seats", "--to-earliest", "--execute")
+        assert "Error: Assignments can only be reset if the group 'busy' is inactive" in out
+        assert "can only be reset" not in err
+        assert rc == 1  # a documented difference: Kafka's tool exits 0 here
+        b = Consumer(server_side, "busy", client_id="b", enable_auto_commit=False)
+        b.subscribe(["seats"])
+        b.poll(0)
+        assert server_side.describe_group("busy").state in ("PreparingRebalance", "CompletingRebalance")
+        rc, out, err = run("groups", "--describe", "--group", "busy", "--state")
+        assert "Warning: Consumer group 'busy' is rebalancing." in err and "rebalancing" not in out
+        a.close()
+        b.close()
