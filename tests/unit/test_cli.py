@@ -673,7 +673,7 @@ def test_groups_from_file_applies_only_this_groups_rows(run: Run, data_dir: Path
     assert committed(data_dir, "g1") == {("a", 0): 5}
     # A group with no rows in the file: Kafka's "No reset plan for group ... found." and nothing changes.
     rc, out, _ = run("groups", "--group", "g3", "--reset-offsets", "--from-file", str(plan), "--execute")
-    assert "Error: No reset plan for group g3 found." in out
+    assert rc == 1 and "Error: No reset plan for group g3 found." in out
     assert committed(data_dir, "g3") == {}
     # Without a group column, one --group takes every row (Kafka's single-group format).
     plan.write_text("a,0,2\nb,0,3\n")
