@@ -1,14 +1,18 @@
 """A data directory of topics, as Kafka's ``LogManager``.
 
-Layout: ``<data dir>/.lock`` (held by one process), ``<data dir>/<topic>/topic.json``
-(partition count, non-default config, internal flag) and one directory per
-partition, ``<data dir>/<topic>/<partition>/``, holding its segments.
+Layout: ``<data dir>/.lock`` (held by one process), ``<data dir>/<topic dir>/topic.json``
+(name, partition count, non-default config, internal flag) and one directory per
+partition, ``<data dir>/<topic dir>/<partition>/``, holding its segments.
+
+``<topic dir>`` is the topic's name when that name cannot collide with a file of the
+engine (:func:`topic_dir_name`), else ``@`` and a hash of the name.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -40,6 +44,26 @@ _LEGAL = re.compile(r"^[a-zA-Z0-9._-]+$")
 TOPIC_FILE = "topic.json"
 LOCK_FILE = ".lock"
 _TRASH = re.compile(r".+\.[0-9a-f]{32}-delete")
+# A plain directory name leaves room for the ".<uuid hex>-delete" suffix of a delete
+# within the 255 bytes a file name may have.
+_PLAIN_DIR_MAX = 200
+# The engine's own files in a data directory start with "." (.lock, .cli-token) or end
+# in one of these (restore-points.json and its .tmp): no topic directory has such a name.
+_ENGINE_SUFFIXES = (".json", ".lock", ".tmp")
+_HASHED_PREFIX = "@"  # not a legal topic character: never a plain topic's directory
+
+
+def topic_dir_name(name: str) -> str:
+    """The directory of topic ``name`` in a data directory.
+
+    A short plain name is its own directory (so existing data directories and ``ls``
+    read as before). A name that could be an engine file (starting with ``.``, ending in
+    ``.json``, ``.lock`` or ``.tmp``) or is too long to rename on delete lives in
+    ``@<sha256 of the name, 40 hex>``; its ``topic.json`` keeps the real name.
+    """
+    if name.startswith(".") or name.endswith(_ENGINE_SUFFIXES) or len(name) > _PLAIN_DIR_MAX:
+        return _HASHED_PREFIX + hashlib.sha256(name.encode()).hexdigest()[:40]
+    return name
 
 
 def validate_topic_name(name: str) -> None:
@@ -61,10 +85,12 @@ def validate_topic_name(name: str) -> None:
 
 
 def _is_live_topic_dir(directory: Path) -> bool:
-    """A topic's directory carries its own name in topic.json; a deleted one (renamed to
-    ``<name>.<uuid>-delete``) does not."""
+    """A topic's directory is named after the topic in its topic.json (its mapped name,
+    or the name itself in a data directory written before the mapping); a deleted one
+    (renamed to ``<dir>.<uuid>-delete``) is not."""
     try:
-        return bool(json.loads((directory / TOPIC_FILE).read_text()).get("name") == directory.name)
+        name = json.loads((directory / TOPIC_FILE).read_text()).get("name")
+        return isinstance(name, str) and directory.name in (topic_dir_name(name), name)
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -194,6 +220,8 @@ class LogManager:
         for meta_path in sorted(self.data_dir.glob(f"*/{TOPIC_FILE}")):
             meta = json.loads(meta_path.read_text())
             name = meta["name"]
+            if not self._migrate(meta_path.parent, name):
+                continue
             overrides = dict(meta.get("config", {}))
             topic = _Topic(name, TopicConfig.from_dict(overrides), bool(meta.get("internal")), overrides)
             for p in range(int(meta["partitions"])):
@@ -202,7 +230,7 @@ class LogManager:
 
     def _open_partition(self, topic: _Topic, p: int) -> PartitionLog:
         return PartitionLog(
-            self.data_dir / topic.name / str(p),
+            self._dir(topic.name) / str(p),
             topic.name,
             p,
             topic.config,
@@ -211,7 +239,7 @@ class LogManager:
         )
 
     def _write_topic_meta(self, topic: _Topic) -> None:
-        path = self.data_dir / topic.name / TOPIC_FILE
+        path = self._dir(topic.name) / TOPIC_FILE
         tmp = path.with_name(TOPIC_FILE + ".tmp")
         data = {
             "name": topic.name,
@@ -236,10 +264,7 @@ class LogManager:
         internal: bool = False,
     ) -> TopicDescription:
         """Create a topic; raises before touching the disk when anything is invalid."""
-        validate_topic_name(name)
-        if name == LOCK_FILE:
-            # Fix: the topic directory would be the lock file itself (a raw FileExistsError).
-            raise InvalidTopic(f"Topic name {name!r} is reserved: it is the data directory's lock file")
+        validate_topic_name(name)  # ".lock" and other engine file names: see topic_dir_name
         if not isinstance(partitions, int) or not 1 <= partitions <= MAX_PARTITIONS:
             raise InvalidPartitions(f"Number of partitions must be between 1 and {MAX_PARTITIONS}, got {partitions!r}")
         overrides = {k: str(v) for k, v in (config or {}).items()}
@@ -255,7 +280,7 @@ class LogManager:
                         "(names that differ only by '.' and '_' are not allowed together)"
                     )
             topic = _Topic(name, cfg, internal, overrides)
-            (self.data_dir / name).mkdir(parents=True, exist_ok=False)
+            self._dir(name).mkdir(parents=True, exist_ok=False)
             for p in range(partitions):
                 topic.partitions.append(self._open_partition(topic, p))
             self._write_topic_meta(topic)
@@ -272,8 +297,9 @@ class LogManager:
             for p in topic.partitions:
                 p.abandon()
             # Rename first so a crash mid-delete cannot leave a half topic that loads.
-            trash = self.data_dir / f"{name}.{uuid.uuid4().hex}-delete"
-            os.replace(self.data_dir / name, trash)
+            home = self._dir(name)
+            trash = self.data_dir / f"{home.name}.{uuid.uuid4().hex}-delete"
+            os.replace(home, trash)
             shutil.rmtree(trash, ignore_errors=True)
         self.events.publish(TopicDeleted(topic=name))
 
@@ -306,6 +332,20 @@ class LogManager:
                 p.config = cfg
             self._write_topic_meta(topic)
         return self.describe_topic(name)
+
+    def _dir(self, name: str) -> Path:
+        return self.data_dir / topic_dir_name(name)
+
+    def _migrate(self, directory: Path, name: str) -> bool:
+        """Move a topic directory written before :func:`topic_dir_name` (a topic named
+        like an engine file, or too long to delete) to its mapped name; False to skip it."""
+        home = self._dir(name)
+        if directory == home:
+            return name not in self._topics
+        if directory.name != name or home.exists() or name in self._topics:
+            return False
+        os.replace(directory, home)
+        return True
 
     def _topic(self, name: str) -> _Topic:
         self._check_open()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -291,10 +292,10 @@ def test_topic_named_like_a_deleted_one_survives_reopen(data_dir: Path) -> None:
         assert lm.partition(name, 0).high_watermark == 1
 
 
-def test_topic_cannot_be_named_as_the_lock_file(lm: LogManager, data_dir: Path) -> None:
-    with pytest.raises(InvalidTopic, match="reserved"):
-        lm.create_topic(".lock")
-    assert lm.list_topics() == []
+def test_topic_named_as_the_lock_file_lives_elsewhere(lm: LogManager, data_dir: Path) -> None:
+    # A legal Kafka name; its directory is hashed (topic_dir_name), the lock stays a file.
+    lm.create_topic(".lock")
+    assert lm.list_topics() == [".lock"]
     assert (data_dir / ".lock").is_file()
 
 
@@ -495,3 +496,69 @@ def test_producing_to_consumer_offsets_is_refused_everywhere(tmp_path: Path) -> 
         cluster.commit_offsets("g", {("t", 0): 0})
     with EmbeddedCluster(tmp_path / "d") as reopened:  # still opens, the commit intact
         assert reopened.committed_offsets("g")[("t", 0)].offset == 0
+
+
+# --- topic names that collide with the engine's files ---------------------------------
+
+ODD_NAMES = [
+    "x" * 249,
+    "." + "y" * 248,
+    "a.b-c_" * 41 + "abc",  # 249 characters of every legal kind
+    ".hidden",
+    "__x",
+    ".cli-token",
+    ".cli-token.0a1b2c3d.tmp",
+    "restore-points.json",
+    "restore-points.json.tmp",
+    "offsetsite.lock",
+    ".lock",
+    "topic.json",
+    "x." + "0" * 32 + "-delete",
+    "-",
+    "...",
+]
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+def test_odd_topic_names_live_apart_from_engine_files(data_dir: Path, clock: ManualClock, name: str) -> None:
+    assert len("a.b-c_" * 41 + "abc") == 249
+    engine_files = {".cli-token": "secret", "restore-points.json": "{}", "offsetsite.lock": ""}
+    with LogManager(data_dir, clock=clock) as lm:
+        for file, text in engine_files.items():
+            (data_dir / file).write_text(text)
+        lm.create_topic(name, partitions=2)
+        lm.produce(name, b"v1", partition=0)
+        lm.delete_topic(name)
+        assert not lm.has_topic(name)
+        lm.create_topic(name)
+        lm.produce(name, b"v2", partition=0)
+        assert lm.describe_topic(name).partitions[0].high_watermark == 1
+    with LogManager(data_dir, clock=clock) as lm:
+        assert lm.list_topics() == [name]
+        assert len(lm.describe_topic(name).partitions) == 1
+        assert lm.describe_topic(name).partitions[0].high_watermark == 1
+        lm.delete_topic(name)
+    with LogManager(data_dir, clock=clock) as lm:
+        assert lm.list_topics() == []  # a deleted topic stays deleted
+    for file, text in engine_files.items():
+        assert (data_dir / file).read_text() == text  # the engine's files are untouched
+    assert sorted(p.name for p in data_dir.iterdir()) == sorted([".lock", *engine_files])
+
+
+def test_plain_names_keep_their_directory_and_old_odd_directories_move(data_dir: Path, clock: ManualClock) -> None:
+    with LogManager(data_dir, clock=clock) as lm:
+        lm.create_topic("orders")
+        lm.create_topic("__consumer_x")
+        lm.produce("orders", b"v")
+    assert (data_dir / "orders" / "topic.json").is_file()  # short plain names: as before
+    assert (data_dir / "__consumer_x" / "topic.json").is_file()
+    # A data directory written before the mapping: a topic named like an engine file.
+    old = data_dir / ".cli-token"
+    (old / "0").mkdir(parents=True)
+    (old / "topic.json").write_text(json.dumps({"name": ".cli-token", "partitions": 1, "config": {}, "internal": False}))
+    with LogManager(data_dir, clock=clock) as lm:
+        assert lm.list_topics() == [".cli-token", "__consumer_x", "orders"]
+        lm.produce(".cli-token", b"v")
+    assert not old.exists()  # moved out of the engine's namespace on open
+    with LogManager(data_dir, clock=clock) as lm:
+        assert lm.describe_topic(".cli-token").partitions[0].high_watermark == 1
