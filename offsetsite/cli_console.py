@@ -576,8 +576,30 @@ def _start_offset(cluster: Cluster, args: argparse.Namespace, topic: str, partit
 def _consume_direct(
     cluster: Cluster, args: argparse.Namespace, options: _ConsumeOptions, emit: Emit, printed: list[int]
 ) -> None:
-    """Read partitions in turn from their start offsets (no group membership)."""
+    """Read partitions in turn from their start offsets (no group membership).
+
+    With ``--group``, commits the position of every partition it reads, as the member
+    path does (and as Kafka's consumer positions every assigned partition): also those
+    that returned nothing, so the group exists and shows each partition's lag.
+    """
     positions = {p: _start_offset(cluster, args, options.topic, p) for p in options.partitions}
+
+    def commit() -> None:
+        if args.group and not args.no_commit:
+            cluster.commit_offsets(args.group, {(options.topic, p): o for p, o in positions.items()})
+
+    _read_direct(cluster, options, emit, printed, positions, commit)
+    commit()
+
+
+def _read_direct(
+    cluster: Cluster,
+    options: _ConsumeOptions,
+    emit: Emit,
+    printed: list[int],
+    positions: dict[int, int],
+    commit: Callable[[], None],
+) -> None:
     last_record = time.monotonic()
     while True:
         got = 0
@@ -591,11 +613,10 @@ def _consume_direct(
             if batch:
                 positions[p] = batch[-1].offset + 1
                 got += len(batch)
-                if args.group and not args.no_commit:
-                    cluster.commit_offsets(args.group, {(options.topic, p): positions[p]})
         if options.max_messages is not None and printed[0] >= options.max_messages:
             return
         if got:
+            commit()  # after each round that printed, as the member path after each poll
             last_record = time.monotonic()
             continue
         if options.timeout_ms is None or (time.monotonic() - last_record) * 1000 >= options.timeout_ms:

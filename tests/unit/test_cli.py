@@ -737,3 +737,22 @@ def test_groups_active_refusal_and_rebalancing_streams(
         assert "Warning: Consumer group 'busy' is rebalancing." in err and "rebalancing" not in out
         a.close()
         b.close()
+
+
+def test_consume_group_through_the_server_commits_every_partition(
+    run: Run, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The README's walkthrough while the demo runs: consume --group, then groups --describe.
+    with EmbeddedCluster(data_dir) as server_side:
+        server_side.create_topic("seats", partitions=3)
+        server_side.produce("seats", b"a", partition=0)
+        fake = types.ModuleType("offsetsite.remote")
+        fake.connect_from_lock = lambda path: server_side  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, "offsetsite.remote", fake)
+        monkeypatch.setattr(server_side, "close", lambda: None)
+        assert run.ok("consume", "--topic", "seats", "--group", "billing") == ""  # latest: nothing to print
+        got = {tp: om.offset for tp, om in server_side.committed_offsets("billing").items()}
+        assert got == {("seats", 0): 1, ("seats", 1): 0, ("seats", 2): 0}
+        rc, out, _ = run("groups", "--describe", "--group", "billing")
+        assert rc == 0 and "does not exist" not in out
+        assert len([line for line in out.splitlines() if line.startswith("billing ")]) == 3
