@@ -16,18 +16,36 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
+from offsetsite.asgi_security import (  # noqa: E402
+    SameOriginValidator,
+    StaticSecurityHeaders,
+    UnknownWebsocketPath,
+)
 from offsetsite.clusters import ClusterWebsocketMiddleware  # noqa: E402
 from offsetsite.routing import websocket_urlpatterns  # noqa: E402
 
 # Static files come from the app itself (no CDN, no separate web server in a workshop).
-http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.STATIC_URL else django_asgi_app
+# ASGIStaticFilesHandler answers outside Django's middleware: add the security headers there.
+http_app = (
+    StaticSecurityHeaders(ASGIStaticFilesHandler(django_asgi_app), settings.STATIC_URL)
+    if settings.STATIC_URL
+    else django_asgi_app
+)
 
 application = ProtocolTypeRouter(
     {
         "http": http_app,
+        # The Origin must name one of ALLOWED_HOSTS, and be this very scheme://host:port.
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(ClusterWebsocketMiddleware(URLRouter(websocket_urlpatterns)))
+            SameOriginValidator(
+                AuthMiddlewareStack(
+                    ClusterWebsocketMiddleware(
+                        URLRouter([*websocket_urlpatterns, re_path(r"", UnknownWebsocketPath.as_asgi())])
+                    )
+                )
+            )
         ),
     }
 )

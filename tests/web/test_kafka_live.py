@@ -36,7 +36,7 @@ pytestmark = [
     pytest.mark.kafka,
     pytest.mark.integration,
 ]
-ORIGIN = [(b"origin", b"http://localhost")]
+ORIGIN = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
 
 
 @pytest.fixture

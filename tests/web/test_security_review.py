@@ -672,6 +672,7 @@ def test_audit_csv_neutralises_formulas(hostile_world: dict[str, Any], admin_use
 # --- 4. websockets ------------------------------------------------------------------------------
 
 ORIGIN = (b"origin", b"http://localhost")
+HOST = (b"host", b"localhost")
 
 
 def _session_cookie(user: User) -> tuple[Client, bytes]:
@@ -701,7 +702,7 @@ ws = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True), pytest.mark.
 @pytest.mark.django_db(transaction=True)
 async def test_websockets_refuse_foreign_origins(engine_dir: Path, origin: bytes) -> None:
     for path in ("/ws/overview/", "/ws/topic/t1/", "/ws/group/g1/", "/ws/consumer-offsets/"):
-        comm, connected = await _open(path, [(b"origin", origin)])
+        comm, connected = await _open(path, [(b"origin", origin), HOST])
         assert not connected, (path, origin)
         await comm.disconnect()
 
@@ -731,14 +732,14 @@ async def test_read_login_refuses_anonymous_and_logged_out_sockets(
 
     settings.OFFSETSITE = {**settings.OFFSETSITE, "READ_LOGIN": True}
     for path in ("/ws/overview/", "/ws/topic/t1/", "/ws/group/g1/", "/ws/consumer-offsets/"):
-        comm, connected = await _open(path, [ORIGIN])
+        comm, connected = await _open(path, [ORIGIN, HOST])
         assert connected
         await _closed_with(comm, 4401)
         await comm.disconnect()
     # A session that logged out is anonymous: its cookie opens nothing.
     client, cookie = await sync_to_async(_session_cookie)(operator)
     await sync_to_async(client.post)("/logout/")
-    comm, connected = await _open("/ws/topic/t1/", [ORIGIN, (b"cookie", cookie)])
+    comm, connected = await _open("/ws/topic/t1/", [ORIGIN, HOST, (b"cookie", cookie)])
     assert connected
     await _closed_with(comm, 4401)
     await comm.disconnect()
@@ -759,7 +760,7 @@ async def test_an_open_socket_closes_when_its_session_ends(
     monkeypatch.setattr(consumers, "SESSION_CHECK_S", 0.1)
     settings.OFFSETSITE = {**settings.OFFSETSITE, "READ_LOGIN": True}
     client, cookie = await sync_to_async(_session_cookie)(operator)
-    comm, connected = await _open("/ws/overview/", [ORIGIN, (b"cookie", cookie)])
+    comm, connected = await _open("/ws/overview/", [ORIGIN, HOST, (b"cookie", cookie)])
     assert connected
     first = await comm.receive_output(timeout=5)
     assert first["type"] == "websocket.send"
@@ -791,7 +792,7 @@ async def test_a_socket_stays_open_while_its_session_lasts(
     monkeypatch.setattr(consumers, "SESSION_CHECK_S", 0.1)
     settings.OFFSETSITE = {**settings.OFFSETSITE, "READ_LOGIN": True}
     _, cookie = await sync_to_async(_session_cookie)(operator)
-    comm, connected = await _open("/ws/overview/", [ORIGIN, (b"cookie", cookie)])
+    comm, connected = await _open("/ws/overview/", [ORIGIN, HOST, (b"cookie", cookie)])
     assert connected
     assert (await comm.receive_output(timeout=5))["type"] == "websocket.send"
     assert await comm.receive_nothing(timeout=0.6)
@@ -837,7 +838,7 @@ def test_channel_group_names_for_odd_group_ids() -> None:
 @pytest.mark.django_db(transaction=True)
 async def test_group_sockets_for_odd_ids_connect(engine_dir: Path) -> None:
     for gid in ["g" * 300, "grüppe-日本語", "a.b.c", "with space", EVIL_GID]:
-        comm, connected = await _open("/ws/group/" + gid + "/", [ORIGIN])
+        comm, connected = await _open("/ws/group/" + gid + "/", [ORIGIN, HOST])
         assert connected, gid
         frame = await comm.receive_from(timeout=5)
         assert 'id="live-version"' in frame
