@@ -27,7 +27,7 @@ def _sqlite_path() -> Path | None:
         return None
     if str(name).startswith("file:"):
         return None
-    return Path(name)
+    return Path(str(name))
 
 
 def _on_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
