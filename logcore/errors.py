@@ -63,6 +63,16 @@ class CorruptRecord(KafkaError):
     )
 
 
+class KafkaStorageError(KafkaError):
+    """A write or read of a partition's files failed in the operating system (a full
+    disk, an I/O error). Nothing of the failed request is acknowledged or left behind;
+    the message names the partition and the OS error."""
+
+    code = "KAFKA_STORAGE_ERROR"
+    kafka_message = "Disk error when trying to access log file on the disk."
+    retriable = True
+
+
 class OffsetOutOfRange(KafkaError):
     """A fetch or seek outside [log start offset, log end offset]."""
 

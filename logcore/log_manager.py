@@ -27,6 +27,7 @@ from typing import Any, TextIO
 from .clock import Clock, SystemClock
 from .config import TopicConfig
 from .errors import (
+    CorruptRecord,
     DataDirLocked,
     InvalidPartitions,
     InvalidTopic,
@@ -34,7 +35,7 @@ from .errors import (
     UnknownTopicOrPartition,
 )
 from .events import EventBus, PartitionsAdded, TopicCreated, TopicDeleted
-from .partition import PartitionLog
+from .partition import PartitionLog, Truncation
 from .partitioner import StickyPartitioner
 from .records import Header
 
@@ -218,13 +219,24 @@ class LogManager:
             if _TRASH.fullmatch(leftover.name) and not _is_live_topic_dir(leftover):
                 shutil.rmtree(leftover, ignore_errors=True)
         for meta_path in sorted(self.data_dir.glob(f"*/{TOPIC_FILE}")):
-            meta = json.loads(meta_path.read_text())
-            name = meta["name"]
+            try:
+                meta = json.loads(meta_path.read_text())
+                name = meta["name"]
+                overrides = dict(meta.get("config", {}))
+                count = meta["partitions"]
+                if not isinstance(name, str) or meta_path.parent.name not in (topic_dir_name(name), name):
+                    raise ValueError(f"it names topic {name!r}, which does not live in {meta_path.parent.name}")
+                if not isinstance(count, int) or not 0 < count <= MAX_PARTITIONS:
+                    raise ValueError(f"it names topic {name!r} with {count!r} partitions")
+                on_disk = [int(d.name) for d in meta_path.parent.iterdir() if d.is_dir() and d.name.isdigit()]
+                if on_disk and max(on_disk) >= count:
+                    raise ValueError(f"it says {count} partitions but partition {max(on_disk)} is on disk")
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                raise CorruptRecord(f"{meta_path} is corrupt: {e}") from e
             if not self._migrate(meta_path.parent, name):
                 continue
-            overrides = dict(meta.get("config", {}))
             topic = _Topic(name, TopicConfig.from_dict(overrides), bool(meta.get("internal")), overrides)
-            for p in range(int(meta["partitions"])):
+            for p in range(count):
                 topic.partitions.append(self._open_partition(topic, p))
             self._topics[name] = topic
 
@@ -401,6 +413,12 @@ class LogManager:
                 for p in topic.partitions
             ],
         )
+
+    @property
+    def recovery_report(self) -> list[Truncation]:
+        """What recovery cut from any partition when this data directory was opened."""
+        with self._lock:
+            return [t for topic in self._topics.values() for p in topic.partitions for t in p.truncations]
 
     def describe_topics(self) -> list[TopicDescription]:
         return [self.describe_topic(n) for n in self.list_topics()]

@@ -18,18 +18,27 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from .clock import Clock, SystemClock
-from .config import TopicConfig
-from .errors import CorruptRecord, InvalidRecord, OffsetOutOfRange, RecordTooLarge, StorageClosed
+from .config import LONG_MAX, TopicConfig
+from .errors import (
+    CorruptRecord,
+    InvalidRecord,
+    KafkaStorageError,
+    OffsetOutOfRange,
+    RecordTooLarge,
+    StorageClosed,
+)
 from .events import EventBus, RecordsAppended, RecordsDeleted
 from .records import HEADER_SIZE, Header, Record, decode_batch, encode_batch, encode_one, parse_header
 from .segment import LOG_SUFFIX, LogSegment
@@ -42,6 +51,22 @@ MAX_TIMESTAMP = -3
 _BATCH_SLACK = 1 << 20
 _BYTES_OR_NONE = frozenset((bytes, type(None)))
 _offset_of = itemgetter(0)
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """What one recovery cut from a partition's log (Kafka logs the same on recovery)."""
+
+    topic: str
+    partition: int
+    file: str
+    position: int
+    first_offset: int
+    last_offset: int  # first_offset - 1 when no whole record could be read in what was cut
+    records: int
+    bytes: int
+    segments_deleted: int
 
 
 @dataclass(frozen=True)
@@ -111,6 +136,11 @@ class PartitionLog:
         self._closed = False
         self._batch_cache: tuple[int, int, list[Record]] | None = None
         self.recovered_bytes_cut = 0
+        # What recovery cut when this log was opened (Kafka logs it; logcore also counts it).
+        self.truncations: list[Truncation] = []
+        # Set after a storage error that left the files in doubt: refuse everything until
+        # a restart recovers the log (Kafka takes the log directory offline).
+        self._offline: str | None = None
         directory.mkdir(parents=True, exist_ok=True)
         self._open()
 
@@ -154,14 +184,34 @@ class PartitionLog:
         clean = bool(meta.get("clean_shutdown"))
         rp_data = meta.get("recovery_point")
         rp = RecoveryPoint(**rp_data) if isinstance(rp_data, dict) else None
+        # After a clean close the recovery point is the log end: no batch may go past it.
+        clean_end = rp.next_offset if clean and rp is not None and bases and rp.segment == bases[-1] else None
         if clean:
-            try:
-                for seg in self._segments:
+            for i, seg in enumerate(self._segments):
+                try:
                     seg.load_clean()
-            except CorruptRecord:
-                clean = False
+                    last = i == len(self._segments) - 1
+                    if not last and seg.next_offset > self._segments[i + 1].base_offset:
+                        raise CorruptRecord(f"{seg.log_path}: its offsets run into the next segment's")
+                    if (
+                        last
+                        and rp is not None
+                        and rp.segment == seg.base_offset
+                        and (rp.position != seg.size or rp.next_offset != seg.next_offset)
+                    ):
+                        raise CorruptRecord(
+                            f"{seg.log_path}: {seg.size} bytes up to offset {seg.next_offset}, but it was "
+                            f"closed at {rp.position} bytes up to offset {rp.next_offset}"
+                        )
+                except CorruptRecord as e:
+                    # After a clean close the files should be whole: verify this segment
+                    # and every later one batch by batch, and rebuild their indexes.
+                    _log.warning("%s; recovering %s-%d from this segment on", e, self.topic, self.partition)
+                    clean = False
+                    rp = RecoveryPoint(seg.base_offset, 0, seg.base_offset, -1, -1, -1)
+                    break
         if not clean:
-            self._recover(rp)
+            self._recover(rp, clean_end)
         if not self._segments:
             start = int(meta.get("log_start_offset", 0))
             self._segments = [self._new_segment(start)]
@@ -184,7 +234,7 @@ class PartitionLog:
         # Until the next clean close, an open log is by definition not cleanly shut down.
         self._write_meta(False, self._recovery_point_at_end())
 
-    def _recover(self, rp: RecoveryPoint | None) -> None:
+    def _recover(self, rp: RecoveryPoint | None, clean_end: int | None = None) -> None:
         max_batch = self.config.max_message_bytes + HEADER_SIZE + _BATCH_SLACK
         kept: list[LogSegment] = []
         cut_from: int | None = None
@@ -211,24 +261,93 @@ class PartitionLog:
                 seg.offset_of_max_timestamp = rp.offset_of_max_timestamp
                 seg.first_batch_timestamp = rp.first_batch_timestamp
                 seg.time_index.truncate_to_offset(rp.next_offset)
-            cut = seg.recover(start, max_batch)
+            bound = self._segments[i + 1].base_offset if i + 1 < len(self._segments) else clean_end
+            cut = seg.recover(start, max_batch, end_offset=bound)
             self.recovered_bytes_cut += cut
             seg.persist_indexes()
             kept.append(seg)
             if cut:
                 cut_from = i + 1
+                cut_seg, cut_pos, cut_bytes = seg, seg.size, cut
                 break
         if cut_from is not None:
             # Kafka deletes every segment after a corrupt one: their offsets would not follow.
-            for seg in self._segments[cut_from:]:
-                self.recovered_bytes_cut += seg.log_path.stat().st_size
+            end = cut_seg.recovery_cut_end
+            later = self._segments[cut_from:]
+            for seg in later:
+                end = max(end, seg.base_offset, seg.scan_end_offset())
+                size = seg.log_path.stat().st_size
+                self.recovered_bytes_cut += size
+                cut_bytes += size
                 seg.delete_files()
+            self._report_truncation(cut_seg, cut_pos, end, cut_bytes, len(later))
+        if not self.config.compact:
+            # Offsets missing between segments (a segment that lost its bytes): only a
+            # compacted log may have gaps, so say what is gone.
+            for a, b in pairwise(kept):
+                if a.next_offset < b.base_offset:
+                    self._report_truncation(a, a.size, b.base_offset, 0, 0)
+        if cut_from is None and clean_end is not None and kept and kept[-1].next_offset < clean_end:
+            # A clean close recorded a longer log than its files now hold.
+            self._report_truncation(kept[-1], kept[-1].size, clean_end, 0, 0)
         # An empty segment in the middle carries nothing; the first keeps the log start.
         last = len(kept) - 1
         self._segments = [s for j, s in enumerate(kept) if s.size > 0 or j in (0, last)]
         for seg in kept:
             if seg not in self._segments:
                 seg.delete_files()
+
+    def _report_truncation(self, seg: LogSegment, position: int, end: int, nbytes: int, later: int) -> None:
+        first = seg.next_offset
+        t = Truncation(
+            self.topic, self.partition, str(seg.log_path), position, first, end - 1, end - first, nbytes, later
+        )
+        self.truncations.append(t)
+        _log.warning(
+            "recovery of %s-%d truncated %s at position %d: dropped offsets %d to %d (%d records, "
+            "%d bytes%s) after the last whole batch",
+            self.topic,
+            self.partition,
+            t.file,
+            t.position,
+            t.first_offset,
+            t.last_offset,
+            t.records,
+            t.bytes,
+            f", {later} later segments deleted" if later else "",
+        )
+
+    @property
+    def truncated_records(self) -> int:
+        """Records recovery dropped when this log was opened (0 when it cut nothing)."""
+        return sum(t.records for t in self.truncations)
+
+    @property
+    def offline(self) -> str | None:
+        """Why the log refuses requests until a restart, or None when it is online."""
+        return self._offline
+
+    def _check_online(self) -> None:
+        if self._offline is not None:
+            raise KafkaStorageError(
+                f"partition {self.topic}-{self.partition} is offline after a storage error "
+                f"({self._offline}); restart to recover its log"
+            )
+
+    def _storage_error(self, what: str, e: OSError, seg: LogSegment | None, offline: bool) -> KafkaStorageError:
+        where = f" ({seg.log_path})" if seg is not None else ""
+        detail = f"{e.strerror or e}" + (f" [errno {e.errno}]" if e.errno else "")
+        if offline:
+            self._offline = f"{what} failed: {detail}"
+            _log.error("partition %s-%d goes offline: %s failed%s: %s", self.topic, self.partition, what, where, detail)
+        return KafkaStorageError(
+            f"cannot {what} partition {self.topic}-{self.partition}{where}: {detail}; "
+            + (
+                "the partition is offline until a restart recovers its log"
+                if offline
+                else "nothing of this request was written"
+            )
+        )
 
     def _recovery_point_at_end(self) -> RecoveryPoint:
         seg = self._segments[-1]
@@ -250,6 +369,12 @@ class PartitionLog:
         """Flush, persist the indexes and mark the log cleanly shut down."""
         with self._lock:
             if self._closed:
+                return
+            if self._offline is not None:
+                # The files are in doubt: leave them for recovery at the next open.
+                for seg in self._segments:
+                    seg.close()
+                self._closed = True
                 return
             active = self._segments[-1]
             active.flush()
@@ -314,6 +439,11 @@ class PartitionLog:
             return self._clock.now_ms()
         if timestamp < 0:
             raise InvalidRecord(f"timestamp {timestamp} is negative; use milliseconds since the epoch")
+        if timestamp > LONG_MAX:
+            # Kafka's timestamps are signed 64-bit longs; the batch header cannot hold more.
+            raise InvalidRecord(
+                f"timestamp {timestamp} is too large: at most {LONG_MAX} (milliseconds since the epoch)"
+            )
         return timestamp
 
     def append(
@@ -428,17 +558,30 @@ class PartitionLog:
                 f"the batch is {size - HEADER_SIZE} bytes, larger than max.message.bytes="
                 f"{cfg.max_message_bytes} of topic {self.topic}"
             )
+        self._check_online()
         seg = self._segments[-1]
         if seg.size > 0 and (
             seg.size + size > cfg.segment_bytes or max_ts - seg.first_batch_timestamp > cfg.segment_ms
         ):
-            seg = self._roll(base)
-        seg.append(data, base, next_offset, max_ts, count)
+            try:
+                seg = self._roll(base)
+            except OSError as e:
+                raise self._storage_error("roll a new segment of", e, seg, offline=True) from e
+        try:
+            seg.append(data, base, next_offset, max_ts, count)
+        except OSError as e:
+            # The segment cut itself back to its last whole batch (or could not: offline).
+            raise self._storage_error("append to", e, seg, offline=seg.damaged) from e
         self._leo = next_offset
         if seg.unflushed_messages >= cfg.flush_messages or (
             cfg.flush_ms < 2**62 and self._clock.monotonic_ms() - self._last_flush_ms >= cfg.flush_ms
         ):
-            self._flush_locked()
+            try:
+                self._flush_locked()
+            except OSError as e:
+                # The batch is written but not known durable: not acknowledged, and the
+                # log goes offline (recovery at the next open decides what stays).
+                raise self._storage_error("flush", e, seg, offline=True) from e
 
     def _roll(self, base_offset: int) -> LogSegment:
         old = self._segments[-1]
@@ -492,6 +635,7 @@ class PartitionLog:
                 # Fix: reading a closed (or deleted) partition used to fail with
                 # OSError(EBADF) from pread on a closed file descriptor.
                 raise StorageClosed(f"partition {self.topic}-{self.partition} is closed")
+            self._check_online()
             self._check_range(offset)
             if offset == self._leo or max_records <= 0:
                 return []
@@ -500,13 +644,16 @@ class PartitionLog:
             # two or three collections while being built: ~40% of a sequential read.
             # They hold only ints, bytes and None, so no cycle can form; the collector
             # is paused for this bounded loop and counts them on its next run.
-            if gc.isenabled():
-                gc.disable()
-                try:
-                    return self._read_locked(offset, max_records, max_bytes)
-                finally:
-                    gc.enable()
-            return self._read_locked(offset, max_records, max_bytes)
+            try:
+                if gc.isenabled():
+                    gc.disable()
+                    try:
+                        return self._read_locked(offset, max_records, max_bytes)
+                    finally:
+                        gc.enable()
+                return self._read_locked(offset, max_records, max_bytes)
+            except OSError as e:
+                raise self._storage_error("read", e, None, offline=False) from e
 
     def _read_locked(self, offset: int, max_records: int, max_bytes: int) -> list[Record]:
         out: list[Record] = []
@@ -519,13 +666,23 @@ class PartitionLog:
             if pos is None:
                 i += 1
                 continue
+            floor = seg.base_offset  # position_for checked the first batch against the index
             for bpos, buf, rel, size in seg.iter_spans(pos):
                 cache = self._batch_cache
                 if cache is not None and cache[0] == seg.base_offset and cache[1] == bpos:
                     records = cache[2]
                 else:
-                    records = decode_batch(buf, start=rel)
+                    records = seg.decode_at(buf, rel, size, bpos)
                     self._batch_cache = (seg.base_offset, bpos, records)
+                # The CRC does not cover the base offset: check the batch's offsets follow
+                # the previous batch's and stay inside the segment.
+                if records[0].offset < floor or records[-1].offset >= seg.next_offset:
+                    raise CorruptRecord(
+                        f"{seg.log_path}: the batch at position {bpos} holds offsets {records[0].offset} to "
+                        f"{records[-1].offset}, not in order after offset {floor - 1} "
+                        f"(the segment ends before offset {seg.next_offset})"
+                    )
+                floor = records[-1].offset + 1
                 if records[0].offset < want:
                     # Offsets ascend within a batch: bisect rather than filter each record.
                     records = records[bisect_left(records, want, key=_offset_of) :]
@@ -572,7 +729,7 @@ class PartitionLog:
                 for _, batch in seg.iter_batches(pos):
                     if parse_header(batch).max_timestamp < timestamp:
                         continue
-                    for r in decode_batch(batch):
+                    for r in decode_batch(batch):  # iter_batches checked the CRC
                         if r.offset >= self._log_start and r.timestamp >= timestamp:
                             return r.offset, r.timestamp
             return None

@@ -761,9 +761,9 @@ def test_flush_moves_recovery_point_so_only_tail_is_scanned(open_log: OpenLog, m
     starts: list[int] = []
     real_recover = LogSegment.recover
 
-    def spy(self: LogSegment, start_position: int, max_batch_bytes: int) -> int:
+    def spy(self: LogSegment, start_position: int, max_batch_bytes: int, **kw: Any) -> int:
         starts.append(start_position)
-        return real_recover(self, start_position, max_batch_bytes)
+        return real_recover(self, start_position, max_batch_bytes, **kw)
 
     monkeypatch.setattr(LogSegment, "recover", spy)
     p = open_log(segment_bytes=BATCH * 100)
