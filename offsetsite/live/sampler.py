@@ -74,8 +74,8 @@ def _name(cluster_name: str | None) -> str:
     return cluster_name or current_cluster_name()
 
 
-def sample_lag(now: datetime, cluster_name: str | None = None) -> int:
-    """One LagSample per (group, partition with a committed offset) at ``now``."""
+def lag_rows(now: datetime, cluster_name: str | None = None) -> list[LagSample]:
+    """The LagSamples of ``now``, unsaved: asks the cluster, touches no database."""
     from offsetsite.engine import get_cluster
 
     name = _name(cluster_name)
@@ -101,8 +101,7 @@ def sample_lag(now: datetime, cluster_name: str | None = None) -> int:
                     lag=lag,
                 )
             )
-    LagSample.objects.bulk_create(rows, batch_size=500)
-    return len(rows)
+    return rows
 
 
 def downsample(now: datetime, cluster_name: str | None = None) -> int:
@@ -221,8 +220,13 @@ def sample_once(now: datetime | None = None, cluster_name: str | None = None) ->
     now = now or timezone.now()
     name = _name(cluster_name)
     result = RoundResult()
+    # Ask the cluster before the transaction: SQLite's transactions are IMMEDIATE here, so
+    # a Kafka cluster that answers slowly (or not at all, for up to its timeout) would
+    # otherwise hold the write lock, and logins and audit entries fail "database is locked".
+    rows = lag_rows(now, name)
     with transaction.atomic():
-        result.samples = sample_lag(now, name)
+        LagSample.objects.bulk_create(rows, batch_size=500)
+        result.samples = len(rows)
         result.minutes = downsample(now, name)
         result.pruned = prune(now)
     result.events = write_timeline(force=False, cluster_name=name)

@@ -48,6 +48,27 @@ def test_sample_once_writes_one_row_per_committed_partition(engine_dir: Path) ->
     assert set(LagSample.objects.values_list("at", flat=True)) == {now}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_sample_once_asks_the_cluster_outside_any_transaction(engine_dir: Path, monkeypatch: Any) -> None:
+    """SQLite transactions here are IMMEDIATE: a cluster call inside one would hold the write
+    lock for as long as a slow or unreachable Kafka cluster takes to answer (up to its
+    timeout), and every login or audit write meanwhile fails with "database is locked"."""
+    from django.db import connection
+
+    setup_group()
+    cluster = get_cluster()
+    seen: list[bool] = []
+    real = cluster.group_offsets
+
+    def group_offsets(*args: Any, **kwargs: Any) -> Any:
+        seen.append(connection.in_atomic_block)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cluster, "group_offsets", group_offsets)
+    assert sampler.sample_once(timezone.now()).samples == 2
+    assert seen == [False]
+
+
 def test_groups_without_commits_are_not_sampled(engine_dir: Path) -> None:
     get_cluster().create_topic("t", 1)
     assert sampler.sample_once(timezone.now()).samples == 0
