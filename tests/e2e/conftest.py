@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("OFFSETSITE_CHROMIUM", "/usr/bin/chromium")
 
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
+KAFKA_CLUSTER = "tansu"  # the name kafka_server gives the session broker
 USERS = {"admin": ("admin-pw", "admin"), "otto": ("otto-pw", "operator"), "vera": ("vera-pw", "viewer")}
 
 
@@ -107,13 +108,17 @@ def server_env(var: Path) -> dict[str, str]:
 
 
 @contextmanager
-def running_server(var: Path, demo: bool = True, traffic: bool = False) -> Iterator[Server]:
+def running_server(
+    var: Path, demo: bool = True, traffic: bool = False, extra_env: Mapping[str, str] | None = None
+) -> Iterator[Server]:
     """migrate, the USERS, the demo seed (before the server takes the data directory), daphne.
 
     ``traffic``: serve as ``./dev demo`` does (``offsetsite serve --demo-traffic``), so groups
-    have live members and lag moves.
+    have live members and lag moves. ``extra_env``: more of the server's environment (and its
+    manage.py commands'), e.g. ``OFFSETSITE_KAFKA_BOOTSTRAP`` for a Kafka cluster beside the
+    embedded engine.
     """
-    env = server_env(var)
+    env = {**server_env(var), **(extra_env or {})}
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
     script = "\n".join(
         [
@@ -166,6 +171,23 @@ def running_server(var: Path, demo: bool = True, traffic: bool = False) -> Itera
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server for the session, seeded with the demo (train-seats, orders and their groups)."""
     with running_server(tmp_path_factory.mktemp("e2e-var")) as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
+def kafka_server(tmp_path_factory: pytest.TempPathFactory, kafka_broker: Any) -> Iterator[Server]:
+    """One server for the session that also shows the session's tansu broker as Kafka cluster
+    "tansu" (pages under /clusters/tansu/), its watcher sampling every 0.5 s.
+
+    Beside the demo-seeded embedded engine, so the switcher has somewhere to go. Never kill
+    the broker: a test that needs an outage takes its own (``isolated_kafka_broker``).
+    """
+    env = {
+        "OFFSETSITE_KAFKA_BOOTSTRAP": kafka_broker.bootstrap,
+        "OFFSETSITE_KAFKA_NAME": KAFKA_CLUSTER,
+        "OFFSETSITE_KAFKA_SAMPLE_INTERVAL_S": "0.5",
+    }
+    with running_server(tmp_path_factory.mktemp("e2e-kafka-var"), extra_env=env) as s:
         yield s
 
 
