@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .clock import Clock, SystemClock
+from .config import LONG_MAX
 from .errors import (
     GroupIdNotFound,
     IllegalGeneration,
@@ -704,6 +705,10 @@ class GroupCoordinator:
             if type(value) is int:
                 if value < 0:
                     raise InvalidRequest(f"offset {value} for {tp[0]}-{tp[1]} is negative")
+                if value > LONG_MAX:
+                    raise InvalidRequest(
+                        f"offset {value} for {tp[0]}-{tp[1]} is too large: offsets are 0 to {LONG_MAX}"
+                    )
                 entries[tp] = OffsetAndMetadata(value, "", -1, now)
                 continue
             if isinstance(value, OffsetAndMetadata):
@@ -722,6 +727,10 @@ class GroupCoordinator:
                 )
             if om.offset < 0:
                 raise InvalidRequest(f"offset {om.offset} for {tp[0]}-{tp[1]} is negative")
+            if om.offset > LONG_MAX:
+                raise InvalidRequest(
+                    f"offset {om.offset} for {tp[0]}-{tp[1]} is too large: offsets are 0 to {LONG_MAX}"
+                )
             entries[tp] = OffsetAndMetadata(om.offset, om.metadata, om.leader_epoch, now, om.expire_timestamp)
         if create_simple:
             # Only now: a refused request must not leave a new group behind.

@@ -87,6 +87,10 @@ def json_body(request: HttpRequest) -> Any:
         return json.loads(request.body)
     except (ValueError, UnicodeDecodeError) as e:
         raise bad_request(f"the request body is not valid JSON: {e}") from None
+    except RecursionError:
+        raise bad_request(
+            "the request body is JSON nested too deeply; the API's bodies are objects and lists a few levels deep"
+        ) from None
 
 
 def actor(request: HttpRequest) -> Actor:

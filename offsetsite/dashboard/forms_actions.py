@@ -14,6 +14,7 @@ from typing import Any
 from django import forms
 
 from logcore.admin import SCENARIOS, parse_datetime, parse_duration, parse_offsets_csv
+from logcore.config import LONG_MAX
 from logcore.errors import KafkaError
 from logcore.groups import OFFSET_METADATA_MAX_BYTES
 
@@ -126,7 +127,11 @@ class CommitForm(forms.Form):
     offset = forms.IntegerField(
         label="Offset (the next record the group will read)",
         min_value=0,
-        error_messages={"invalid": "The offset must be a whole number (0 or more)."},
+        max_value=LONG_MAX,
+        error_messages={
+            "invalid": "The offset must be a whole number (0 or more).",
+            "max_value": f"The offset must be at most {LONG_MAX} (a Kafka offset is a signed 64-bit long).",
+        },
     )
     metadata = forms.CharField(
         label="Metadata (optional)",

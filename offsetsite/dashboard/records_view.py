@@ -63,7 +63,7 @@ def _pretty_json(text: str) -> str | None:
         return None
     try:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False, sort_keys=False)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deeply to show indented: as text
         return None
 
 
