@@ -25,6 +25,7 @@ from .events import EventBus
 from .groups import GroupCoordinator, GroupState, OffsetAndMetadata, TopicPartition
 from .lag import known_high_watermark, lag_messages
 from .log_manager import LogManager, TopicDescription
+from .partition import Truncation
 from .records import Header, Record
 
 _log = logging.getLogger(__name__)
@@ -242,6 +243,11 @@ class Cluster(abc.ABC):
     @abc.abstractmethod
     def delete_group(self, group_id: str) -> None: ...
 
+    def recovery_report(self) -> list[Truncation] | None:
+        """What recovery cut from the logs when they were opened; None where the backend
+        cannot say (a Kafka cluster's brokers log it themselves)."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release what the backend holds."""
 
@@ -382,6 +388,9 @@ class EmbeddedCluster(Cluster):
 
     def delete_group(self, group_id: str) -> None:
         self.coordinator.delete_group(group_id)
+
+    def recovery_report(self) -> list[Truncation]:
+        return self.logs.recovery_report
 
     # housekeeping
     def start_maintenance(self, interval_s: float = 5.0, lock: AbstractContextManager[Any] | None = None) -> None:

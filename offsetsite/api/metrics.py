@@ -12,7 +12,9 @@ rules work unchanged. Two differences, both documented in docs/api.md:
 - extra families kafka-lag-exporter lacks: ``kafka_consumergroup_group_state`` (one
   series per state, 1 for the current one, as kminion's state label),
   ``kafka_consumergroup_group_members`` and ``kafka_consumergroup_group_latest_offset``
-  (the HW next to each committed offset).
+  (the HW next to each committed offset);
+- ``logcore_recovery_truncated_records_total`` (embedded engine only): records the
+  log recovery cut from each partition when the data directory was opened.
 
 A custom collector reads the cluster when scraped; nothing is registered in
 prometheus_client's global registry, so nothing accumulates between scrapes.
@@ -28,7 +30,7 @@ from collections.abc import Callable, Iterator
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
@@ -118,10 +120,23 @@ class ClusterCollector(Collector):
             labels=["cluster_name", "topic", "partition"],
         )
 
+        report = cluster.recovery_report()
+        truncated: CounterMetricFamily | None = None
+        cut: dict[tuple[str, int], int] = {}
+        if report is not None:
+            truncated = CounterMetricFamily(
+                "logcore_recovery_truncated_records",
+                "Records the log recovery cut from a partition (a torn or corrupt tail) when it was opened.",
+                labels=["cluster_name", "topic", "partition"],
+            )
+            for t in report:
+                cut[(t.topic, t.partition)] = cut.get((t.topic, t.partition), 0) + t.records
         for topic in cluster.describe_topics(include_internal=True):
             for p in topic.partitions:
                 earliest.add_metric([name, topic.name, str(p.partition)], p.log_start_offset)
                 hw.add_metric([name, topic.name, str(p.partition)], p.high_watermark)
+                if truncated is not None:
+                    truncated.add_metric([name, topic.name, str(p.partition)], cut.get((topic.name, p.partition), 0))
 
         # Follow this cluster's events first: a re-opened engine must not be answered
         # from the previous one's cached record timestamps.
@@ -157,6 +172,8 @@ class ClusterCollector(Collector):
                 topic_sum.add_metric([name, gid, topic_name], total)
 
         yield from (offset, latest, lag, lag_s, max_lag, max_lag_s, sum_lag, topic_sum, state, members, earliest, hw)
+        if truncated is not None:
+            yield truncated
 
 
 def render(cluster: Callable[[], Cluster], lags: LagTracker | None = None) -> bytes:

@@ -148,6 +148,8 @@ def topic(request: HttpRequest, topic: str) -> HttpResponse:
             "config_rows": [(k, v, k in overrides or _defaults().get(k) != v) for k, v in sorted(desc.config.items())],
             "produce_form": ProduceForm(partitions=len(desc.partitions)) if may_produce(request) else None,
             "may_produce": may_produce(request),
+            # What recovery cut from this topic's partitions when the engine opened them.
+            "recovery": [t for t in (cluster.recovery_report() or []) if t.topic == desc.name],
         }
     )
     return render(request, "dashboard/topic.html", ctx)
