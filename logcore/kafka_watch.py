@@ -133,11 +133,11 @@ class KafkaWatcher(threading.Thread):
         self._tailed: dict[tuple[str, str, int], int] = {}
         self.last_round_ms: int | None = None
         self.rounds = 0
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
         self._tail: Any = None
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
 
     # --- the tail --------------------------------------------------------------
 
@@ -223,7 +223,7 @@ class KafkaWatcher(threading.Thread):
 
     def run(self) -> None:
         next_round = 0.0
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             now = time.monotonic()
             if now >= next_round:
                 next_round = now + self.interval_s
@@ -241,9 +241,9 @@ class KafkaWatcher(threading.Thread):
                     self._drain_tail(wait)
                 except Exception:
                     _log.exception("cluster %s: reading __consumer_offsets failed", self.cluster.name)
-                    self._stop.wait(wait)
+                    self._stopping.wait(wait)
             else:
-                self._stop.wait(wait)
+                self._stopping.wait(wait)
         if self._tail is not None:
             try:
                 self._tail.close()

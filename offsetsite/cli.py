@@ -42,6 +42,7 @@ from logcore.errors import DataDirLocked, InvalidConfig, KafkaError
 from logcore.kafka_config import REDACTED, KafkaClusterConfig, is_secret, load_properties
 
 from . import cli_console, cli_groups
+from .cli_text import printable
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 RESTORE_POINTS_FILE = "restore-points.json"
@@ -374,6 +375,12 @@ def serve(
     from offsetsite import engine
 
     engine.get_cluster()  # takes the data directory's lock now, not at the first request
+    from . import clusters
+
+    # Kafka clusters open now too, so their watchers and lag history run from the start,
+    # not from the first page someone opens (opening sends nothing; the watcher connects).
+    for name in clusters.configs():
+        clusters.kafka_cluster(name)
     url = advertised_url(host, port)
     remote = _remote_module()
     advertise = getattr(remote, "advertise_server", None) if remote else None
@@ -391,6 +398,7 @@ def serve(
         runner(["-b", host, "-p", str(port), "offsetsite.asgi:application"])
     finally:
         traffic.stop()
+        clusters.close_all()
         engine.close()
     return 0
 
@@ -442,10 +450,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args, data_dir)
     except DataDirLocked as e:
-        print(f"Error: {e}", file=sys.stderr)
+        print(f"Error: {printable(e)}", file=sys.stderr)
         return 1
     except KafkaError as e:
-        print(f"Error: {e}", file=sys.stderr)
+        print(f"Error: {printable(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

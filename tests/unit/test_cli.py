@@ -756,3 +756,21 @@ def test_consume_group_through_the_server_commits_every_partition(
         rc, out, _ = run("groups", "--describe", "--group", "billing")
         assert rc == 0 and "does not exist" not in out
         assert len([line for line in out.splitlines() if line.startswith("billing ")]) == 3
+
+
+def test_serve_opens_the_configured_kafka_clusters_from_the_start(
+    engine_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Their watchers and lag history run from the start, not from the first page view."""
+    from logcore.kafka_config import KafkaClusterConfig
+    from offsetsite import clusters
+
+    monkeypatch.setitem(sys.modules, "offsetsite.remote", None)
+    clusters.configure([KafkaClusterConfig("prod", "127.0.0.1:1", timeout_s=1)])
+    seen: list[set[str]] = []
+    try:
+        cli.serve("127.0.0.1", 8124, runner=lambda argv: seen.append(set(clusters.open_clusters())))
+        assert seen == [{"prod"}]
+        assert clusters.open_clusters() == {}  # closed with the server
+    finally:
+        clusters.configure([])
