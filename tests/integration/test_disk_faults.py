@@ -471,3 +471,113 @@ def _flip_and_cut_all(pristine: Path, tmp_path: Path, outcomes: dict[str, int]) 
                 raise AssertionError(f"{kind} at {arg} of {rel}: {e}") from e
             assert outcome != "error without a message", f"{kind} at {arg} of {rel}"
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+
+# --- a write that cannot be rolled back, a failed fsync: the partition goes offline ---
+
+
+def test_append_that_cannot_be_rolled_back_takes_the_partition_offline_until_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import errno
+
+    import logcore.segment as segment_module
+    from logcore.errors import KafkaStorageError
+
+    lm = LogManager(tmp_path)
+    lm.create_topic("t", 1)
+    p = lm.partition("t", 0)
+    for i in range(10):
+        p.append(None, _value(i))
+    real_write = os.write
+
+    def half_then_enospc(fd: int, data: bytes) -> int:
+        real_write(fd, bytes(data)[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def no_truncate(fd: int, length: int) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(segment_module.os, "write", half_then_enospc)
+    monkeypatch.setattr(segment_module.os, "ftruncate", no_truncate)
+    with pytest.raises(KafkaStorageError, match=r"t-0.*No space left on device.*offline"):
+        p.append(None, b"lost")
+    monkeypatch.undo()
+    assert p.offline is not None
+    with pytest.raises(KafkaStorageError, match="offline"):
+        p.append(None, b"refused")
+    with pytest.raises(KafkaStorageError, match="offline"):
+        p.read(0)
+    assert p.high_watermark == 10
+    lm.close()  # an offline partition is not marked cleanly shut down
+    with caplog.at_level(logging.WARNING, logger="logcore"), LogManager(tmp_path) as lm2:
+        p2 = lm2.partition("t", 0)
+        assert p2.high_watermark == 10
+        assert [r.value for r in p2.read(0)] == [_value(i) for i in range(10)]
+        assert [(t.first_offset, t.records) for t in lm2.recovery_report] == [(10, 0)]
+        assert p2.append(None, b"next") == 10
+
+
+def test_short_write_on_a_full_disk_is_cut_back_and_the_partition_stays_online(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import logcore.segment as segment_module
+    from logcore.errors import KafkaStorageError
+
+    lm = LogManager(tmp_path)
+    lm.create_topic("t", 1)
+    p = lm.partition("t", 0)
+    p.append_batch([(None, _value(i)) for i in range(5)])
+    size = p.size_bytes
+    real_write = os.write
+    calls = {"n": 0}
+
+    def short_then_enospc(fd: int, data: bytes) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return real_write(fd, bytes(data)[:7])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(segment_module.os, "write", short_then_enospc)
+    with pytest.raises(KafkaStorageError, match="nothing of this request was written"):
+        p.append_batch([(None, b"a"), (None, b"b")])
+    monkeypatch.undo()
+    assert p.offline is None and p.size_bytes == size and p.high_watermark == 5
+    assert os.path.getsize(tmp_path / "t" / "0" / "00000000000000000000.log") == size
+    assert p.append(None, b"after") == 5
+    assert [r.value for r in p.read(0)] == [*(_value(i) for i in range(5)), b"after"]
+    lm.close()
+    with LogManager(tmp_path) as lm2:
+        assert [r.value for r in lm2.partition("t", 0).read(0)][-1] == b"after"
+        assert lm2.recovery_report == []
+
+
+def test_failed_fsync_is_not_acknowledged_and_takes_the_partition_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import logcore.segment as segment_module
+    from logcore.errors import KafkaStorageError
+
+    lm = LogManager(tmp_path)
+    lm.create_topic("t", 1, {"flush.messages": "1"})
+    p = lm.partition("t", 0)
+    p.append(None, b"durable")
+
+    def eio(fd: int) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(segment_module.os, "fsync", eio)
+    with pytest.raises(KafkaStorageError, match=r"flush.*t-0.*Input/output error"):
+        p.append(None, b"unknown")
+    monkeypatch.undo()
+    with pytest.raises(KafkaStorageError, match="offline"):
+        p.append(None, b"refused")
+    lm.close()
+    with LogManager(tmp_path) as lm2:
+        values = [r.value for r in lm2.partition("t", 0).read(0)]
+        # The unacknowledged record may survive (it reached the kernel); nothing else does.
+        assert values[0] == b"durable" and values[1:] in ([], [b"unknown"])
