@@ -351,6 +351,12 @@ def _target(
         return before + _int(value, "--shift-by"), ""
     if kind in ("to-datetime", "by-duration"):
         ts = parse_datetime(str(value)) if kind == "to-datetime" else now_ms - parse_duration(str(value))
+        if kind == "by-duration" and ts < 0:
+            raise InvalidRequest(
+                f"--by-duration {value} reaches back before 1970-01-01T00:00:00Z, where timestamps begin: "
+                f"at most {now_ms // 86_400_000} days (P{now_ms // 86_400_000}D) back from now; "
+                "--to-earliest goes to the start of the log"
+            )
         found = cluster.offset_for_timestamp(tp[0], tp[1], ts)
         if found is None:
             return hw, "no record is that new; using the high watermark"

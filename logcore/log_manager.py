@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -44,6 +45,7 @@ MAX_PARTITIONS = 10_000
 _LEGAL = re.compile(r"^[a-zA-Z0-9._-]+$")
 TOPIC_FILE = "topic.json"
 LOCK_FILE = ".lock"
+_log = logging.getLogger(__name__)
 _TRASH = re.compile(r".+\.[0-9a-f]{32}-delete")
 # A plain directory name leaves room for the ".<uuid hex>-delete" suffix of a delete
 # within the 255 bytes a file name may have.
@@ -218,6 +220,17 @@ class LogManager:
             # only remove what delete_topic renamed (its topic.json names another topic).
             if _TRASH.fullmatch(leftover.name) and not _is_live_topic_dir(leftover):
                 shutil.rmtree(leftover, ignore_errors=True)
+        for directory in sorted(self.data_dir.iterdir()):
+            # A directory a crash left before its topic.json was written (create_topic writes
+            # it last): not a topic. Skipped, never deleted: it may hold someone's bytes.
+            if directory.is_dir() and not directory.name.startswith(".") and not (directory / TOPIC_FILE).exists():
+                _log.warning(
+                    "skipping %s: it has no %s, so it is not a topic (left by a crash while creating one?); "
+                    "remove it or restore its %s",
+                    directory,
+                    TOPIC_FILE,
+                    TOPIC_FILE,
+                )
         for meta_path in sorted(self.data_dir.glob(f"*/{TOPIC_FILE}")):
             try:
                 meta = json.loads(meta_path.read_text())

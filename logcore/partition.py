@@ -176,7 +176,14 @@ class PartitionLog:
             leftover.unlink()
         for leftover in self.directory.glob("*.cleaned"):
             leftover.unlink()
-        bases = sorted(int(p.name[: -len(LOG_SUFFIX)]) for p in self.directory.glob("*" + LOG_SUFFIX))
+        bases = []
+        for p in self.directory.glob("*" + LOG_SUFFIX):
+            stem = p.name[: -len(LOG_SUFFIX)]
+            if stem.isascii() and stem.isdigit():
+                bases.append(int(stem))
+            else:  # not a segment (segments are named by their base offset): left alone
+                _log.warning("skipping %s: not a segment file (segments are named <base offset>%s)", p, LOG_SUFFIX)
+        bases.sort()
         interval = self.config.index_interval_bytes
         self._segments = [LogSegment(self.directory, b, interval) for b in bases]
         for seg in self._segments:

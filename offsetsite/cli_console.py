@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO, TypeAlias
 
@@ -21,6 +21,8 @@ from logcore.consumer import Consumer
 from logcore.errors import CommitFailed, InvalidRequest, KafkaError
 from logcore.groups import TopicPartition
 from logcore.records import Header
+
+from .cli_text import printable
 
 if TYPE_CHECKING:
     from logcore.cluster import Cluster
@@ -352,12 +354,59 @@ def run_produce(opened: Opened, args: argparse.Namespace, stdin: TextIO | None =
     if args.value is not None:
         send([], fixed_key, args.value.encode())
         return 0
-    for number, raw in enumerate(stdin or sys.stdin, 1):
-        line = raw[:-1] if raw.endswith("\n") else raw
-        line = line[:-1] if line.endswith("\r") else line
-        headers, key, value = reader.parse(line, number)
-        send(headers, key if reader.parse_key else fixed_key, value)
+    source = stdin or sys.stdin
+    lines = _stdin_lines(source)
+    if not _interactive(source):
+        # All or nothing: every line is decoded and parsed before the first append, so
+        # bytes that are not UTF-8 (or a malformed line) in line 4 leave no records 1-3.
+        lines = iter(list(lines))
+    parsed: Iterator[tuple[list[Header], bytes | None, bytes | None]] = (
+        reader.parse(line, number) for number, line in lines
+    )
+    if not _interactive(source):
+        parsed = iter(list(parsed))
+    written = 0
+    try:
+        for headers, key, value in parsed:
+            send(headers, key if reader.parse_key else fixed_key, value)
+            written += 1
+    except KafkaError:
+        if written:
+            print(f"Note: lines 1 to {written} of stdin were written; none after them.", file=sys.stderr)
+        raise
     return 0
+
+
+def _interactive(stream: TextIO) -> bool:
+    """A terminal: each line is sent as it is typed (there is no end to wait for)."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _stdin_lines(stream: TextIO) -> Iterator[tuple[int, str]]:
+    """Numbered lines of stdin without their line ends, refusing bytes that are not UTF-8."""
+    # The bytes under a text stream: a strict decoder would raise mid-iteration, and
+    # surrogateescape (a C locale) would hand over characters no record can hold.
+    binary = getattr(stream, "buffer", None)
+    source: Iterable[str | bytes] = binary if binary is not None else stream
+    for number, chunk in enumerate(source, 1):
+        try:
+            raw = chunk.decode("utf-8") if isinstance(chunk, bytes) else chunk
+            raw.encode("utf-8")
+        except (UnicodeDecodeError, UnicodeEncodeError) as e:
+            if isinstance(chunk, bytes):
+                shown = f"byte 0x{chunk[e.start]:02x} at byte {e.start + 1}"
+            else:  # surrogateescape (or a lone surrogate): the byte that is not UTF-8
+                char = ord(chunk[e.start])
+                what = f"byte 0x{char - 0xDC00:02x}" if 0xDC80 <= char <= 0xDCFF else f"U+{char:04X}"
+                shown = f"{what} at character {e.start + 1}"
+            raise InvalidRequest(
+                f"line {number} of stdin is not UTF-8 text: {shown}; nothing was written (records are UTF-8 lines)"
+            ) from None
+        line = raw[:-1] if raw.endswith("\n") else raw
+        yield number, line[:-1] if line.endswith("\r") else line
 
 
 def _check_target(cluster: Cluster, topic: str, partition: int | None) -> None:
@@ -545,7 +594,7 @@ def run_consume(opened: Opened, args: argparse.Namespace, out: TextIO | None = N
             if args.group:
                 print(
                     f"Note: the data directory is held by another process; reading as a standalone "
-                    f"client that commits for group '{args.group}' (it does not join the group).",
+                    f"client that commits for group '{printable(args.group)}' (it does not join the group).",
                     file=sys.stderr,
                 )
             _consume_direct(cluster, args, options, emit, printed)
@@ -704,13 +753,13 @@ def _poll_loop(
             now = time.monotonic()
             if now >= join_deadline:
                 raise InvalidRequest(
-                    f"group '{args.group}' gave this consumer no partitions within {JOIN_WAIT_S:.0f} s; "
-                    f"see: offsetsite groups --describe --group {args.group} --members"
+                    f"group '{printable(args.group)}' gave this consumer no partitions within {JOIN_WAIT_S:.0f} s; "
+                    f"see: offsetsite groups --describe --group {printable(args.group)} --members"
                 )
             if not warned and now - (join_deadline - JOIN_WAIT_S) > 2:
                 warned = True
                 print(
-                    f"Waiting for group '{args.group}' to finish rebalancing (members of a stopped "
+                    f"Waiting for group '{printable(args.group)}' to finish rebalancing (members of a stopped "
                     "process leave after their session timeout)...",
                     file=sys.stderr,
                 )

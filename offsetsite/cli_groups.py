@@ -23,6 +23,8 @@ from logcore.cluster import Cluster, GroupDescription
 from logcore.errors import GroupIdNotFound, InvalidRequest, KafkaError
 from logcore.lag import known_high_watermark, lag_messages
 
+from .cli_text import printable
+
 _SCENARIO_FLAGS = {
     "to_earliest": "to-earliest",
     "to_latest": "to-latest",
@@ -78,6 +80,7 @@ def _dash(value: object) -> str:
 
 
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str], min_widths: Sequence[int]) -> str:
+    rows = [[printable(c) for c in r] for r in rows]  # a group id must not rewrite the terminal
     widths = [max(min_widths[i], len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
@@ -89,9 +92,9 @@ def _table(rows: Sequence[Sequence[str]], header: Sequence[str], min_widths: Seq
 def _describe_status(d: GroupDescription) -> None:
     # ConsumerGroupCommand.shouldPrintMemberState: both notes go to stderr.
     if d.state == "Empty":
-        print(f"\nConsumer group '{d.group_id}' has no active members.", file=sys.stderr)
+        print(f"\nConsumer group '{printable(d.group_id)}' has no active members.", file=sys.stderr)
     elif d.state in ("PreparingRebalance", "CompletingRebalance"):
-        print(f"\nWarning: Consumer group '{d.group_id}' is rebalancing.", file=sys.stderr)
+        print(f"\nWarning: Consumer group '{printable(d.group_id)}' is rebalancing.", file=sys.stderr)
 
 
 def describe(cluster: Cluster, args: argparse.Namespace, out: TextIO) -> int:
@@ -104,7 +107,7 @@ def describe(cluster: Cluster, args: argparse.Namespace, out: TextIO) -> int:
             d = cluster.describe_group(group_id)
         except GroupIdNotFound:
             # Kafka's printError: stdout. The exit status 1 is ours (docs/cli.md).
-            print(f"\nError: Consumer group '{group_id}' does not exist.", file=out)
+            print(f"\nError: Consumer group '{printable(group_id)}' does not exist.", file=out)
             status = 1
             continue
         _describe_status(d)
@@ -188,11 +191,29 @@ def _scenario(args: argparse.Namespace) -> Scenario:
         )
     kind, value = chosen[0]
     if kind == "from-file":
-        try:
-            value = Path(value).read_text()
-        except OSError as e:
-            raise InvalidRequest(f"cannot read the offsets file {value}: {e.strerror}") from None
+        value = _read_offsets_file(value)
     return Scenario(kind, None if value is True else value)
+
+
+def _read_offsets_file(path: str) -> str:
+    """The ``--from-file`` CSV as text: UTF-8 (a BOM, as spreadsheets write, is dropped)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise InvalidRequest(f"cannot read the offsets file {path}: {e.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InvalidRequest(
+            f"the offsets file {path} is not UTF-8 text: byte 0x{data[e.start]:02x} at byte {e.start + 1}; "
+            "save it as UTF-8 (with or without a BOM)"
+        ) from None
+    if not text.strip():
+        raise InvalidRequest(
+            f"the offsets file {path} has no lines; expected topic,partition,offset "
+            "(or group,topic,partition,offset, as --export writes)"
+        )
+    return text
 
 
 def _plans_by_group(text: str, groups: Sequence[str]) -> dict[str, str]:
@@ -244,17 +265,18 @@ def reset(cluster: Cluster, args: argparse.Namespace, out: TextIO, restore: Rest
         group_scenario = scenario
         if file_plans is not None:
             if group_id not in file_plans:
-                print(f"\nError: No reset plan for group {group_id} found.", file=out)  # Kafka's words, stdout
+                # Kafka's words, stdout
+                print(f"\nError: No reset plan for group {printable(group_id)} found.", file=out)
                 status = 1
                 continue
             group_scenario = Scenario("from-file", file_plans[group_id])
         plan = plan_reset(cluster, group_id, group_scenario, scope, now_ms=now)
         if plan.refusal:
-            print(f"\nError: {plan.refusal}", file=out)  # Kafka's printError: stdout
+            print(f"\nError: {printable(plan.refusal)}", file=out)  # Kafka's printError: stdout
             status = 1
             continue
         for w in plan.warnings:
-            print(f"Warning: {w}", file=sys.stderr)
+            print(f"Warning: {printable(w)}", file=sys.stderr)
         if args.execute:
             # Read back from the cluster: say so when it holds something else than the plan.
             for t, part, want, held in execute_reset(cluster, plan, restore).mismatches:
@@ -310,7 +332,7 @@ def run(
                 print(_table([[g.group_id, g.state] for g in listing], ["GROUP", "STATE"], [15, 0]), end="", file=out)
             else:
                 for g in listing:
-                    print(g.group_id, file=out)
+                    print(printable(g.group_id), file=out)
             return 0
         if args.describe:
             return describe(cluster, args, out)
@@ -341,14 +363,14 @@ def run(
             raise InvalidRequest("--delete needs --group G or --all-groups")
         for group_id in groups:
             cluster.delete_group(group_id)
-            print(f"Deletion of requested consumer groups ('{group_id}') was successful.", file=out)
+            print(f"Deletion of requested consumer groups ('{printable(group_id)}') was successful.", file=out)
         return 0
     except ResetRefused as e:
-        print(f"\nError: {e}", file=out)  # Kafka's printError: stdout
+        print(f"\nError: {printable(e)}", file=out)  # Kafka's printError: stdout
         return 1
     except GroupIdNotFound as e:
-        print(f"\nError: {e}", file=sys.stderr)
+        print(f"\nError: {printable(e)}", file=sys.stderr)
         return 1
     except KafkaError as e:
-        print(f"Error: {e}", file=sys.stderr)
+        print(f"Error: {printable(e)}", file=sys.stderr)
         return 1
