@@ -9,10 +9,12 @@ space buffer), so a record whose append returned survives the process being kill
 from __future__ import annotations
 
 import logging
+import operator
 import os
 import struct
 import zlib
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 
 from .errors import CorruptRecord
@@ -275,13 +277,16 @@ class LogSegment:
             or offsets[0] < self.base_offset
             or positions[0] < 0
             or positions[-1] >= max(self.size, 1)
-            or any(offsets[i] >= offsets[i + 1] or positions[i] >= positions[i + 1] for i in range(n - 1))
+            or not all(map(operator.lt, offsets, islice(offsets, 1, None)))
+            or not all(map(operator.lt, positions, islice(positions, 1, None)))
         ):
             raise CorruptRecord(f"{self.index.path}: entries are out of order or point past the segment's end")
         ts, toffs = self.time_index.timestamps, self.time_index.offsets
         m = len(ts)
         if m and (
-            toffs[0] < self.base_offset or any(ts[i] >= ts[i + 1] or toffs[i] > toffs[i + 1] for i in range(m - 1))
+            toffs[0] < self.base_offset
+            or not all(map(operator.lt, ts, islice(ts, 1, None)))
+            or not all(map(operator.le, toffs, islice(toffs, 1, None)))
         ):
             raise CorruptRecord(f"{self.time_index.path}: entries are out of order")
 
