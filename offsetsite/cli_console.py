@@ -355,16 +355,12 @@ def run_produce(opened: Opened, args: argparse.Namespace, stdin: TextIO | None =
         send([], fixed_key, args.value.encode())
         return 0
     source = stdin or sys.stdin
-    lines = _stdin_lines(source)
-    if not _interactive(source):
-        # All or nothing: every line is decoded and parsed before the first append, so
-        # bytes that are not UTF-8 (or a malformed line) in line 4 leave no records 1-3.
-        lines = iter(list(lines))
+    # Line by line as they arrive, as kafka-console-producer.sh sends them: an endless
+    # pipe (tail -f ... | offsetsite produce) keeps producing. A line that cannot be sent
+    # stops the command, which says exactly which lines were written before it.
     parsed: Iterator[tuple[list[Header], bytes | None, bytes | None]] = (
-        reader.parse(line, number) for number, line in lines
+        reader.parse(line, number) for number, line in _stdin_lines(source)
     )
-    if not _interactive(source):
-        parsed = iter(list(parsed))
     written = 0
     try:
         for headers, key, value in parsed:
@@ -375,14 +371,6 @@ def run_produce(opened: Opened, args: argparse.Namespace, stdin: TextIO | None =
             print(f"Note: lines 1 to {written} of stdin were written; none after them.", file=sys.stderr)
         raise
     return 0
-
-
-def _interactive(stream: TextIO) -> bool:
-    """A terminal: each line is sent as it is typed (there is no end to wait for)."""
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def _stdin_lines(stream: TextIO) -> Iterator[tuple[int, str]]:
@@ -403,7 +391,7 @@ def _stdin_lines(stream: TextIO) -> Iterator[tuple[int, str]]:
                 what = f"byte 0x{char - 0xDC00:02x}" if 0xDC80 <= char <= 0xDCFF else f"U+{char:04X}"
                 shown = f"{what} at character {e.start + 1}"
             raise InvalidRequest(
-                f"line {number} of stdin is not UTF-8 text: {shown}; nothing was written (records are UTF-8 lines)"
+                f"line {number} of stdin is not UTF-8 text: {shown}; it was not written (records are UTF-8 lines)"
             ) from None
         line = raw[:-1] if raw.endswith("\n") else raw
         yield number, line[:-1] if line.endswith("\r") else line

@@ -299,9 +299,10 @@ def test_produce_refusals(run: Run) -> None:
     assert rc == 1 and ">= 0" in err
     rc, _, err = run("produce", "--topic", "seats", "--key", "k", "--property", "parse.key=true", stdin="")
     assert rc == 1 and "not both" in err
-    # Piped stdin is all or nothing: the line before the bad one was not appended either.
+    # Lines go out as they come (kafka-console-producer.sh): the line before the bad one was
+    # appended, and the refusal said so ("lines 1 to 1 of stdin were written").
     offsets = run.ok("topics", "--offsets", "--topic", "seats").splitlines()
-    assert sum(int(line.rsplit(":", 1)[1]) for line in offsets) == 0
+    assert sum(int(line.rsplit(":", 1)[1]) for line in offsets) == 1
 
 
 def test_ignore_error_keeps_lines_without_separator(run: Run) -> None:
@@ -688,7 +689,9 @@ def test_groups_describe_prints_negative_lag_like_kafka(run: Run, data_dir: Path
     with EmbeddedCluster(data_dir) as c:
         c.commit_offsets("ahead", {("seats", 0): 5})
         assert c.describe_group("ahead").offsets[0].lag == 0  # pages and /metrics stay clamped
-    row = next(line for line in run.ok("groups", "--describe", "--group", "ahead").splitlines() if line.startswith("ahead "))
+    row = next(
+        line for line in run.ok("groups", "--describe", "--group", "ahead").splitlines() if line.startswith("ahead ")
+    )
     assert row.split()[:6] == ["ahead", "seats", "0", "5", "2", "-3"]
 
 
@@ -725,7 +728,9 @@ def test_groups_active_refusal_and_rebalancing_streams(
             a.poll(0)
             time.sleep(0.05)
         assert a.assignment()
-        rc, out, err = run("groups", "--reset-offsets", "--group", "busy", "--topic", "seats", "--to-earliest", "--execute")
+        rc, out, err = run(
+            "groups", "--reset-offsets", "--group", "busy", "--topic", "seats", "--to-earliest", "--execute"
+        )
         assert "Error: Assignments can only be reset if the group 'busy' is inactive" in out
         assert "can only be reset" not in err
         assert rc == 1  # a documented difference: Kafka's tool exits 0 here
