@@ -131,6 +131,8 @@ class Cluster(abc.ABC):
     """Everything the web layer and the CLI need, whatever backs it."""
 
     events: EventBus
+    # Whether delete_offsets can delete some partitions' offsets (Kafka's OffsetDelete).
+    supports_offset_delete: bool = True
 
     # topics
     @abc.abstractmethod

@@ -184,6 +184,8 @@ class KafkaCluster(Cluster):
     """A real Kafka cluster behind the ``Cluster`` interface."""
 
     backend = "kafka"
+    # OffsetDelete (KIP-496) is not in confluent-kafka's AdminClient: see delete_offsets.
+    supports_offset_delete = False
 
     def __init__(self, config: KafkaClusterConfig, *, events: EventBus | None = None) -> None:
         self.config = config

@@ -118,6 +118,14 @@ def _parse_choice(value: str) -> TopicPartition:
 def group_delete_offsets(request: HttpRequest, group: str) -> HttpResponse:
     template = "dashboard/actions/delete_offsets.html"
     ctx: dict[str, Any] = {"group": group}
+    if not getattr(get_cluster(), "supports_offset_delete", True):
+        # Say so before the form is filled in, not after: the backend's own refusal
+        # (deleting no partition) gives the reason and what to use instead.
+        try:
+            get_cluster().delete_offsets(group, [])
+        except KafkaError as e:
+            ctx["refusal"] = str(e)
+        return render_action(request, template, ctx, REFUSED if request.method == "POST" else 200)
     if request.method != "POST":
         ctx.update(form=DeleteOffsetsForm(choices=_offset_choices(group)), note=state_note(describe(group)))
         return render_action(request, template, ctx)

@@ -40,7 +40,12 @@ def _permissions(request: HttpRequest, group_id: str) -> dict[str, bool]:
     operate = has_role(request.user, "operator")
     # Workshop visitors consume and commit in groups they started, never reset or delete.
     use = operate or (workshop_mode() and may_use_group(request, group_id, exists=True))
-    return {"may_use": use, "may_admin": operate}
+    return {
+        "may_use": use,
+        "may_admin": operate,
+        # A Kafka cluster cannot delete some offsets of a group (docs/kafka.md): no button.
+        "may_delete_offsets": operate and bool(getattr(get_cluster(), "supports_offset_delete", True)),
+    }
 
 
 def group(request: HttpRequest, group: str) -> HttpResponse:

@@ -352,3 +352,17 @@ def test_sizes_a_kafka_cluster_does_not_report_are_not_shown_as_numbers(
     assert "size on disk not reported by this cluster" in html
     assert not re.search(r">\s*-\d+[^<]{0,8}<", html)  # no negative size or segment count
     assert "not reported by this cluster" in body(viewer_client.get("/clusters/k/"))
+
+
+def test_delete_offsets_on_a_kafka_cluster_says_why_before_the_form(
+    operator_client: Client, seeded: tuple[str, str], kafka: KafkaCluster
+) -> None:
+    topic, group = seeded
+    assert "Delete offsets" not in body(operator_client.get(f"/clusters/k/groups/{group}/"))
+    assert "Delete group" in body(operator_client.get(f"/clusters/k/groups/{group}/"))
+    r = operator_client.get(f"/clusters/k/groups/{group}/delete-offsets/")
+    assert r.status_code == 200
+    assert "kafka-consumer-groups.sh --delete-offsets" in body(r)
+    r = operator_client.post(f"/clusters/k/groups/{group}/delete-offsets/", {"partitions": [f"{topic}:0"]})
+    assert r.status_code == 409
+    assert kafka.committed_offsets(group)[(topic, 0)].offset == 4
