@@ -269,7 +269,11 @@ class PartitionLog:
                 seg.first_batch_timestamp = rp.first_batch_timestamp
                 seg.time_index.truncate_to_offset(rp.next_offset)
             bound = self._segments[i + 1].base_offset if i + 1 < len(self._segments) else clean_end
-            cut = seg.recover(start, max_batch, end_offset=bound)
+            # The last segment is only ever appended to (the cleaner never rewrites it), so
+            # its batches follow each other exactly: a jump is a corrupt base offset, which
+            # the CRC does not cover. Older segments may have compaction's gaps.
+            is_last = i == len(self._segments) - 1
+            cut = seg.recover(start, max_batch, contiguous=is_last, end_offset=bound)
             self.recovered_bytes_cut += cut
             seg.persist_indexes()
             kept.append(seg)

@@ -600,3 +600,26 @@ def test_failed_fsync_is_not_acknowledged_and_takes_the_partition_offline(
         values = [r.value for r in lm2.partition("t", 0).read(0)]
         # The unacknowledged record may survive (it reached the kernel); nothing else does.
         assert values[0] == b"durable" and values[1:] in ([], [b"unknown"])
+
+
+def test_unclean_recovery_never_accepts_a_jump_in_a_base_offset(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The CRC does not cover the base offset: a flipped bit there must not move the HW."""
+    lm = LogManager(tmp_path)
+    lm.create_topic("t", 1)
+    p = lm.partition("t", 0)
+    for b in range(0, 30, 3):
+        p.append_batch([(None, _value(i)) for i in range(b, b + 3)])
+    lm.abandon()
+    log_path = tmp_path / "t" / "0" / "00000000000000000000.log"
+    pos, base, size = _batch_positions(log_path)[-1]
+    assert base == 27
+    data = bytearray(log_path.read_bytes())
+    data[pos + 2] ^= 0x01  # base offset 27 -> 65563
+    log_path.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="logcore"), LogManager(tmp_path) as lm2:
+        p2 = lm2.partition("t", 0)
+        assert p2.high_watermark == 27
+        assert [r.value for r in p2.read(0, max_records=100)] == [_value(i) for i in range(27)]
+        assert lm2.recovery_report and lm2.recovery_report[0].bytes == size
