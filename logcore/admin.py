@@ -224,20 +224,27 @@ def parse_duration(text: str) -> int:
     return -ms if sign == "-" else ms
 
 
-def parse_offsets_csv(text: str) -> dict[TopicPartition, int]:
-    """``--from-file``: CSV lines ``topic,partition,offset`` (Kafka also writes a group column first)."""
+def parse_offsets_csv(text: str, group_id: str | None = None) -> dict[TopicPartition, int]:
+    """``--from-file``: CSV lines ``topic,partition,offset``, or ``group,topic,partition,offset``
+    as kafka-consumer-groups.sh exports several groups: then only ``group_id``'s rows."""
     out: dict[TopicPartition, int] = {}
+    other_groups = False
     for n, row in enumerate(csv.reader(io.StringIO(text)), 1):
         if not row or not "".join(row).strip():
             continue
         if len(row) == 4:
-            row = row[1:]  # kafka-consumer-groups --export with several groups: group,topic,p,o
+            if group_id is not None and row[0].strip() != group_id:
+                other_groups = True  # another group's plan (Kafka's parseResetPlan keeps them apart)
+                continue
+            row = row[1:]
         if len(row) != 3:
             raise InvalidRequest(f"line {n} of the offsets file has {len(row)} fields; expected topic,partition,offset")
         try:
             out[(row[0].strip(), int(row[1]))] = int(row[2])
         except ValueError:
             raise InvalidRequest(f"line {n} of the offsets file: partition and offset must be numbers") from None
+    if not out and other_groups:
+        raise InvalidRequest(f"No reset plan for group {group_id} found.")
     return out
 
 
@@ -288,7 +295,7 @@ def plan_reset(
     """Compute a reset without changing anything (the dry run)."""
     state = _group_state(cluster, group_id)
     committed = {tp: om.offset for tp, om in (cluster.committed_offsets(group_id).items() if state != "Dead" else [])}
-    file_offsets = parse_offsets_csv(str(scenario.value)) if scenario.kind == "from-file" else None
+    file_offsets = parse_offsets_csv(str(scenario.value), group_id) if scenario.kind == "from-file" else None
     parts = _scope_partitions(cluster, group_id, scope, committed, file_offsets)
     rows: list[ResetRow] = []
     warnings: list[str] = []

@@ -440,3 +440,14 @@ def test_group_ids_are_escaped(operator_client: Client, log: None) -> None:
         assert r.status_code == 200
         assert "<img src=x" not in html
         assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_from_file_with_a_group_column_applies_only_this_groups_rows(operator_client: Client, log: None) -> None:
+    """Regression: the group column was dropped, so another group's rows applied here."""
+    text = "billing,orders,0,3\nbilling,orders,1,4\nother,orders,1,0\n"
+    r = preview(operator_client, scenario="from-file", offsets_text=text)
+    assert r.status_code == 200, r.content.decode()[:500]
+    assert {tp: after for tp, (_b, after, _r, _s) in rows_of(r).items()} == {("orders", 0): 3, ("orders", 1): 4}
+    r = preview(operator_client, scenario="from-file", offsets_text="other,orders,0,1\n")
+    assert "No reset plan for group billing found." in r.content.decode()
+    assert offsets() == {("orders", 0): 10, ("orders", 1): 5}
