@@ -1,9 +1,9 @@
 """Consumer lag beyond a number: lag in messages, lag in time, and lag health.
 
-Three views of how far a consumer group is behind one partition (SPEC.md section 7):
+Three views of how far a consumer group is behind one partition (docs/logcore.md, Kafka's rules, section 7):
 
 * **Lag in messages**: ``high watermark - committed``. The committed offset is the
-  *next* record the group will read (SPEC.md section 5), so a group whose committed
+  *next* record the group will read (docs/logcore.md, Kafka's rules, section 5), so a group whose committed
   offset equals the HW has read everything and its lag is 0, not 1.
 
 * **Lag in time**, the way kafka-lag-exporter (``LookupTable.scala``) computes it: keep,
@@ -16,24 +16,24 @@ Three views of how far a consumer group is behind one partition (SPEC.md section
   group as OK, WARN, ERR or NOTFOUND. See :func:`evaluate_partition`,
   :class:`CommitWindow` and :func:`evaluate_group`.
 
-Where SPEC.md, Burrow and kafka-lag-exporter differ, and what this module does:
+Where the rule, Burrow and kafka-lag-exporter differ, and what this module does:
 
-1. Order of the health checks. SPEC.md lists the rules without fixing an order; Burrow
+1. Order of the health checks. Kafka's rule (docs/logcore.md, section 7) lists them without fixing an order; Burrow
    (current master) checks, in this order: current lag 0 -> OK; STOP (unless the
    consumer was caught up at one of the recent HW samples); lag 0 at some commit of the
    window -> OK; REWIND; STALL; WARN; else OK. We follow Burrow. Checking STOP before
    "lag was 0 in the window" matters: a window whose last commit is an hour old says
    nothing about now, even if the lag was 0 back then.
-2. WARN. SPEC.md says "lag never went down"; Burrow's rule is "no commit of the window
+2. WARN. The rule says "lag never went down"; Burrow's rule is "no commit of the window
    has a lag *strictly smaller* than the commit before it", so a flat lag is a WARN too
    (not only a strictly growing one). We follow Burrow.
-3. STALL. SPEC.md: "the committed offset did not move while lag > 0". Burrow: every
+3. STALL. The rule: "the committed offset did not move while lag > 0". Burrow: every
    commit of the window has the same offset (and the current lag is > 0, and no commit
    of the window had lag 0). Same thing, made precise; we follow Burrow.
-4. Group status. SPEC.md: "the group's status is the worst partition's". Burrow reports
+4. Group status. The rule: "the group's status is the worst partition's". Burrow reports
    the worst partition status but folds STOP, STALL and REWIND into ERR at group level,
    and NOTFOUND for a group it does not know. :class:`GroupStatus` carries both: the
-   Burrow code in ``status`` and the worst partition (SPEC.md) in ``worst``.
+   Burrow code in ``status`` and the worst partition (the rule) in ``worst``.
 5. A HW that goes down (topic deleted and re-created, or truncated). kafka-lag-exporter
    ignores such a sample ("non-monotonic"), so its table stays stuck on the old topic
    until the partition disappears from a snapshot. We reset the table to the new point:
@@ -428,7 +428,7 @@ class GroupStatus:
     """Result of :func:`evaluate_group`.
 
     ``status`` is Burrow's group code (OK, WARN, ERR, NOTFOUND); ``worst`` is the
-    worst partition's status (SPEC.md: "the group's status is the worst
+    worst partition's status (Kafka's rule, docs/logcore.md section 7: "the group's status is the worst
     partition's"), ``None`` when the group has no partitions or was not found.
     """
 

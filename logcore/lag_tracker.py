@@ -27,7 +27,7 @@ What it answers, per partition of a group (``PartitionOffsets`` from any
 * :meth:`LagTracker.time_lag`: lag in time with where it came from (:data:`LagSource`):
 
   - ``"caught-up"``: lag 0, nothing to read;
-  - ``"interpolated"``: kafka-lag-exporter's method (SPEC.md section 7), now minus the
+  - ``"interpolated"``: kafka-lag-exporter's method (docs/logcore.md, Kafka's rules, section 7), now minus the
     time at which the committed offset was the HW, interpolated between two samples;
   - ``"record"``: when the tables cannot interpolate (no samples yet, or the committed
     offset is older than the oldest sample): now minus the timestamp of the record at

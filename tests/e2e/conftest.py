@@ -1,6 +1,6 @@
 """The real server in a subprocess, driven by Playwright in Debian's Chromium.
 
-Playwright cannot download its own browsers on these machines (see STACK.md), so the
+Playwright cannot download its own browsers on these machines (no network but package registries), so the
 tests launch /usr/bin/chromium. Without it they skip on a laptop and fail under CI.
 """
 

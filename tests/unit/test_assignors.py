@@ -39,7 +39,7 @@ def tps(spec: str) -> list[TopicPartition]:
     return sorted(out)
 
 
-# --- SPEC.md section 3 examples ---------------------------------------------------
+# --- docs/logcore.md, Kafka's rules, section 3 examples ---------------------------------------------------
 
 
 def test_range_spec_example() -> None:

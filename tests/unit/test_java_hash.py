@@ -10,7 +10,7 @@ from logcore.java_hash import java_abs, java_string_hashcode, partition_for_grou
 
 
 def test_testgroup_lives_on_partition_27_of_50() -> None:
-    # SPEC.md section 4.
+    # docs/logcore.md, Kafka's rules, section 4.
     assert partition_for_group("testgroup", 50) == 27
 
 

@@ -555,7 +555,9 @@ def test_plain_names_keep_their_directory_and_old_odd_directories_move(data_dir:
     # A data directory written before the mapping: a topic named like an engine file.
     old = data_dir / ".cli-token"
     (old / "0").mkdir(parents=True)
-    (old / "topic.json").write_text(json.dumps({"name": ".cli-token", "partitions": 1, "config": {}, "internal": False}))
+    (old / "topic.json").write_text(
+        json.dumps({"name": ".cli-token", "partitions": 1, "config": {}, "internal": False})
+    )
     with LogManager(data_dir, clock=clock) as lm:
         assert lm.list_topics() == [".cli-token", "__consumer_x", "orders"]
         lm.produce(".cli-token", b"v")

@@ -16,7 +16,7 @@ from logcore.partitioner import (
     to_positive,
 )
 
-# Kafka's UtilsTest.testMurmur2 (SPEC.md section 2).
+# Kafka's UtilsTest.testMurmur2 (docs/logcore.md, Kafka's rules, section 2).
 MURMUR2_VECTORS = [
     (b"21", -973932308),
     (b"foobar", -790332482),

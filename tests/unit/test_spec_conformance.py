@@ -1,4 +1,4 @@
-"""logcore against SPEC.md, rule by rule; each test is named after its section (s1-s7).
+"""logcore against Kafka's rules (docs/logcore.md), rule by rule; each test is named after its section (s1-s7).
 
 Rules already pinned elsewhere are not repeated here: murmur2's vectors
 (test_partitioner.py), the range/roundrobin/cooperative-sticky examples

@@ -249,7 +249,9 @@ async def test_websocket_frames_follow_the_viewers_filter(engine_dir: Path) -> N
     await sync_to_async(lambda: make_groups(get_cluster(), {"x1": 1, "x2": 2, "y": 3}))()
     with registry.registered("overview", views_overview.render_live):
         comm = WebsocketCommunicator(
-            application, "/ws/overview/?q=x&sort=-lag", headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")]
+            application,
+            "/ws/overview/?q=x&sort=-lag",
+            headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")],
         )
         connected, _ = await comm.connect()
         assert connected

@@ -471,7 +471,9 @@ async def test_topic_socket_pushes_strips_and_tail(engine_dir: Path) -> None:
 
     await sync_to_async(setup)()
     with registry.registered("topic", live_topics.render_topic):
-        comm = WebsocketCommunicator(application, "/ws/topic/orders/", headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")])
+        comm = WebsocketCommunicator(
+            application, "/ws/topic/orders/", headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")]
+        )
         connected, _ = await comm.connect()
         assert connected
         try:
