@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .clock import Clock, SystemClock
-from .errors import GroupIdNotFound
+from .errors import GroupIdNotFound, KafkaError
 from .events import EventBus
 from .groups import GroupCoordinator, GroupState, OffsetAndMetadata, TopicPartition
 from .lag import known_high_watermark, lag_messages
@@ -185,6 +185,16 @@ class Cluster(abc.ABC):
             return None
         records = self.read(topic, partition, offset, 1)
         return records[0].timestamp if records else None
+
+    def timestamps_at(self, keys: Iterable[tuple[str, int, int]]) -> dict[tuple[str, int, int], int | None]:
+        """``timestamp_at`` of many (topic, partition, offset); a backend may batch them."""
+        out: dict[tuple[str, int, int], int | None] = {}
+        for topic, partition, offset in keys:
+            try:
+                out[(topic, partition, offset)] = self.timestamp_at(topic, partition, offset)
+            except KafkaError:  # a partition gone since it was asked about
+                out[(topic, partition, offset)] = None
+        return out
 
     # groups
     @abc.abstractmethod

@@ -596,6 +596,60 @@ class KafkaCluster(Cluster):
                 self._reader.unassign()
         return out
 
+    def timestamp_at(self, topic: str, partition: int, offset: int) -> int | None:
+        return self.timestamps_at([(topic, partition, offset)]).get((topic, partition, offset))
+
+    def timestamps_at(self, keys: Iterable[tuple[str, int, int]]) -> dict[tuple[str, int, int], int | None]:
+        """The timestamp of the record at (or, past a compaction gap, after) each offset.
+
+        One ListOffsets pair for all partitions, then one fetch per round in which each
+        partition appears once (a partition asked at several offsets takes several
+        rounds), instead of two round trips and a fetch per key.
+        """
+        wanted = sorted(set(keys))
+        if not wanted:
+            return {}
+        return self._call("read record timestamps", lambda: self._timestamps(wanted))
+
+    def _timestamps(self, wanted: Sequence[tuple[str, int, int]]) -> dict[tuple[str, int, int], int | None]:
+        from confluent_kafka import KafkaError as CkError
+        from confluent_kafka import TopicPartition as CkTP
+
+        marks = self._watermarks_many({(t, p) for t, p, _ in wanted})
+        out: dict[tuple[str, int, int], int | None] = dict.fromkeys(wanted)
+        rounds: list[dict[TopicPartition, int]] = []
+        for t, p, o in wanted:
+            start, hw = marks.get((t, p), (-1, -1))
+            if not start <= o < hw:
+                continue  # no record there: None, as timestamp_at answers
+            for r in rounds:
+                if (t, p) not in r:
+                    r[(t, p)] = o
+                    break
+            else:
+                rounds.append({(t, p): o})
+        deadline = time.monotonic() + self.timeout_s
+        with self._reader_lock:
+            try:
+                for r in rounds:
+                    self._reader.assign([CkTP(t, p, o) for (t, p), o in r.items()])
+                    pending = set(r)
+                    while pending and time.monotonic() < deadline:
+                        left = max(min(deadline - time.monotonic(), 0.5), 0.01)
+                        for m in self._reader.consume(num_messages=len(pending), timeout=left):
+                            tp = (m.topic(), m.partition())
+                            if tp not in pending:
+                                continue
+                            err = m.error()
+                            if err is not None and err.code() != CkError._PARTITION_EOF:
+                                raise translate(_AsException(err), f"fetch {tp[0]}-{tp[1]}")
+                            if err is None:
+                                out[(tp[0], tp[1], r[tp])] = m.timestamp()[1]
+                            pending.discard(tp)  # a record, or the end of the partition
+            finally:
+                self._reader.unassign()
+        return out
+
     def produce(
         self,
         topic: str,

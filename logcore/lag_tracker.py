@@ -400,6 +400,51 @@ class LagTracker:
                 self._ts_cache.popitem(last=False)
         return found
 
+    def _usable_table(self, p: PartitionOffsets, committed: int) -> OffsetTimeTable | None:
+        """The partition's HW table if it can place ``committed`` (two samples, one past it)."""
+        # Otherwise its newest point predates the record and says nothing.
+        table = self._tables.get((p.topic, p.partition))
+        latest = table.latest if table is not None else None
+        if table is None or len(table) < 2 or latest is None or committed >= latest.high_watermark:
+            return None
+        return table
+
+    def prefetch_timestamps(
+        self, cluster: Cluster, offsets: Iterable[PartitionOffsets], *, interpolate: bool = True
+    ) -> None:
+        """Read, in one batch, the record timestamps ``time_lag`` of ``offsets`` will need.
+
+        A page of many groups otherwise reads one record per partition in turn; a Kafka
+        cluster answers the batch with one fetch of all those partitions.
+        """
+        wanted: set[tuple[str, int, int]] = set()
+        with self._lock:
+            self._adopt()
+            for p in offsets:
+                committed = p.committed
+                if committed is None or not p.lag:
+                    continue
+                table = self._usable_table(p, committed) if interpolate else None
+                if table is not None:
+                    pred = table.predict(committed)
+                    if pred is not None and not pred.extrapolated:
+                        continue  # answered by interpolation
+                key = (p.topic, p.partition, committed)
+                if key not in self._ts_cache:
+                    wanted.add(key)
+        if not wanted:
+            return
+        try:
+            found = cluster.timestamps_at(sorted(wanted))
+        except Exception:  # the per-partition reads in time_lag still answer what they can
+            return
+        with self._lock:
+            for key, ts in found.items():
+                if ts is not None:
+                    self._ts_cache[key] = ts
+            while len(self._ts_cache) > self._ts_cache_size:
+                self._ts_cache.popitem(last=False)
+
     def time_lag(self, cluster: Cluster, p: PartitionOffsets, at: int, *, interpolate: bool = True) -> TimeLag:
         """Lag in time of ``p`` at ``at`` (ms), with its source (see the module docstring).
 
@@ -414,12 +459,9 @@ class LagTracker:
             return TimeLag(0.0, "caught-up")
         with self._lock:
             self._adopt()  # never answer from the history (or cached timestamps) of a previous bus
-            table = self._tables.get((p.topic, p.partition)) if interpolate else None
-            # The table can place the committed offset only if a sample already saw a HW
-            # past it; otherwise its newest point predates the record and says nothing.
-            latest = table.latest if table is not None else None
-            usable = table is not None and len(table) >= 2 and latest is not None and committed < latest.high_watermark
-            if usable and table is not None:
+            table = self._usable_table(p, committed) if interpolate else None
+            usable = table is not None
+            if table is not None:
                 pred = table.predict(committed)
                 if pred is not None and not pred.extrapolated:
                     return TimeLag(max(at - pred.time_ms, 0.0), "interpolated")
@@ -513,4 +555,5 @@ class LagTracker:
             self.sync(cluster)
             at = self.clock()
             self.observe([desc], at)
+            self.prefetch_timestamps(cluster, desc.offsets)
             return desc, [self.partition_lag(cluster, desc.group_id, p, at) for p in desc.offsets], at

@@ -246,6 +246,7 @@ class LagTracker(lag_tracker.LagTracker):
         with self.lock:
             self.sync(cluster)
             at = self.clock()
+            self.prefetch_timestamps(cluster, (p for d in descs for p in d.offsets))
             return [_summary(summary_of(d), self.worst_time_lag(cluster, d.offsets, at)) for d in descs]
 
     def with_health(self, cluster: Cluster, descs: Sequence[GroupDescription]) -> list[GroupSummary]:
@@ -253,6 +254,7 @@ class LagTracker(lag_tracker.LagTracker):
         with self.lock:
             self.sync(cluster)
             at = self.clock()
+            self.prefetch_timestamps(cluster, (p for d in descs for p in d.offsets))
             return [
                 _summary(
                     summary_of(d),

@@ -284,3 +284,21 @@ def test_group_offsets_is_the_describe_table_without_members(cluster: KafkaClust
             (p.topic, p.partition, p.committed, p.high_watermark, p.lag) for p in cluster.describe_group(gid).offsets
         ]
         assert [(p.topic, p.partition, p.committed, p.high_watermark, p.lag) for p in got[gid]] == want
+
+
+def test_timestamps_at_in_one_batch(cluster: KafkaCluster) -> None:
+    topic = unique("ts")
+    cluster.create_topic(topic, 2)
+    for p in range(2):
+        for i in range(4):
+            cluster.produce(topic, b"x", partition=p, timestamp=1_000_000 + p * 100 + i)
+    keys = [(topic, 0, 1), (topic, 0, 3), (topic, 1, 0), (topic, 1, 4), (unique("gone"), 0, 0)]
+    got = cluster.timestamps_at(keys)
+    assert got == {
+        (topic, 0, 1): 1_000_001,
+        (topic, 0, 3): 1_000_003,  # the same partition twice: two rounds
+        (topic, 1, 0): 1_000_100,
+        (topic, 1, 4): None,  # at the HW: no record
+        keys[-1]: None,  # no such topic
+    }
+    assert cluster.timestamp_at(topic, 1, 2) == 1_000_102

@@ -387,3 +387,38 @@ def test_answers_never_come_from_a_previous_bus(tracker: LagTracker, cluster: Fa
     reopened.timestamps[("t", 0, 3)] = clock.ms - 2_000
     tracker.attach(reopened.events)  # as the engine's on-open hook does; no sync in between
     assert tracker.time_lag(reopened, row(3, 10), clock.ms) == TimeLag(2_000.0, "record")
+
+
+class _CountingCluster(EmbeddedCluster):
+    """The embedded engine, counting how record timestamps are asked for."""
+
+    singles = 0
+    batches = 0
+
+    def timestamp_at(self, topic: str, partition: int, offset: int) -> int | None:
+        type(self).singles += 1
+        return super().timestamp_at(topic, partition, offset)
+
+    def timestamps_at(self, keys: Iterable[tuple[str, int, int]]) -> dict[tuple[str, int, int], int | None]:
+        type(self).batches += 1
+        return super().timestamps_at(keys)
+
+
+def test_a_page_of_groups_reads_record_timestamps_in_one_batch(tmp_path: Path) -> None:
+    """A Kafka cluster answers a batch with one fetch; one read per partition in turn made an
+    overview of many groups take tens of seconds there."""
+    with _CountingCluster(tmp_path / "d") as cluster:
+        cluster.create_topic("t", 2)
+        for i in range(20):
+            cluster.produce("t", b"x", partition=i % 2, timestamp=1_000 + i)
+        for g in range(5):
+            cluster.commit_offsets(f"g{g}", {("t", 0): g, ("t", 1): g + 1})
+        descs = cluster.describe_groups([f"g{g}" for g in range(5)])
+        tracker = LagTracker(Clock(100_000))
+        _CountingCluster.singles = _CountingCluster.batches = 0
+        tracker.prefetch_timestamps(cluster, (p for d in descs for p in d.offsets))
+        assert _CountingCluster.batches == 1
+        singles_for_batch = _CountingCluster.singles
+        times = [tracker.worst_time_lag(cluster, d.offsets, 100_000) for d in descs]
+        assert _CountingCluster.singles == singles_for_batch  # every answer came from the batch
+        assert all(t.source == "record" and t.ms is not None for t in times)

@@ -944,6 +944,7 @@ _KAFKA_CODES = {
     "GROUP_SUBSCRIBED_TO_TOPIC",
     "INVALID_SESSION_TIMEOUT",
     "INVALID_REQUEST",
+    "KAFKA_STORAGE_ERROR",
     # reaching a real Kafka cluster (logcore.kafka_cluster)
     "NETWORK_EXCEPTION",
     "SASL_AUTHENTICATION_FAILED",
