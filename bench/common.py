@@ -6,6 +6,7 @@ A figure without the machine it ran on means little, so each benchmark embeds
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import sys
@@ -123,3 +124,11 @@ def table(figures: list[Figure]) -> str:
             f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:<{widths[3]}}  {r[4]}".rstrip()
         )
     return "\n".join(lines)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number > 0, written with or without separators (1_000, 1,000)."""
+    value = int(text.replace("_", "").replace(",", ""))
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
+    return value

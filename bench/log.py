@@ -47,7 +47,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from bench.common import Figure, machine, table, today
+from bench.common import Figure, machine, positive_int, table, today
 from logcore.config import TopicConfig
 from logcore.partition import META_FILE, PartitionLog
 from logcore.records import encode_batch
@@ -381,24 +381,17 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     }
 
 
-def _positive(text: str) -> int:
-    value = int(text.replace("_", "").replace(",", ""))
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
-    return value
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.log", description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true", help="print one JSON object of the figures")
-    p.add_argument("--records", type=_positive, default=1_000_000, help="records per contender (1,000,000)")
-    p.add_argument("--value-bytes", type=_positive, default=100, help="value size (100)")
+    p.add_argument("--records", type=positive_int, default=1_000_000, help="records per contender (1,000,000)")
+    p.add_argument("--value-bytes", type=positive_int, default=100, help="value size (100)")
     p.add_argument("--key-bytes", type=int, default=0, help="key size; 0 (default) sends null keys")
-    p.add_argument("--batch", type=_positive, default=1000, help="records per batched call (1,000)")
-    p.add_argument("--single-records", type=_positive, help="records appended one a call (default: --records)")
-    p.add_argument("--rounds", type=_positive, default=5, help="runs of each contender; the best counts (5)")
-    p.add_argument("--reopen-records", type=_positive, default=10_000_000, help="partition size to reopen (10M)")
-    p.add_argument("--kill-after", type=_positive, help="records the killed child appends (default: 10%% of reopen)")
+    p.add_argument("--batch", type=positive_int, default=1000, help="records per batched call (1,000)")
+    p.add_argument("--single-records", type=positive_int, help="records appended one a call (default: --records)")
+    p.add_argument("--rounds", type=positive_int, default=5, help="runs of each contender; the best counts (5)")
+    p.add_argument("--reopen-records", type=positive_int, default=10_000_000, help="partition size to reopen (10M)")
+    p.add_argument("--kill-after", type=positive_int, help="records the killed child appends (default: 10%% of reopen)")
     p.add_argument("--dir", type=Path, help="scratch directory (default: a new temporary one, removed after)")
     p.add_argument("--append-until-killed", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
