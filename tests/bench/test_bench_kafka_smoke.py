@@ -10,6 +10,8 @@ import pytest
 from bench import __main__ as dispatcher
 from bench import kafka
 
+from bench_table import target_rows
+
 pytestmark = [
     pytest.mark.kafka,
     pytest.mark.integration,
@@ -74,7 +76,7 @@ def test_kafka_bench_json_both_ways_agree(capsys: pytest.CaptureFixture[str]) ->
 def test_kafka_bench_table_through_the_dispatcher(capsys: pytest.CaptureFixture[str]) -> None:
     assert dispatcher.main(["kafka", *TINY]) == 0
     out = capsys.readouterr().out
-    rows = [line for line in out.splitlines() if line.rstrip().endswith(("PASS", "FAIL <<<"))]
+    rows = target_rows(out)
     assert len(rows) == len(TARGETS)
     assert "MISMATCH" not in out
     assert "cores" in out and "tansu" in out
