@@ -111,6 +111,7 @@ class Consumer:
         self._last_auto_commit = self.clock.monotonic_ms()
         self._next_partition = 0
         self._closed = False
+        self._paused: set[TopicPartition] = set()
 
     # --- subscription ------------------------------------------------------
 
@@ -146,6 +147,45 @@ class Consumer:
 
     def subscription(self) -> list[str]:
         return list(self._subscription)
+
+    def pause(self, partitions: Iterable[TopicPartition]) -> None:
+        """``KafkaConsumer.pause``: poll() keeps the membership alive but fetches nothing here.
+
+        As in Kafka, a partition revoked and assigned again comes back unpaused.
+        """
+        parts = list(partitions)
+        for tp in parts:
+            if tp not in self._assignment:
+                raise InvalidRequest(f"{tp[0]}-{tp[1]} is not assigned to this consumer")
+        self._paused.update(parts)
+
+    def resume(self, partitions: Iterable[TopicPartition]) -> None:
+        self._paused.difference_update(partitions)
+
+    def paused(self) -> list[TopicPartition]:
+        return sorted(self._paused)
+
+    def heartbeat(self) -> None:
+        """What Kafka's background heartbeat thread does between two polls (KIP-62).
+
+        It keeps the session alive while the application processes what the last poll
+        returned; it never rejoins (only poll() does) and does not count as a poll for
+        ``max.poll.interval.ms``. A rebalance it learns of makes the next poll rejoin.
+        """
+        if self._closed or self._manual or self.group_id is None or not self._joined or self._needs_join:
+            return
+        now = self.clock.monotonic_ms()
+        if now - self._last_heartbeat < self.heartbeat_interval_ms:
+            return
+        self._last_heartbeat = now
+        try:
+            self.coordinator.heartbeat(self.group_id, self.member_id, self.generation, polled=False)
+        except RebalanceInProgress:
+            self._needs_join = True
+        except IllegalGeneration:
+            self._fenced()
+        except UnknownMemberId:
+            self._lost()
 
     # --- group protocol ----------------------------------------------------
 
@@ -298,6 +338,7 @@ class Consumer:
             self._listener.on_partitions_revoked(list(partitions))
         for tp in partitions:
             self._positions.pop(tp, None)
+            self._paused.discard(tp)
 
     def _fenced(self) -> None:
         """ILLEGAL_GENERATION: keep the member id, lose the generation and the partitions.
@@ -322,6 +363,7 @@ class Consumer:
         self._assignment = []
         for tp in lost:
             self._positions.pop(tp, None)
+            self._paused.discard(tp)
         if lost and self._listener:
             self._listener.on_partitions_revoked(list(lost))
 
@@ -379,6 +421,9 @@ class Consumer:
         # short poll covers the partitions this poll did not reach too.
         for tp in parts:
             self._position(tp)
+        parts = [tp for tp in parts if tp not in self._paused]
+        if not parts:
+            return out
         n = len(parts)
         for i in range(n):
             if len(out) >= limit:
