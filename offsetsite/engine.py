@@ -112,6 +112,10 @@ def _embedded_proxy() -> Cluster:
                 delay = settings.OFFSETSITE.get("INITIAL_REBALANCE_DELAY_MS")
                 if delay is not None:
                     options["initial_rebalance_delay_ms"] = int(str(delay))
+                # Tests give the engine a logcore.ManualClock so lab scenarios never sleep.
+                clock = settings.OFFSETSITE.get("CLOCK")
+                if clock is not None:
+                    options["clock"] = clock
                 cluster = EmbeddedCluster(path, **options)
                 if settings.OFFSETSITE.get("MAINTENANCE", True):
                     # Group timers (session timeouts, offset expiry) and retention run
@@ -171,6 +175,11 @@ def restore_points() -> RestorePoints:
     if _restore is None:
         _restore = RestorePoints(data_dir() / "restore-points.json")
     return _restore
+
+
+def opened() -> EmbeddedCluster | None:
+    """The embedded engine if it is open now; never opens it (background threads ask this)."""
+    return _cluster
 
 
 def close() -> None:

@@ -17,4 +17,5 @@ websocket_urlpatterns: list[Any] = [
     path("ws/topic/<str:topic>/", consumers.TopicConsumer.as_asgi()),
     path("ws/group/<str:group>/", consumers.GroupConsumer.as_asgi()),
     path("ws/consumer-offsets/", consumers.ConsumerOffsetsConsumer.as_asgi()),
+    path("ws/lab/", consumers.LabConsumer.as_asgi()),
 ]

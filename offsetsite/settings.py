@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "offsetsite.core",
     "offsetsite.dashboard",
     "offsetsite.live",
+    "offsetsite.lab",
     "offsetsite.api",
 ]
 
@@ -194,6 +195,8 @@ OFFSETSITE = {
     "SAMPLER": os.environ.get("OFFSETSITE_SAMPLER", "1") == "1",
     # Live pages: at most this many frames a second per page.
     "LIVE_MAX_FPS": 10,
+    # The lab's ticket checkers run in a thread of the server (tests step them themselves).
+    "LAB_RUNNER": os.environ.get("OFFSETSITE_LAB_RUNNER", "1") == "1",
 }
 
 LOGGING = {

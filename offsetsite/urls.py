@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/", include("offsetsite.api.urls")),
     path("", include("offsetsite.api.metrics_urls")),
     path("", include("offsetsite.live.urls")),
+    path("lab/", include("offsetsite.lab.urls")),
     path("", include("offsetsite.dashboard.urls")),
 ]
 

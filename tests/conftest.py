@@ -23,6 +23,8 @@ def _no_background_sampler() -> None:
     from django.conf import settings
 
     settings.OFFSETSITE["SAMPLER"] = False
+    # Likewise the lab's checkers: tests step them on a ManualClock (offsetsite.lab.service.step_now).
+    settings.OFFSETSITE["LAB_RUNNER"] = False
 
 
 @pytest.fixture

@@ -48,6 +48,8 @@ class Action(StrEnum):
     TOKEN_CREATE = "token.create"  # noqa: S105 - an action name
     TOKEN_REVOKE = "token.revoke"  # noqa: S105 - an action name
     SETTINGS_CHANGE = "settings.change"
+    LAB_CHECKER = "lab.checker"  # a ticket checker started, paused, crashed, restarted, removed
+    LAB_RESET = "lab.reset"  # the whole lab (checkers, ledger, its groups' offsets) reset
 
 
 # The names earlier versions wrote (the pages and the API disagreed). Migration 0004

@@ -16,7 +16,9 @@ Which pages an event wakes:
 - topic T: events on T, and commits, resets and deletes of offsets on T (the topic page
   shows each group's committed offset);
 - __consumer_offsets page: every group offset or membership change, and appends to it;
-- group G: its own events, and appends to any topic G has offsets on (its lag moved).
+- group G: its own events, and appends to any topic G has offsets on (its lag moved);
+- lab (the lesson, the room, the facilitator's page): what the ticket checkers did
+  (:meth:`Bridge.touch_lab`), which also wakes the pages of their groups and topics.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ class Bridge:
         self._topic_v: dict[str, int] = {}
         self._group_v: dict[str, int] = {}
         self._co_v = 0
+        self._lab_v = 0
+        self._dirty_lab = False
         # Which topics each group has offsets on, both ways, for the append fan-out.
         self._group_topics: dict[str, set[str]] = {}
         self._topic_groups: dict[str, set[str]] = {}
@@ -180,6 +184,24 @@ class Bridge:
             loop = self._claim_wake()
         self._wake(loop)
 
+    def touch_lab(self, changed: set[tuple[str, str]]) -> None:
+        """The ticket checkers moved: (group, topic) pairs whose ledger or members changed.
+
+        Their processing is not an engine event (Kafka does not see it), so the lab's
+        runner reports it here; the lab pages and those groups' and topics' pages wake.
+        """
+        with self._lock:
+            self._seq += 1
+            v = self._seq
+            self._lab_v = v
+            self._dirty_lab = True
+            self._dirty_any = True
+            for group, topic in changed:
+                self._touch_group(group, v)
+                self._touch_topic(topic, v)
+            loop = self._claim_wake()
+        self._wake(loop)
+
     def _touch_topic(self, topic: str, v: int) -> None:
         self._topic_v[topic] = v
         self._dirty_topics.add(topic)
@@ -203,6 +225,8 @@ class Bridge:
                 return self._seq
             if kind == "consumer_offsets":
                 return self._co_v
+            if kind == "lab":
+                return self._lab_v
             if kind == "topic":
                 return self._topic_v.get(key, 0)
             if kind == "group":
@@ -225,7 +249,7 @@ class Bridge:
             if not self._listeners:
                 # Changes made while nobody listened need no notice: each page that
                 # connects gets a snapshot.
-                self._dirty_any = self._dirty_co = False
+                self._dirty_any = self._dirty_co = self._dirty_lab = False
                 self._dirty_topics.clear()
                 self._dirty_groups.clear()
             self._listeners[(kind, key)] = self._listeners.get((kind, key), 0) + 1
@@ -256,6 +280,8 @@ class Bridge:
                 names.append(channel_group("overview", cluster=self.cluster))
             if self._dirty_co and ("consumer_offsets", "") in self._listeners:
                 names.append(channel_group("consumer_offsets", cluster=self.cluster))
+            if self._dirty_lab and ("lab", "") in self._listeners:
+                names.append(channel_group("lab", cluster=self.cluster))
             groups = set(self._dirty_groups)
             for t in self._dirty_topics:
                 if ("topic", t) in self._listeners:
@@ -264,7 +290,7 @@ class Bridge:
             for g in groups:
                 if ("group", g) in self._listeners:
                     names.append(channel_group("group", g, self.cluster))
-            self._dirty_any = self._dirty_co = False
+            self._dirty_any = self._dirty_co = self._dirty_lab = False
             self._dirty_topics.clear()
             self._dirty_groups.clear()
             return names, self._seq

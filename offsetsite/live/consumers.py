@@ -314,3 +314,14 @@ class GroupConsumer(LivePageConsumer):
 
 class ConsumerOffsetsConsumer(LivePageConsumer):
     kind = "consumer_offsets"
+
+
+class LabConsumer(LivePageConsumer):
+    """The lesson, the room and the facilitator's page: what the ticket checkers do."""
+
+    kind = "lab"
+
+    def render_key(self) -> str:
+        # Which lab view and whose (view=lesson|room|facilitator, me=<checker>) rides in
+        # the query string, as the overview's filters do; every lab page listens to "".
+        return bytes(self.scope.get("query_string", b"")).decode("latin-1")

@@ -12,7 +12,7 @@ import hashlib
 import re
 
 _PLAIN = re.compile(r"^[a-zA-Z0-9\-_.]{1,60}$")
-KINDS = ("overview", "topic", "group", "consumer_offsets")
+KINDS = ("overview", "topic", "group", "consumer_offsets", "lab")
 
 
 def safe_part(name: str) -> str:
@@ -30,6 +30,6 @@ def channel_group(kind: str, key: str = "", cluster: str = "local") -> str:
     if kind not in KINDS:
         raise ValueError(f"unknown live page kind {kind!r}; expected one of {', '.join(KINDS)}")
     base = "live" if cluster == "local" else f"live.c.{cluster}"
-    if kind in ("overview", "consumer_offsets"):
+    if kind in ("overview", "consumer_offsets", "lab"):
         return f"{base}.{kind}"
     return f"{base}.{kind}.{safe_part(key)}"

@@ -6,11 +6,10 @@ import json
 import os
 
 import pytest
+from bench_table import target_rows
 
 from bench import __main__ as dispatcher
 from bench import kafka
-
-from bench_table import target_rows
 
 pytestmark = [
     pytest.mark.kafka,

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from bench_table import target_rows
 
 from bench import __main__ as dispatcher
 from bench import groups, log
-from bench_table import target_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 

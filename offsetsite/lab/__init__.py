@@ -1,0 +1,1 @@
+"""The lab: ticket checkers (simulated consumers) you can crash, the lesson and the room."""

@@ -1,0 +1,220 @@
+"""The embedded engine's ticket-checker lab, driven by one thread of the server.
+
+``logcore.checkers.Lab`` holds the checkers and the ledger; it never sleeps and is not
+thread-safe. This module owns the one ``Lab`` of the embedded engine, calls its
+``step()`` every ``STEP_S`` under the engine lock (as every engine caller holds it), and
+tells the live bridge what moved so the lab pages and the groups' and topics' pages
+wake. Views call the functions below; each takes the lock itself.
+
+Only the embedded engine has a lab: its checkers are group members inside this
+process. On a Kafka cluster they would be clients of someone else's brokers, which is
+what a workshop must not do by accident.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from logcore.checkers import CheckerSpec, CheckerView, Lab, PartitionCounts
+from logcore.cluster import EmbeddedCluster
+from logcore.ledger import Counts, Seat
+from offsetsite import engine
+from offsetsite.dashboard.partition_strip import Marker, register_position_source
+
+_log = logging.getLogger(__name__)
+
+STEP_S = 0.1  # how often the checkers' loops run: 10 a second keeps a 10 records/s pace smooth
+
+_lab: Lab | None = None
+_runner: _Runner | None = None
+_guard = threading.Lock()
+
+
+class _Runner(threading.Thread):
+    def __init__(self) -> None:
+        super().__init__(name="offsetsite-lab", daemon=True)
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        from offsetsite.live.bridge import BRIDGE
+
+        while not self.stop_event.wait(STEP_S):
+            try:
+                with engine.locked():
+                    lab = _current_lab()
+                    if lab is None or not lab.checkers:
+                        continue
+                    changed = lab.step()
+            except Exception:
+                # One bad round must not stop every checker for the life of the server.
+                _log.exception("lab step failed")
+                continue
+            if changed:
+                BRIDGE.touch_lab(changed)
+
+
+def _current_lab() -> Lab | None:
+    """The lab of the engine as it is open now (a reopened engine starts an empty lab).
+
+    Never opens the engine: the runner thread must not reopen one a test or a shutdown
+    just closed.
+    """
+    global _lab
+    cluster: EmbeddedCluster | None = engine.opened()
+    if _lab is not None and _lab.cluster is not cluster:
+        _lab = None
+    return _lab
+
+
+def lab() -> Lab:
+    """The embedded engine's lab; the caller holds ``engine.locked()``."""
+    global _lab, _runner
+    found = _current_lab()
+    if found is None:
+        found = _lab = Lab(engine.embedded())
+    register_position_source(member_positions)
+    with _guard:
+        if settings.OFFSETSITE.get("LAB_RUNNER", True) and (_runner is None or not _runner.is_alive()):
+            _runner = _Runner()
+            _runner.start()
+    return found
+
+
+def stop() -> None:
+    """Stop the runner thread (tests, server shutdown); the checkers keep their state."""
+    global _runner
+    with _guard:
+        runner, _runner = _runner, None
+    if runner is not None:
+        runner.stop_event.set()
+        runner.join(timeout=10)
+
+
+def step_now() -> set[tuple[str, str]]:
+    """One step at once (tests, and a page that wants the latest before it renders)."""
+    with engine.locked():
+        return lab().step()
+
+
+# --- what views call ------------------------------------------------------------------
+
+
+def start_checker(spec: CheckerSpec) -> CheckerView:
+    with engine.locked():
+        checker = lab().add(spec)
+        checker.step()
+        view = checker.view()
+    _wake({(spec.group, spec.topic)})
+    return view
+
+
+def control(name: str, action: str) -> CheckerView:
+    """pause, resume, crash, restart, stop or remove the checker ``name``."""
+    with engine.locked():
+        checker = lab().control(name, action)
+        view = checker.view()
+    _wake({(view.group, view.topic)})
+    return view
+
+
+def reset_lab() -> list[str]:
+    """Stop and forget every checker and the ledger; returns the groups the lab had."""
+    with engine.locked():
+        current = lab()
+        touched = {(c.spec.group, c.spec.topic) for c in current}
+        groups = current.groups()
+        current.reset()
+    _wake(touched)
+    return groups
+
+
+def _wake(changed: set[tuple[str, str]]) -> None:
+    from offsetsite.live.bridge import BRIDGE
+
+    BRIDGE.touch_lab(changed)
+
+
+@dataclass(frozen=True)
+class GroupLab:
+    """One group's checkers and numbers, as the lab pages and the group page show them."""
+
+    group: str
+    checkers: tuple[CheckerView, ...]
+    partitions: tuple[PartitionCounts, ...]
+    totals: Counts
+
+
+def group_lab(group: str) -> GroupLab | None:
+    """The group's lab state, or None when no checker ever ran in it."""
+    with engine.locked():
+        current = _lab_if_open()
+        if current is None or group not in current.groups():
+            return None
+        return _group_lab(current, group)
+
+
+def snapshot() -> list[GroupLab]:
+    """Every group of the lab, for the room and the facilitator's page."""
+    with engine.locked():
+        current = _lab_if_open()
+        if current is None:
+            return []
+        return [_group_lab(current, g) for g in current.groups()]
+
+
+def checkers() -> list[CheckerView]:
+    with engine.locked():
+        current = _lab_if_open()
+        return [] if current is None else [c.view() for c in current]
+
+
+def seats(group: str, topic: str, partition: int, first: int, end: int) -> list[Seat] | None:
+    """Seat states of [first, end) for a strip, or None when the group has no lab history."""
+    with engine.locked():
+        current = _lab_if_open()
+        if current is None or current.ledger.get(group, (topic, partition)) is None:
+            return None
+        return current.seats(group, (topic, partition), first, end)
+
+
+def version() -> int:
+    current = _lab
+    return 0 if current is None else current.version
+
+
+def _lab_if_open() -> Lab | None:
+    if not engine.is_embedded():
+        return None
+    return _current_lab()
+
+
+def _group_lab(current: Lab, group: str) -> GroupLab:
+    views = tuple(c.view() for c in current if c.spec.group == group)
+    rows = tuple(current.counts(group))
+    total = Counts()
+    for row in rows:
+        total = total + row.counts
+    return GroupLab(group, views, rows, total)
+
+
+def member_positions(topic: str) -> list[Marker]:
+    """Where each running checker reads next: the topic page draws these beside the commits."""
+    out: list[Marker] = []
+    for view in _views_on(topic):
+        for (t, p), offset in view.positions:
+            if t == topic:
+                out.append(Marker("position", view.group, offset, member=view.name, partition=p))
+    return out
+
+
+def _views_on(topic: str) -> Iterator[CheckerView]:
+    with engine.locked():
+        current = _lab_if_open()
+        if current is None:
+            return iter(())
+        return iter([c.view() for c in current if c.spec.topic == topic])
