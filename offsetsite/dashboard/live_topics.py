@@ -35,7 +35,10 @@ def render_topic(key: str, user: Any) -> str:
         # browser swaps only the one whose id is on the page.
         for p in ctx["topic"].partitions:
             page = records_page(cluster, key, p.partition, None, DEFAULT_PAGE)
-            parts.append(render_to_string("dashboard/topic.html#records_rows", {"page": page, "oob": True}))
+            tail_ctx = {"page": page, "oob": True}
+            # The caption too: its range and "holds no records" notice change with the rows.
+            parts.append(render_to_string("dashboard/topic.html#records_caption", tail_ctx))
+            parts.append(render_to_string("dashboard/topic.html#records_rows", tail_ctx))
     return "\n".join(parts)
 
 

@@ -63,7 +63,8 @@ class RecordsPage:
     tail: bool  # the page ends at the high watermark because the viewer asked for the tail
     rows: list[RecordRow] = field(default_factory=list)
     error: str = ""
-    notice: str = ""
+    notice: str = ""  # about the page itself (empty partition, compaction): replaced live with the rows
+    query_notice: str = ""  # about what the viewer asked for (a time jump): stays until the next request
     live_ok: bool = True  # False when the topic has more partitions than tails pushed live
 
     @property
@@ -88,6 +89,11 @@ class RecordsPage:
     def tbody_id(self) -> str:
         """Stable id of the rows: the tail's is swapped by live updates, others never."""
         return f"records-tail-p{self.partition}" if self.live else "records-page"
+
+    @property
+    def caption_id(self) -> str:
+        """Stable id of the range and notice above the rows, swapped live with them."""
+        return f"records-caption-p{self.partition}" if self.live else "records-caption"
 
 
 def valid_range_text(log_start: int, hw: int) -> str:

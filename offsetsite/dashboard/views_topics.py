@@ -105,8 +105,7 @@ def _records_for(request: HttpRequest, topic: TopicDescription) -> tuple[Records
                 offset = found
                 notice = f"The first record at or after {iso_utc(ts)} is at offset {found}."
     page = records_page(cluster, topic.name, partition, offset, size, parse_mode(request.GET.get("view")))
-    if notice:
-        page.notice = f"{notice} {page.notice}".strip()
+    page.query_notice = notice
     return page, problems
 
 

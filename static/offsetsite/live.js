@@ -53,7 +53,7 @@
   // elements it finds inside <template> wrappers, each parsed in a table context; so
   // wrap the frame's table parts and let htmx.swap do the frame. (The lazy match ends at
   // the first closing tag: a live table part must not hold a nested table.)
-  var OOB_TABLE_PART = /<(tbody|thead|tfoot|tr)\b[^>]*\bhx-swap-oob=[^>]*>[\s\S]*?<\/\1>/gi;
+  var OOB_TABLE_PART = /<(caption|tbody|thead|tfoot|tr)\b[^>]*\bhx-swap-oob=[^>]*>[\s\S]*?<\/\1>/gi;
   var ID_ATTR = /^<[a-z]+\b[^>]*?\bid="([^"]+)"/i;
 
   // A frame may carry parts this page does not show (the topic page's frame holds every

@@ -257,6 +257,33 @@ def test_hostile_keys_and_values_are_shown_as_text(server: Server, user_page: An
     no_xss(watcher)
 
 
+def test_live_records_replace_the_empty_partition_notice(server: Server, user_page: Any) -> None:
+    """Regression: "Partition 0 holds no records ... offsets [0, 0)" stayed above live rows until a reload."""
+    operator = user_page("otto")
+    operator.goto(server.url + "/topics/new/")
+    operator.fill("[name=name]", "empty-then-live")
+    operator.fill("[name=partitions]", "1")
+    operator.get_by_role("button", name="Create topic").click()
+    expect(operator).to_have_url(re.compile(r"/topics/empty-then-live/"))
+
+    watcher = user_page("vera")
+    watcher.goto(server.url + "/topics/empty-then-live/")
+    wait_live(watcher)
+    table = watcher.locator("#records-table")
+    expect(table).to_contain_text("Partition 0 holds no records")
+    expect(table).to_contain_text("offsets [0, 0)")
+
+    form = operator.locator("form.produce-form")
+    form.locator("[name=value]").fill("first")
+    form.locator("button[type=submit]").click()
+    expect(operator.locator("#produce-result")).to_contain_text("Produced to partition 0 at offset 0.")
+
+    expect(table.locator("tbody tr[data-offset]")).to_have_count(1, timeout=LIVE_UPDATE_TIMEOUT_MS)
+    expect(table).to_contain_text("offsets [0, 1)", timeout=LIVE_UPDATE_TIMEOUT_MS)
+    expect(table).not_to_contain_text("holds no records")
+    assert watcher.evaluate("performance.getEntriesByType('navigation').length") == 1
+
+
 def test_viewer_sees_no_operator_buttons_and_anonymous_gets_the_login_page(server: Server, user_page: Any) -> None:
     operator = user_page("otto")
     operator.goto(server.url + "/groups/ticket-checker/")

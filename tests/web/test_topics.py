@@ -453,6 +453,33 @@ def test_strip_names_the_member_a_partition_is_assigned_to(client: Client, engin
     assert "assigned to checkers / checker-7" in html
 
 
+def test_live_frame_replaces_the_empty_state_once_records_arrive(client: Client, engine_dir: Path) -> None:
+    """Regression: a page loaded on an empty partition kept "holds no records ... [0, 0)" after live rows came."""
+    c = get_cluster()
+    c.create_topic("fresh", 1)
+    page = client.get("/topics/fresh/").content.decode()
+    assert "Partition 0 holds no records" in page and "offsets [0, 0)" in page
+    for i in range(3):
+        c.produce("fresh", b"v%d" % i)
+    frame = live_topics.render_topic("fresh", None)
+    # Every element of the page that says the partition is empty is replaced by the frame.
+    empty_ids = re.findall(
+        r'<(?:caption|p|span|div)[^>]*id="([^"]+)"[^>]*>(?:(?!</(?:caption|p|span|div)>).)*'
+        r"holds no records",
+        page,
+        re.S,
+    )
+    assert empty_ids, "the empty state has no id a live frame could replace"
+    for element_id in empty_ids:
+        part = re.search(rf'<(\w+) id="{element_id}"[^>]*hx-swap-oob="true"[^>]*>.*?</\1>', frame, re.S)
+        assert part, f"the frame does not replace #{element_id}"
+        assert "holds no records" not in part.group(0)
+        assert "offsets [0, 3)" in part.group(0)
+    assert "offsets [0, 0)" not in frame
+    tail = re.search(r'<tbody id="records-tail-p0".*?</tbody>', frame, re.S)
+    assert tail and "v2" in tail.group(0)
+
+
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(60)
