@@ -62,13 +62,17 @@ __all__ = [
     "AddPointResult",
     "CommitSample",
     "CommitWindow",
+    "DrainRates",
     "GroupHealth",
     "GroupStatus",
     "HighWatermarkPoint",
+    "LagHistory",
+    "LagSample",
     "OffsetTimeTable",
     "PartitionHealth",
     "PartitionStatus",
     "TimePrediction",
+    "drain_rates",
     "estimated_time_to_clear_ms",
     "evaluate_group",
     "evaluate_partition",
@@ -151,6 +155,116 @@ def estimated_time_to_clear_ms(lag_messages: int, consume_rate_per_s: float, pro
     if drain_per_s <= 0 or math.isinf(produce_rate_per_s):
         return None
     return lag_messages / drain_per_s * 1000.0
+
+
+DEFAULT_RATE_WINDOW_MS = 180_000
+"""How far back :class:`LagHistory` looks for the read and write rates behind a time to
+clear. A consumer that commits every few seconds moves its committed offset in steps,
+and producers write in bursts: over the ten commits of a Burrow window (20 s in the
+demo) both rates swing past each other and the estimate flipped between a duration and
+"never". Three minutes hold dozens of commits and cover a whole swing of the demo's
+readers (two minutes)."""
+
+RATE_MIN_DISTANCE_MS = 1000
+"""Samples of a :class:`LagHistory` closer than this to the one before the newest
+replace the newest, so a page refreshed several times a second does not push the
+window's older history out."""
+
+
+@dataclass(frozen=True)
+class LagSample:
+    """A group partition at one moment: its committed offset and the HW then."""
+
+    at_ms: int
+    committed: int
+    high_watermark: int
+
+
+@dataclass(frozen=True)
+class DrainRates:
+    """Read and write rates of one group partition, smoothed over a :class:`LagHistory`.
+
+    Both are least-squares slopes (records a second) of the committed offset and of
+    the HW against time, so ``consume - produce`` is minus the slope of the lag over
+    the window: positive exactly when the lag has been shrinking over the window,
+    whatever its steps and bursts.
+    """
+
+    consume_per_s: float
+    produce_per_s: float
+    span_ms: int
+    samples: int
+
+    def time_to_clear_ms(self, lag: int) -> float | None:
+        """:func:`estimated_time_to_clear_ms` at these rates (``None``: the lag did not shrink)."""
+        return estimated_time_to_clear_ms(lag, self.consume_per_s, self.produce_per_s)
+
+
+def _slope_per_s(points: Sequence[tuple[int, int]]) -> float:
+    """Least-squares slope of ``(ms, value)`` points, per second; the points span some time.
+
+    Integer sums, one division: exactly linear points give their exact rate.
+    """
+    n = len(points)
+    sx = sum(x for x, _ in points)
+    sy = sum(y for _, y in points)
+    sxx = sum(x * x for x, _ in points)
+    sxy = sum(x * y for x, y in points)
+    return (n * sxy - sx * sy) * 1000 / (n * sxx - sx * sx)
+
+
+def drain_rates(samples: Sequence[LagSample]) -> DrainRates | None:
+    """Read and write rates over ``samples`` (oldest first); ``None`` when they span no time.
+
+    A rate below 0 (the committed offset or the HW went down inside the window) counts
+    as 0: it is no pace at which anything is read or written.
+    """
+    if len(samples) < 2 or samples[-1].at_ms <= samples[0].at_ms:
+        return None
+    t0 = samples[0].at_ms
+    consume = _slope_per_s([(s.at_ms - t0, s.committed) for s in samples])
+    produce = _slope_per_s([(s.at_ms - t0, s.high_watermark) for s in samples])
+    return DrainRates(max(consume, 0.0), max(produce, 0.0), samples[-1].at_ms - t0, len(samples))
+
+
+class LagHistory:
+    """``(time, committed, HW)`` samples of one group partition over the last ``window_ms``.
+
+    Fed with every commit (with the HW at that moment) and every observation of the
+    group; :meth:`rates` gives the smoothed read and write rates behind a time to clear.
+    """
+
+    def __init__(self, window_ms: int = DEFAULT_RATE_WINDOW_MS, min_distance_ms: int = RATE_MIN_DISTANCE_MS) -> None:
+        if window_ms <= 0:
+            raise ValueError(f"window_ms must be > 0, got {window_ms}")
+        self._window_ms = window_ms
+        self._min_distance_ms = max(min_distance_ms, 0)
+        self._samples: deque[LagSample] = deque()
+
+    @property
+    def samples(self) -> tuple[LagSample, ...]:
+        """The samples, oldest first."""
+        return tuple(self._samples)
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    def record(self, at_ms: int, committed: int, high_watermark: int) -> None:
+        sample = LagSample(at_ms, committed, high_watermark)
+        if self._samples and at_ms < self._samples[-1].at_ms:
+            return  # out of order (a commit event drained after a later observation)
+        # Compare with the sample before the newest: the newest then always holds the
+        # latest values while kept samples stay at least min_distance_ms apart.
+        if len(self._samples) >= 2 and at_ms - self._samples[-2].at_ms < self._min_distance_ms:
+            self._samples[-1] = sample
+        else:
+            self._samples.append(sample)
+        while self._samples and self._samples[0].at_ms < at_ms - self._window_ms:
+            self._samples.popleft()
+
+    def rates(self) -> DrainRates | None:
+        """:func:`drain_rates` over the window."""
+        return drain_rates(self._samples)
 
 
 # --------------------------------------------------------------------------- time

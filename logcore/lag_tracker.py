@@ -41,8 +41,10 @@ What it answers, per partition of a group (``PartitionOffsets`` from any
     applies.
 
 * :meth:`LagTracker.health`: Burrow's verdict over the partition's commit window;
-* :meth:`LagTracker.time_to_clear`: how long the lag takes to clear at the read rate
-  of the commit window and the write rate of the HW samples;
+* :meth:`LagTracker.time_to_clear`: how long the lag takes to clear at the read and
+  write rates smoothed over the partition's lag history (:class:`logcore.lag.LagHistory`,
+  the last few minutes of commits and observations), not over the ten commits of a
+  Burrow window, whose end points swing with every burst;
 * :meth:`LagTracker.partition_lag`: all of the above in one :class:`PartitionLag`.
 
 Lag in messages is always :func:`logcore.lag.lag_messages` (``PartitionOffsets.lag``).
@@ -76,9 +78,9 @@ from .lag import (
     AddPointResult,
     CommitWindow,
     GroupStatus,
+    LagHistory,
     OffsetTimeTable,
     PartitionStatus,
-    estimated_time_to_clear_ms,
     evaluate_group,
     evaluate_partition,
     known_high_watermark,
@@ -160,12 +162,6 @@ class PartitionLag:
     clear: TimeToClear | None
 
 
-def _rate(first: tuple[int, int], last: tuple[int, int]) -> float | None:
-    """Offsets a second between two (offset, ms) points; None when no time passed."""
-    span_ms = last[1] - first[1]
-    return None if span_ms <= 0 else max(last[0] - first[0], 0) * 1000.0 / span_ms
-
-
 # Items of a feed's queue: (kind, ...) tuples, kept small because appends run in the engine.
 _Pending = (
     tuple[Literal["hw"], TP, int, int]
@@ -235,6 +231,7 @@ class LagTracker:
         self._next_feed: _Feed | None = None  # set by attach(), adopted by the next computation
         self._tables: dict[TP, OffsetTimeTable] = {}
         self._windows: dict[GTP, CommitWindow] = {}
+        self._histories: dict[GTP, LagHistory] = {}  # rates behind the time to clear
         self._ts_cache: OrderedDict[tuple[str, int, int], int] = OrderedDict()
         self._ts_cache_size = timestamp_cache_size
         self._snapshot: tuple[int, int, list[GroupDescription]] | None = None
@@ -263,6 +260,7 @@ class LagTracker:
         with self._lock:
             self._tables.clear()
             self._windows.clear()
+            self._histories.clear()
             self._ts_cache.clear()
             self._snapshot = None
 
@@ -303,12 +301,16 @@ class LagTracker:
                     # seeds the window from the committed offset instead.
                     continue
                 self._window(key).record(offset, at, lag)
+                self._history(key).record(at, offset, hw)
             elif item[0] == "forget":
                 self._windows.pop(item[1], None)
+                self._histories.pop(item[1], None)
             elif item[0] == "forget_group":
                 group = item[1]
                 for key in [k for k in self._windows if k[0] == group]:
                     del self._windows[key]
+                for key in [k for k in self._histories if k[0] == group]:
+                    del self._histories[key]
             else:
                 self._forget_topic(item[1])
 
@@ -317,6 +319,8 @@ class LagTracker:
             del self._tables[tp]
         for key in [k for k in self._windows if k[1] == topic]:
             del self._windows[key]
+        for key in [k for k in self._histories if k[1] == topic]:
+            del self._histories[key]
         for ck in [k for k in self._ts_cache if k[0] == topic]:
             del self._ts_cache[ck]
 
@@ -325,6 +329,12 @@ class LagTracker:
         if window is None:
             window = self._windows[key] = CommitWindow()
         return window
+
+    def _history(self, key: GTP) -> LagHistory:
+        history = self._histories.get(key)
+        if history is None:
+            history = self._histories[key] = LagHistory()
+        return history
 
     def _add_hw(self, tp: TP, hw: int, at: int) -> None:
         table = self._tables.get(tp)
@@ -357,6 +367,8 @@ class LagTracker:
                     if p.committed is None or lag is None:
                         continue  # nothing committed, or no log to be behind on
                     key = (desc.group_id, p.topic, p.partition)
+                    if hw is not None:
+                        self._history(key).record(at, p.committed, hw)
                     if key not in self._windows:
                         # Committed before we were watching: one sample, stamped with its
                         # commit time, with the lag it has now (the best we know).
@@ -481,32 +493,28 @@ class LagTracker:
             return TimeLag.unknown()
 
     def time_to_clear(self, group_id: str, p: PartitionOffsets) -> TimeToClear | None:
-        """Time to clear the lag: consumption from the commit window, production from HW samples.
+        """Time to clear the lag at the read and write rates of the partition's lag history.
 
-        ``None`` when the lag is unknown or there are fewer than two commits or two samples.
+        Both rates are least-squares slopes over the last few minutes of samples
+        (:func:`logcore.lag.drain_rates`), so "will not clear" (``ms`` None) means the
+        lag has not shrunk over that window, not that producers outran the reader
+        between two commits. ``None`` when the lag is unknown or the group has made
+        fewer than two commits since it started (or since an operator moved it).
         """
         lag = p.lag
         if lag is None:
             return None
         with self._lock:
             self._adopt()
-            window = self._windows.get((group_id, p.topic, p.partition))
-            table = self._tables.get((p.topic, p.partition))
-            samples = window.samples if window else ()
-            points = table.points if table else ()
-        if len(samples) < 2 or len(points) < 2:
+            key = (group_id, p.topic, p.partition)
+            window = self._windows.get(key)
+            history = self._histories.get(key)
+            if window is None or len(window) < 2 or history is None:
+                return None
+            rates = history.rates()
+        if rates is None:
             return None
-        consume = _rate((samples[0].offset, samples[0].timestamp_ms), (samples[-1].offset, samples[-1].timestamp_ms))
-        # Production over the same stretch of time as the commits, where samples allow.
-        recent = [pt for pt in points if pt.sampled_at_ms >= samples[0].timestamp_ms] or list(points[-2:])
-        if len(recent) < 2:
-            recent = list(points[-2:])
-        produce = _rate(
-            (recent[0].high_watermark, recent[0].sampled_at_ms), (recent[-1].high_watermark, recent[-1].sampled_at_ms)
-        )
-        if consume is None or produce is None:
-            return None
-        return TimeToClear(estimated_time_to_clear_ms(lag, consume, produce), consume, produce)
+        return TimeToClear(rates.time_to_clear_ms(lag), rates.consume_per_s, rates.produce_per_s)
 
     def health(self, group_id: str, p: PartitionOffsets, at: int) -> PartitionStatus | None:
         """Burrow's verdict on ``p`` at ``at``; ``None`` when nothing is committed or the topic is gone."""

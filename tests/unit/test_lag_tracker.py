@@ -315,6 +315,57 @@ def test_time_to_clear_from_commit_and_hw_rates(tracker: LagTracker, cluster: Fa
     assert tracker.time_to_clear("other", p) is None  # no commits of that group
 
 
+def _swinging_reader(
+    tracker: LagTracker, cluster: FakeCluster, clock: Clock, *, mean_read_per_s: float, seconds: int
+) -> list[TimeToClear | None]:
+    """A partition written in bursts (1 record/s on average) and read by a group whose pace
+    swings from 25 % to 175 % of ``mean_read_per_s`` over a minute, committing every 2 s
+    (the demo's checkers). The page is looked at every second: one answer per second."""
+    import math
+    import random
+
+    rnd = random.Random(7)  # fixed: the same "noise" on every run
+    hw, offset, owed = 1000, 0, 0.0
+    appended(cluster.events, hw)
+    committed(cluster.events, "g", offset)
+    answers = []
+    for second in range(1, seconds + 1):
+        clock.ms += 1000
+        burst = rnd.choice((0, 0, 0, 1, 1, 2, 3))  # 1 a second on average, in bursts
+        for _ in range(burst):
+            hw += 1
+            appended(cluster.events, hw)
+        owed += mean_read_per_s * (1 + 0.75 * math.sin(2 * math.pi * second / 60))
+        if second % 2 == 0:
+            step = min(int(owed), hw - offset)
+            owed -= step
+            offset += step
+            committed(cluster.events, "g", offset)
+        cluster.set_offsets("g", row(offset, hw))
+        tracker.all_groups(cluster)  # what each live frame of the page does
+        answers.append(tracker.time_to_clear("g", row(offset, hw)))
+    return answers
+
+
+def test_time_to_clear_holds_a_value_while_a_noisy_reader_drains(
+    tracker: LagTracker, cluster: FakeCluster, clock: Clock
+) -> None:
+    """Regression: "time to clear" flipped between a value and "not at this pace" every few
+    seconds while the lag, over minutes, kept going down."""
+    answers = _swinging_reader(tracker, cluster, clock, mean_read_per_s=2.0, seconds=240)
+    # From the first full swing on, every answer is a duration: the reader drains.
+    for second, t in enumerate(answers[60:], start=61):
+        assert t is not None and t.ms is not None, f"no time to clear at second {second}: {t}"
+        assert 1.0 < t.consume_per_s < 3.0 and 0.5 < t.produce_per_s < 1.5
+
+
+def test_time_to_clear_says_never_while_a_noisy_reader_falls_behind(
+    tracker: LagTracker, cluster: FakeCluster, clock: Clock
+) -> None:
+    answers = _swinging_reader(tracker, cluster, clock, mean_read_per_s=0.6, seconds=240)
+    assert all(t is not None and t.ms is None for t in answers[60:])
+
+
 def test_deletions_forget_history(tracker: LagTracker, cluster: FakeCluster, clock: Clock) -> None:
     appended(cluster.events, 10)
     appended(cluster.events, 10, topic="u")
