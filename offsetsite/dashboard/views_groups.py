@@ -49,18 +49,35 @@ def _permissions(request: HttpRequest, group_id: str) -> dict[str, bool]:
 
 
 def group(request: HttpRequest, group: str) -> HttpResponse:
+    return render_group(request, group)
+
+
+def render_group(request: HttpRequest, group: str, lab_form: Any = None, status: int = 200) -> HttpResponse:
+    """The page; the lab's start view renders it again with its refused form (``lab_form``)."""
+    from offsetsite.lab.views_checkers import page_context
+
     context = group_context(group)
     if context is None:
         return render(request, "dashboard/group_missing.html", {"group_id": group}, status=404)
     context.update(_permissions(request, group))
-    return render(request, "dashboard/group.html", context)
+    context.update(page_context(request, group, lab_form))
+    return render(request, "dashboard/group.html", context, status=status)
 
 
 def render_live(key: str, user: Any) -> str:
-    """The group page's live parts (header facts, members, partitions) for ``key``'s group."""
-    context = group_context(key)
+    """The group page's live parts (header facts, members, partitions, ticket checkers).
+
+    ``key`` is the group id, followed by the visitor's own checkers after OWN_SEP when
+    the page's socket carries them (see offsetsite.lab.views_checkers).
+    """
+    from offsetsite.lab.views_checkers import OWN_SEP, live_parts
+
+    group_id, sep, _ = key.rpartition(OWN_SEP)
+    if not sep:
+        group_id = key
+    context = group_context(group_id)
     if context is None:
         # Deleted while watched: say so in place of the state line.
-        return render_to_string("dashboard/group.html#gone", {"group_id": key, "oob": True})
+        return render_to_string("dashboard/group.html#gone", {"group_id": group_id, "oob": True})
     context.update({"oob": True, "user": user})
-    return render_to_string("dashboard/group.html#live", context)
+    return render_to_string("dashboard/group.html#live", context) + live_parts(key, user)

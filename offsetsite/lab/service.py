@@ -218,3 +218,30 @@ def _views_on(topic: str) -> Iterator[CheckerView]:
         if current is None:
             return iter(())
         return iter([c.view() for c in current if c.spec.topic == topic])
+
+
+def stale_session_s(group: str) -> float | None:
+    """Seconds until the last member no checker answers for (a crashed one) misses its session.
+
+    A restarted checker joins while the crashed member is still in the group: the
+    coordinator waits for every known member to rejoin, and a member that never
+    heartbeats again is removed only once ``session.timeout.ms`` has passed since its
+    last heartbeat (Kafka's group protocol, KIP-62). None when no such member is left.
+    """
+    with engine.locked():
+        current = _lab_if_open()
+        if current is None:
+            return None
+        coordinator = current.cluster.coordinator
+        alive = {c.consumer.member_id for c in current if c.consumer is not None and c.spec.group == group}
+        with coordinator.lock:
+            found = coordinator.groups.get(group)
+            if found is None:
+                return None
+            now = coordinator.clock.now_ms()
+            left = [
+                m.session_timeout_ms - (now - m.last_heartbeat_ms)
+                for m in found.members.values()
+                if m.member_id not in alive and m.client_host == "/lab"
+            ]
+    return max(0.0, max(left) / 1000) if left else None

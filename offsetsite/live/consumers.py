@@ -310,6 +310,23 @@ class TopicConsumer(LivePageConsumer):
 class GroupConsumer(LivePageConsumer):
     kind = "group"
     url_kwarg = "group"
+    own_checkers: tuple[str, ...] = ()
+
+    async def connect(self) -> None:
+        # The ticket checkers a workshop visitor started (offsetsite.lab.views_checkers)
+        # get buttons on their page; a renderer sees only the user, so the names ride in
+        # the render key. Read once here: the session is a database read.
+        session = self.scope.get("session")
+        if session is not None:
+            from offsetsite.lab.views_checkers import session_checkers
+
+            self.own_checkers = tuple(await sync_to_async(session_checkers)(session))
+        await super().connect()
+
+    def render_key(self) -> str:
+        from offsetsite.lab.views_checkers import OWN_SEP
+
+        return self.key + OWN_SEP + ",".join(self.own_checkers) if self.own_checkers else self.key
 
 
 class ConsumerOffsetsConsumer(LivePageConsumer):
