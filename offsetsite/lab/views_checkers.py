@@ -23,8 +23,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from logcore.checkers import CheckerView, State
+from logcore.checkers import CheckerView, PartitionCounts, State
 from logcore.errors import KafkaError
+from logcore.ledger import Seat
 from offsetsite import engine
 from offsetsite.core import audit
 from offsetsite.core.audit import Action, Actor
@@ -148,7 +149,28 @@ def panel_context(group: str, user: Any, own: list[str] | None) -> dict[str, Any
                 actions=_actions(v) if mine else (),
             )
         )
-    return {"lab": lab, "checker_rows": rows, "group_id": group}
+    parts = [PartitionRow(p, _lost_seats(group, p)) for p in (lab.partitions if lab is not None else ())]
+    return {"lab": lab, "checker_rows": rows, "partition_rows": parts, "group_id": group}
+
+
+@dataclass(frozen=True)
+class PartitionRow:
+    counts: PartitionCounts
+    lost: str  # which seats were lost, the first few
+
+
+LOST_SHOWN = 12  # seats listed by number; the count says how many in all
+LOST_SCAN = 5_000  # how far behind the committed offset lost seats are looked for
+
+
+def _lost_seats(group: str, p: PartitionCounts) -> str:
+    if not p.counts.losses or p.committed is None:
+        return ""
+    first = max(p.log_start, p.committed - LOST_SCAN)
+    seats = service.seats(group, p.topic, p.partition, first, p.committed) or []
+    lost = [first + i for i, s in enumerate(seats) if s is Seat.SKIPPED]
+    text = ", ".join(str(o) for o in lost[:LOST_SHOWN])
+    return text + (f" and {len(lost) - LOST_SHOWN} more" if len(lost) > LOST_SHOWN else "")
 
 
 def _viewer_owns(request: HttpRequest) -> list[str] | None:

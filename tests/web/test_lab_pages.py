@@ -81,3 +81,132 @@ def test_crash_and_restart_with_every_10_shows_5_duplicates(clock: ManualClock, 
     assert totals(page) == {"duplicates": 5, "losses": 0, "in-flight": 0, "processed": 35}
     actions = list(AuditEntry.objects.filter(action="lab.checker").values_list("details__action", flat=True))
     assert sorted(actions) == ["crash", "restart", "start"]
+
+
+def test_commit_before_processing_shows_the_lost_seats(clock: ManualClock, operator_client: Client) -> None:
+    train()
+    assert start(operator_client, policy="before").status_code == 302
+    advance(clock, 1_200)  # 12 checked; the third batch (10..14) was noted when fetched
+    control(operator_client, "front", "crash")
+    control(operator_client, "front", "restart")
+    advance(clock, 15_000)
+    page = operator_client.get("/groups/checkers/").content.decode()
+    assert totals(page) == {"duplicates": 0, "losses": 3, "in-flight": 0, "processed": 27}
+    assert '<small class="lost-seats">seats 12, 13, 14</small>' in page
+    assert "never checked, but the notebook says done" in page
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"pace": "0"}, "The pace must be between 0.1 and 100 records a second; got 0."),
+        ({"pace": "fast"}, "Enter a number."),
+        ({"every": "0"}, "N must be a whole number between 1 and 10000"),
+        ({"strategy": "auto", "interval_ms": "5"}, "T must be a whole number of milliseconds between 100 and 600000"),
+        ({"topic": "no-such-topic"}, "Select a valid choice. no-such-topic is not one of the available choices."),
+        ({"strategy": "sometimes"}, "Select a valid choice. sometimes is not one of the available choices."),
+    ],
+)
+def test_refused_input_shows_the_form_again_and_changes_nothing(
+    clock: ManualClock, operator_client: Client, fields: dict[str, str], message: str
+) -> None:
+    train()
+    r = start(operator_client, **fields)
+    assert r.status_code == 422
+    page = r.content.decode()
+    assert message in page.replace("&#x27;", "'")
+    assert 'name="name"' in page and 'value="front"' in page  # the form again, with its values
+    assert service.checkers() == []
+    assert not AuditEntry.objects.exists()
+
+
+def test_a_taken_name_is_refused(clock: ManualClock, operator_client: Client) -> None:
+    train()
+    assert start(operator_client).status_code == 302
+    r = start(operator_client, policy="each")
+    assert r.status_code == 409
+    assert "a checker named &#x27;front&#x27; exists already; choose another name" in r.content.decode()
+    assert [(c.name, c.policy) for c in service.checkers()] == [("front", "every:10")]
+    assert AuditEntry.objects.count() == 1
+
+
+def test_a_viewer_gets_403_and_nothing_changes(
+    clock: ManualClock, operator_client: Client, viewer_client: Client
+) -> None:
+    train()
+    start(operator_client)
+    page = viewer_client.get("/groups/checkers/").content.decode()
+    assert 'id="lab-checkers"' in page and "Start checker" not in page
+    assert 'value="crash"' not in page  # no buttons for a reader
+    assert start(viewer_client, name="other").status_code == 403
+    assert control(viewer_client, "front", "crash").status_code == 403
+    assert [(c.name, c.state) for c in service.checkers()] == [("front", "running")]
+    assert AuditEntry.objects.count() == 1
+    # Anonymous, outside workshop mode: the login page.
+    r = control(Client(), "front", "crash")
+    assert r.status_code == 302 and "/login" in r["Location"]
+
+
+def test_csrf_is_required(clock: ManualClock, operator: Any) -> None:
+    train()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(operator)
+    assert start(client).status_code == 403
+    assert service.checkers() == []
+    page = client.get("/groups/checkers/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    r = client.post(
+        "/lab/groups/checkers/checkers/",
+        {"name": "front", "topic": "train", "pace": "5", "strategy": "each", "csrfmiddlewaretoken": token},
+    )
+    assert r.status_code == 302
+    assert client.post("/lab/checkers/front/control/", {"action": "crash"}).status_code == 403
+    assert [c.state for c in service.checkers()] == ["running"]
+
+
+def test_a_hostile_checker_name_is_refused_and_a_hostile_group_id_escaped(
+    clock: ManualClock, operator_client: Client
+) -> None:
+    hostile = '<img src=x onerror="alert(1)">'
+    train(group=hostile)
+    r = operator_client.post(
+        f"/lab/groups/{hostile}/checkers/",
+        {"name": "<script>alert(1)</script>", "topic": "train", "pace": "5", "strategy": "each"},
+    )
+    assert r.status_code == 422
+    page = r.content.decode()
+    assert "A checker name may hold 1 to 40 letters" in page
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert hostile not in page and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in page
+    assert service.checkers() == []
+    # A good name in the hostile group: the rows escape the group id too.
+    r = operator_client.post(
+        f"/lab/groups/{hostile}/checkers/", {"name": "front", "topic": "train", "pace": "5", "strategy": "each"}
+    )
+    assert r.status_code == 302
+    page = operator_client.get(f"/groups/{hostile}/").content.decode()
+    assert hostile not in page and 'data-checker="front"' in page
+
+
+def test_workshop_visitors_control_only_their_own_checkers(
+    clock: ManualClock, operator_client: Client, settings: Any
+) -> None:
+    train(group="mine")
+    engine.get_cluster().commit_offsets("theirs", {("train", 0): 0})
+    settings.OFFSETSITE = {**settings.OFFSETSITE, "WORKSHOP": True}
+    form = {"topic": "train", "pace": "5", "strategy": "each"}
+    assert operator_client.post("/lab/groups/mine/checkers/", {**form, "name": "staff"}).status_code == 302
+    visitor = Client()
+    # The visitor consumed in "mine" first, so it is their group (offsetsite.core.workshop).
+    session = visitor.session
+    session["offsetsite.own_groups"] = ["mine"]
+    session.save()
+    assert visitor.post("/lab/groups/mine/checkers/", {**form, "name": "guest"}).status_code == 302
+    assert visitor.post("/lab/groups/theirs/checkers/", {**form, "name": "g2"}).status_code == 403
+    assert control(visitor, "guest", "pause").status_code == 302
+    assert control(visitor, "staff", "crash").status_code == 403
+    assert {c.name: str(c.state) for c in service.checkers()} == {"staff": "running", "guest": "paused"}
+    page = visitor.get("/groups/mine/").content.decode()
+    assert 'aria-label="resume checker guest"' in page and 'aria-label="crash checker staff"' not in page
+    entry = AuditEntry.objects.filter(details__checker="guest", details__action="pause").get()
+    assert entry.user is None and entry.group_id == "mine"
