@@ -5,6 +5,7 @@ OFFSETSITE_DB         a PostgreSQL URL-ish "postgres://user@host:port/name" or u
 OFFSETSITE_REDIS      redis://host:port for the channel layer when several processes serve
 OFFSETSITE_WORKSHOP   1: anonymous visitors may produce and consume in groups of their own
 OFFSETSITE_READ_LOGIN 1: anonymous visitors must log in to read pages
+OFFSETSITE_ROOM_CAP   attendees the workshop room (/lab/room/) takes at most (default 200)
 OFFSETSITE_SECRET_KEY the secret key; otherwise one is made once and kept in var/
 OFFSETSITE_DEBUG      1 for Django's debug pages
 OFFSETSITE_HTTPS      1 when browsers reach the site over TLS: secure cookies, HTTPS redirect, HSTS
@@ -197,6 +198,9 @@ OFFSETSITE = {
     "LIVE_MAX_FPS": 10,
     # The lab's ticket checkers run in a thread of the server (tests step them themselves).
     "LAB_RUNNER": os.environ.get("OFFSETSITE_LAB_RUNNER", "1") == "1",
+    # The workshop room (/lab/room/): at most this many attendees, so a crowd cannot
+    # start more checkers than the server can step.
+    "ROOM_CAP": int(os.environ.get("OFFSETSITE_ROOM_CAP", "200")),
 }
 
 LOGGING = {

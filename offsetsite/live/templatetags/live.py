@@ -1,7 +1,7 @@
 """Template tags of the live layer: ``{% load live %}``.
 
 - ``{% live_socket kind key %}``: the page's websocket element (kind: overview, topic,
-  group, consumer_offsets) plus the htmx ws extension and live.js, all served locally.
+  group, consumer_offsets, lab) plus the htmx ws extension and live.js, all served locally.
 - ``{% lag_chart group_id %}``: a uPlot lag chart; put it outside any swapped fragment.
 - ``{% group_timeline group_id %}``: the group's latest commits, rebalances, resets.
 """
@@ -32,6 +32,7 @@ _WS_PATHS = {
     "consumer_offsets": "/ws/consumer-offsets/",
     "topic": "/ws/topic/{}/",
     "group": "/ws/group/{}/",
+    "lab": "/ws/lab/",
 }
 
 
@@ -42,8 +43,9 @@ def socket_path(kind: str, key: str = "") -> str:
         raise template.TemplateSyntaxError(f"live_socket: a {kind} page needs its {kind} name")
     # The socket of a Kafka cluster's page is under the same /clusters/<name>/ prefix.
     prefix = get_script_prefix().rstrip("/")
-    if kind == "overview":
-        # The overview's key is the viewer's query string (filter, sort, pages).
+    if kind in ("overview", "lab"):
+        # The overview's key is the viewer's query string (filter, sort, pages); a lab
+        # page's names its view (view=lesson|room|facilitator, see offsetsite.lab.live).
         return prefix + _WS_PATHS[kind] + ("?" + key if key else "")
     return prefix + _WS_PATHS[kind].format(quote(key, safe=""))
 
