@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -542,21 +542,6 @@ class Consumer:
                 f"the partitions to another member ({e.code}: {e}). poll() to rejoin"
             ) from e
         return {tp: (o.offset if isinstance(o, OffsetAndMetadata) else int(o)) for tp, o in offsets.items()}
-
-    def commit_async(
-        self,
-        offsets: Mapping[TopicPartition, int | OffsetAndMetadata] | None = None,
-        callback: Callable[[dict[TopicPartition, int], Exception | None], None] | None = None,
-    ) -> None:
-        """Like commit(), reporting the outcome to ``callback`` instead of raising."""
-        try:
-            done = self.commit(offsets)
-        except CommitFailed as e:
-            if callback:
-                callback({}, e)
-            return
-        if callback:
-            callback(done, None)
 
     def committed(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, OffsetAndMetadata | None]:
         if self.group_id is None:

@@ -881,9 +881,6 @@ class PartitionLog:
         return removed
 
     # Internals the cleaner needs, kept explicit rather than reaching into attributes.
-    def _cleanable_segments(self) -> list[LogSegment]:
-        return self._segments[:-1]
-
     def _all_segments(self) -> list[LogSegment]:
         return list(self._segments)
 

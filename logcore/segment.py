@@ -144,12 +144,6 @@ class LogSegment:
             self.first_batch_timestamp = max_ts
         self.unflushed_messages += count
 
-    def truncate_to(self, position: int) -> None:
-        """Cut the file back to ``position`` (a batch boundary)."""
-        os.truncate(self.log_path, position)
-        self.size = position
-        self.index.truncate_to_position(position)
-
     # --- reads -------------------------------------------------------------
 
     def pread(self, size: int, position: int) -> bytes:

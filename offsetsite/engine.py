@@ -15,14 +15,12 @@ import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from django.conf import settings
 
 from logcore import Cluster, EmbeddedCluster
 from logcore.admin import RestorePoints
-
-T = TypeVar("T")
 
 _lock = threading.RLock()
 _cluster: EmbeddedCluster | None = None
@@ -152,11 +150,6 @@ def locked() -> threading.RLock:
         return _lock
     with _lock:
         return _other_locks.setdefault(name, threading.RLock())
-
-
-def run_locked(fn: Callable[[], T]) -> T:
-    with locked():
-        return fn()
 
 
 def restore_points() -> RestorePoints:

@@ -108,11 +108,6 @@ class Bridge:
             self._dirty_any = True
         self._unsubscribe = cluster.events.subscribe(self.on_event)
 
-    def detach(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-
     def on_event(self, event: Event) -> None:
         """Engine callback: bump versions, mark pages dirty, maybe wake the loop. Never blocks."""
         if event.__class__ in _GROUP_EVENTS or isinstance(event, OffsetsCommitted):

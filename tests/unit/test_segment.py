@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from logcore.errors import CorruptRecord
-from logcore.records import decode_batch, encode_batch, encode_one, parse_header
+from logcore.records import decode_batch, encode_batch, encode_one
 from logcore.segment import LogSegment, segment_name
 
 T0 = 1_700_000_000_000
@@ -201,13 +201,3 @@ def test_load_clean_without_index_is_corrupt(tmp_path: Path) -> None:
     again.open_files()
     with pytest.raises(CorruptRecord):
         again.load_clean()
-
-
-def test_truncate_to(tmp_path: Path) -> None:
-    seg = _segment(tmp_path, 0, interval=0)
-    positions = _fill(seg, 5)
-    seg.truncate_to(positions[3])
-    assert seg.size == positions[3] == os.path.getsize(seg.log_path)
-    assert list(seg.index.offsets) == [0, 1, 2]
-    h = parse_header(seg.pread(42, positions[2]))
-    assert h.base_offset == 2
