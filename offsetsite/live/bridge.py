@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from logcore import Cluster, EmbeddedCluster
+from logcore import Cluster
 from logcore.events import (
     Event,
     GroupChanged,
@@ -328,19 +328,3 @@ def current() -> Bridge:
     from offsetsite.engine import current_cluster_name
 
     return bridge_for(current_cluster_name())
-
-
-def on_kafka_open(name: str, cluster: Cluster) -> None:
-    """``clusters.on_open`` hook: the Kafka cluster's watcher events feed its own bridge."""
-    bridge_for(name).attach(cluster)
-    from . import sampler
-
-    sampler.start_for(cluster, name)
-
-
-def on_engine_open(cluster: EmbeddedCluster) -> None:
-    """``engine.on_open`` hook: bridge the new engine's events and start the lag sampler."""
-    BRIDGE.attach(cluster)
-    from . import sampler
-
-    sampler.start_for(cluster)

@@ -28,14 +28,13 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import close_old_connections
-from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 
 from offsetsite.core.site_settings import read_login_required
 
 from . import registry
 from .bridge import Bridge, bridge_for
 from .coalesce import Coalescer
+from .fragments import timeline_html, version_marker
 from .names import channel_group
 
 _log = logging.getLogger(__name__)
@@ -45,17 +44,6 @@ TICK_S = 2.0  # reconciliation: how late a lost notice may make a page
 # A socket outlives the request that opened it: how late a logout, a deactivation or a
 # password change may reach an open logged-in page (one session read per check).
 SESSION_CHECK_S = 10.0
-
-
-def version_marker(version: int, oob: bool = True) -> str:
-    """The element carrying the version a page shows (swapped out of band in frames)."""
-    return str(
-        format_html(
-            '<div id="live-version"{} data-ws-version="{}" hidden></div>',
-            mark_safe(' hx-swap-oob="true"' if oob else ""),  # noqa: S308 - a constant
-            version,
-        )
-    )
 
 
 def _render(kind: str, key: str, user: Any) -> str:
@@ -73,8 +61,6 @@ def _render(kind: str, key: str, user: Any) -> str:
     try:
         html = registry.render(kind, key, user)
         if kind == "group":
-            from .templatetags.live import timeline_html
-
             html += timeline_html(key, oob=True)
         return html
     finally:
@@ -305,6 +291,12 @@ class OverviewConsumer(LivePageConsumer):
 class TopicConsumer(LivePageConsumer):
     kind = "topic"
     url_kwarg = "topic"
+
+    def render_key(self) -> str:
+        # The lab group that colours the seats (?lab=G) rides in the query string; the
+        # bridge key stays the topic, so every viewer of the topic wakes on its changes.
+        query = bytes(self.scope.get("query_string", b"")).decode("latin-1")
+        return f"{self.key}?{query}" if query else self.key
 
 
 class GroupConsumer(LivePageConsumer):

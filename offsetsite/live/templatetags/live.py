@@ -17,16 +17,12 @@ from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from offsetsite.engine import current_cluster_name
-
 from .. import bridge
-from ..consumers import version_marker
-from ..models import GroupEvent
+from ..fragments import timeline_html, version_marker
 from ..names import KINDS
 
 register = template.Library()
 
-TIMELINE_ROWS = 50
 _WS_PATHS = {
     "overview": "/ws/overview/",
     "consumer_offsets": "/ws/consumer-offsets/",
@@ -51,9 +47,10 @@ def socket_path(kind: str, key: str = "") -> str:
 
 
 @register.simple_tag
-def live_socket(kind: str, key: str = "") -> SafeString:
+def live_socket(kind: str, key: str = "", query: str = "") -> SafeString:
+    """``query``: a query string the page's renderer reads (the topic page's ``lab=G``)."""
     key = str(key)
-    path = socket_path(kind, key)
+    path = socket_path(kind, key) + (f"?{query}" if query else "")
     return format_html(
         '<div id="live-socket" hx-ext="ws" ws-connect="{}" data-ws-state="connecting" '
         'data-live-kind="{}" data-live-key="{}" hidden></div>\n{}\n'
@@ -88,16 +85,6 @@ def lag_chart(group_id: str) -> SafeString:
             },
         )
     )
-
-
-def timeline_html(group_id: str, oob: bool = False) -> str:
-    """The group timeline fragment (stable id "group-timeline"); ``oob`` for websocket frames."""
-    events = list(
-        GroupEvent.objects.filter(cluster=current_cluster_name(), group_id=group_id).order_by("-at", "-id")[
-            :TIMELINE_ROWS
-        ]
-    )
-    return render_to_string("live/group_timeline.html", {"group_id": group_id, "events": events, "oob": oob})
 
 
 @register.simple_tag
