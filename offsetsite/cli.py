@@ -22,12 +22,15 @@ Kafka cluster instead (``logcore.kafka_cluster``): same flags, same output.
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import importlib
+import importlib.metadata
 import io
 import logging
 import os
 import re
+import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -40,6 +43,7 @@ from logcore.admin import RestorePoints
 from logcore.cluster import Cluster, EmbeddedCluster
 from logcore.errors import DataDirLocked, InvalidConfig, KafkaError
 from logcore.kafka_config import REDACTED, KafkaClusterConfig, is_secret, load_properties
+from logcore.log_manager import lock_holder
 
 from . import cli_console, cli_groups
 from .cli_text import printable
@@ -282,7 +286,13 @@ def _add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "offsetsite.asgi:application with daphne.",
     )
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    p.add_argument("--port", type=_port, default=8000, help="TCP port, 1 to 65535 (default 8000)")
+    p.add_argument(
+        "--seed-demo",
+        action="store_true",
+        help="before serving, create the demo users and seed the demo data when the data directory "
+        "has no topics yet (what `offsetsite demo --if-empty` does)",
+    )
     p.add_argument(
         "--demo-traffic",
         action="store_true",
@@ -315,6 +325,101 @@ def _add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.set_defaults(handler=_demo)
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port: use a number from 1 to 65535")
+    return port
+
+
+def _bind_error(host: str, port: int) -> OSError | None:
+    """What binding ``host:port`` for a moment raises now, or None when it binds.
+
+    SO_REUSEADDR as Twisted sets it on POSIX: a port whose old connections linger in
+    TIME_WAIT is free for daphne, a port another program listens on is not.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(address)
+    except OSError as e:  # socket.gaierror included
+        return e
+    return None
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why a server could not listen on ``host:port`` now, or None when it could.
+
+    Asked before anything is seeded or announced: daphne finds out only after the
+    engine opened and the URL was advertised, then fails with "Address already in use".
+    """
+    e = _bind_error(host, port)
+    if e is None:
+        return None
+    if isinstance(e, socket.gaierror):
+        return (
+            f"cannot listen on host {host!r} ({e.strerror}); use an address of this machine "
+            "(--host 127.0.0.1 for this machine only, 0.0.0.0 for every interface)"
+        )
+    if e.errno == errno.EADDRINUSE:
+        other = next((p for p in range(port + 1, min(port + 50, 65535) + 1) if _bind_error(host, p) is None), None)
+        example = other or (8001 if port != 8001 else 8002)  # only a suggestion: it may be taken later
+        return (
+            f"port {port} on {host} is already in use by another program, so offsetsite cannot serve there. "
+            f"Choose another port: PORT={example} ./dev demo, or offsetsite serve --port {example}"
+        )
+    if e.errno == errno.EACCES:
+        return f"port {port} needs administrator rights on this machine; choose a port from 1024 to 65535"
+    if e.errno == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine; use --host 127.0.0.1 or 0.0.0.0"
+    return f"cannot listen on {host}:{port}: {e.strerror or e}"
+
+
+def running_server_problem(data_dir: Path) -> str | None:
+    """Why no server can open ``data_dir`` now (another process holds it), or None.
+
+    The holder's flock is the truth: a lock file left by a process that died is free
+    (the kernel released it), so no stale pid or URL stops a new server.
+    """
+    holder = lock_holder(data_dir)
+    if holder is None:
+        return None
+    pid, url = holder.get("pid"), holder.get("url")
+    who = f"pid {pid}" if isinstance(pid, int) else "another process"
+    if isinstance(url, str):
+        return (
+            f"offsetsite is already running at {url} ({who}) on the data directory {data_dir}.\n"
+            f"Open {url} in a browser, or stop that server first (Ctrl-C in its terminal, or kill {pid}). "
+            "A second server needs a data directory of its own: OFFSETSITE_DATA=/another/dir PORT=8001 ./dev demo, "
+            "or offsetsite --data-dir DIR serve --port 8001"
+        )
+    return (
+        f"the data directory {data_dir} is in use by {who} (an offsetsite command, or a server still "
+        "starting); wait for it to finish or stop it, or choose another data directory (--data-dir DIR)"
+    )
+
+
+def prepare_database() -> None:
+    """Run Django's migrations when some are missing (a fresh install, a new version).
+
+    Up to date, this only loads the migration graph: a fraction of a second.
+    """
+    from django.core.management import call_command
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        print("offsetsite: preparing the database (applying migrations)", file=sys.stderr)
+        call_command("migrate", interactive=False, verbosity=0)
+
+
 def _configure_django(data_dir: Path) -> None:
     """Load Django with the data directory this command was given."""
     os.environ["OFFSETSITE_DATA_DIR"] = str(data_dir)
@@ -344,11 +449,18 @@ def _serve(args: argparse.Namespace, data_dir: Path) -> int:
         os.environ["OFFSETSITE_KAFKA_NAME"] = args.cluster_name
         if args.command_config:
             os.environ["OFFSETSITE_KAFKA_COMMAND_CONFIG"] = str(Path(args.command_config).resolve())
+    # Both checks come before Django, the database, seeding or any announcement, so a
+    # refused start changes nothing and leaves no lock or URL behind.
+    problem = running_server_problem(data_dir) or port_problem(args.host, args.port)
+    if problem is not None:
+        print(problem if problem.startswith("offsetsite is") else f"Error: {problem}", file=sys.stderr)
+        return 1
     _configure_django(data_dir)
     from . import clusters
 
     clusters.configs()  # a bad cluster configuration stops the server now, with its message
-    return serve(args.host, args.port, demo_traffic=args.demo_traffic)
+    prepare_database()
+    return serve(args.host, args.port, demo_traffic=args.demo_traffic, seed_demo=args.seed_demo)
 
 
 def _run_daphne(argv: list[str]) -> None:
@@ -368,12 +480,23 @@ def advertised_url(host: str, port: int) -> str:
 
 
 def serve(
-    host: str, port: int, runner: Callable[[list[str]], None] = _run_daphne, *, demo_traffic: bool = False
+    host: str,
+    port: int,
+    runner: Callable[[list[str]], None] = _run_daphne,
+    *,
+    demo_traffic: bool = False,
+    seed_demo: bool = False,
 ) -> int:
     """Open the engine, advertise where it is served, run daphne until stopped."""
     import offsetsite.asgi  # noqa: F401 - sets Django up before the engine's first use
     from offsetsite import engine
 
+    if seed_demo:
+        from . import demo
+
+        # Seeds an empty data directory only, then lets go of the engine; opened again below.
+        if (status := demo.run(if_empty=True, out=sys.stdout)) != 0:
+            return status
     engine.get_cluster()  # takes the data directory's lock now, not at the first request
     from . import clusters
 
@@ -390,6 +513,11 @@ def serve(
         else:
             engine.embedded().logs.advertise(url=url)
     print(f"offsetsite: serving {engine.data_dir()} on {url}", file=sys.stderr)
+    if seed_demo:
+        from .demo import DEMO_USERS
+
+        logins = ", ".join(f"{user}/{password}" for user, password, _ in DEMO_USERS)
+        print(f"offsetsite: dashboard on {url}  (demo logins: {logins})", file=sys.stderr)
     from . import traffic
 
     if demo_traffic:
@@ -405,6 +533,7 @@ def serve(
 
 def _demo(args: argparse.Namespace, data_dir: Path) -> int:
     _configure_django(data_dir)
+    prepare_database()
     from . import demo
 
     return demo.run(if_empty=args.if_empty, out=sys.stdout)

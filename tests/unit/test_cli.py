@@ -633,18 +633,16 @@ def test_demo_creates_users_and_teaching_data(
 
 
 @pytest.mark.django_db
-def test_demo_refuses_without_migrations(
+def test_demo_prepares_the_database_before_seeding(
     engine_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from django.db.migrations.executor import MigrationExecutor
-
+    """A fresh install has no tables: `demo` (and `serve`) migrate first, not refuse."""
     monkeypatch.setenv("OFFSETSITE_DATA_DIR", str(engine_dir))
-    fake_migration = types.SimpleNamespace(app_label="core", name="0001_initial")
-    monkeypatch.setattr(MigrationExecutor, "migration_plan", lambda self, targets: [(fake_migration, False)])
-    assert cli.main(["--data-dir", str(engine_dir), "demo"]) == 1
-    err = capsys.readouterr().err
-    assert "python manage.py migrate" in err and "core.0001_initial" in err
-    assert not (engine_dir / "train-seats").exists()
+    prepared: list[bool] = []
+    monkeypatch.setattr(cli, "prepare_database", lambda: prepared.append(not (engine_dir / "train-seats").exists()))
+    assert cli.main(["--data-dir", str(engine_dir), "demo"]) == 0, capsys.readouterr().err
+    assert prepared == [True]  # before the first topic was seeded
+    assert (engine_dir / "train-seats").exists()
 
 
 def test_produce_to_consumer_offsets_is_refused_offline(run: Run, data_dir: Path) -> None:
