@@ -9,6 +9,7 @@ the high watermarks and, when the viewer is at the tail, the newest records.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs
 
 from django.template.loader import render_to_string
 
@@ -19,10 +20,16 @@ from .topic_parts import DEFAULT_PAGE, records_page, topic_context
 
 
 def render_topic(key: str, user: Any) -> str:
-    """The live parts of ``/topics/<key>/``; "" once the topic is gone (the page keeps its last frame)."""
+    """The live parts of ``/topics/<key>/``; "" once the topic is gone (the page keeps its last frame).
+
+    ``key`` may end in ``?lab=G``, the lab group the viewer colours the seats by (the
+    socket's query string; a topic name never holds "?").
+    """
     cluster = get_cluster()
+    key, _, query = key.partition("?")
+    lab = parse_qs(query).get("lab", [""])[0]
     try:
-        ctx = topic_context(cluster, key)
+        ctx = topic_context(cluster, key, lab)
     except (UnknownTopicOrPartition, InvalidTopic):
         return ""
     ctx["oob"] = True

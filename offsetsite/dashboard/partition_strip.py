@@ -15,8 +15,8 @@ tombstone (it deletes its key once compaction has run long enough).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Literal, Protocol
 
 from logcore.cluster import Cluster
 from logcore.errors import KafkaError
@@ -62,10 +62,17 @@ class Cell:
     key: str = ""  # a short, already-decoded key for the cell's tooltip
     markers: tuple[Marker, ...] = ()
     log_start: bool = False
+    # What a lab group's ticket checkers did with this seat (logcore.ledger.Seat's
+    # values), when the page colours seats for one: "" otherwise.
+    seat: str = ""
 
     @property
     def elided(self) -> bool:
         return False
+
+    @property
+    def seat_text(self) -> str:
+        return SEAT_TEXT.get(self.seat, "")
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,7 @@ class Strip:
     outside: list[Marker] = field(default_factory=list)
     owners: list[str] = field(default_factory=list)  # "group / client id" of assigned members
     error: str = ""
+    seat_group: str = ""  # the lab group whose ticket checkers colour the seats, if any
 
     @property
     def records(self) -> int:
@@ -195,8 +203,13 @@ def build_strip(
     log_end: int,
     markers: Sequence[Marker] = (),
     owners: Sequence[str] = (),
+    notable: Iterable[int] = (),
 ) -> Strip:
-    """Draw one partition; reads only the offsets inside the windows."""
+    """Draw one partition; reads only the offsets inside the windows.
+
+    ``notable`` offsets get a window like a marker's without a label (a lab group's
+    duplicates and losses, which a lesson wants on screen).
+    """
     strip = Strip(topic, partition, log_start, hw, log_end, owners=list(owners))
     at: dict[int, list[Marker]] = {}
     for m in markers:
@@ -205,7 +218,7 @@ def build_strip(
         else:
             strip.outside.append(m)
     cursor = log_start
-    for a, b in windows(log_start, hw, at):
+    for a, b in windows(log_start, hw, [*at, *notable]):
         if a > cursor:
             strip.items.append(Elided(cursor, a))
         try:
@@ -234,3 +247,67 @@ def build_strip(
     # caught-up group's committed offset points.
     strip.items.append(Cell(hw, "hw", "", tuple(at.get(hw, ())), hw == log_start))
     return strip
+
+
+# --- a lab group's seats ----------------------------------------------------------------
+
+# What each seat state means, in the lesson's words (offsetsite.lab colours seats with
+# logcore.ledger.Seat; the strip only knows the names).
+SEAT_TEXT = {
+    "checked": "checked once, and the notebook (committed offset) covers it",
+    "unnoted": "checked once, not in the notebook yet (a crash now checks it again)",
+    "twice": "checked twice or more: a duplicate",
+    "skipped": "never checked, but the notebook says done: a loss",
+    "fetched": "in a checker's hands, not checked yet",
+    "unread": "not read by this group yet",
+}
+
+
+class SeatSource(Protocol):
+    """Who knows what simulated consumers did with each offset (the lab of the embedded engine)."""
+
+    def groups_on(self, topic: str) -> list[str]:
+        """Groups with a history on ``topic``, the first one is the default to colour by."""
+        ...
+
+    def seats(self, group: str, topic: str, partition: int, first: int, end: int) -> list[str] | None:
+        """The state of each offset of [first, end), or None when the group has no history here."""
+        ...
+
+    def notable(self, group: str, topic: str, partition: int, log_start: int, hw: int) -> list[int]:
+        """A few offsets worth drawing even when no marker is near (duplicates, losses)."""
+        ...
+
+
+_seat_sources: list[SeatSource] = []
+
+
+def register_seat_source(source: SeatSource) -> None:
+    if source not in _seat_sources:
+        _seat_sources.append(source)
+
+
+def seat_source() -> SeatSource | None:
+    return _seat_sources[0] if _seat_sources else None
+
+
+def colour_seats(strip: Strip, source: SeatSource, group: str) -> None:
+    """Give each drawn seat of ``strip`` its state for ``group`` (reads each run of cells once)."""
+    cells = [i for i in strip.items if isinstance(i, Cell) and i.state != "hw"]
+    runs: list[list[Cell]] = []
+    for cell in cells:
+        if runs and runs[-1][-1].offset + 1 == cell.offset:
+            runs[-1].append(cell)
+        else:
+            runs.append([cell])
+    states: dict[int, str] = {}
+    for run in runs:
+        found = source.seats(group, strip.topic, strip.partition, run[0].offset, run[-1].offset + 1)
+        if found is None:
+            return  # no history on this partition: leave it uncoloured
+        states.update(zip((c.offset for c in run), found, strict=False))
+    strip.items = [
+        replace(i, seat=states.get(i.offset, "")) if isinstance(i, Cell) and i.offset in states else i
+        for i in strip.items
+    ]
+    strip.seat_group = group

@@ -13,7 +13,15 @@ from logcore.cluster import Cluster
 from logcore.errors import KafkaError
 from logcore.log_manager import PartitionInfo, TopicDescription
 
-from .partition_strip import Marker, Strip, build_strip, group_marks, position_markers
+from .partition_strip import (
+    Marker,
+    Strip,
+    build_strip,
+    colour_seats,
+    group_marks,
+    position_markers,
+    seat_source,
+)
 from .records_view import RecordRow, ViewMode, record_row
 
 DEFAULT_PAGE = 50
@@ -23,26 +31,49 @@ MAX_PAGE = 500
 LIVE_TAIL_PARTITIONS = 8
 
 
-def strips_for(cluster: Cluster, topic: TopicDescription) -> list[Strip]:
-    """Every partition of ``topic`` as a strip, with every group's committed offset on it."""
+def strips_for(cluster: Cluster, topic: TopicDescription, lab_group: str = "") -> list[Strip]:
+    """Every partition of ``topic`` as a strip, with every group's committed offset on it.
+
+    With ``lab_group``, the seats are coloured by what that group's ticket checkers did
+    (offsetsite.lab), and its duplicates and losses get windows of their own.
+    """
     marks = group_marks(cluster, topic.name)
     positions = position_markers(topic.name)
+    source = seat_source() if lab_group else None
     out = []
     for p in topic.partitions:
         markers = [*marks.committed.get(p.partition, ()), *(m for m in positions if _on(m, p))]
-        out.append(
-            build_strip(
-                cluster,
-                topic.name,
-                p.partition,
-                p.log_start_offset,
-                p.high_watermark,
-                p.log_end_offset,
-                markers,
-                marks.owners.get(p.partition, ()),
-            )
+        notable: list[int] = []
+        if source is not None:
+            notable = source.notable(lab_group, topic.name, p.partition, p.log_start_offset, p.high_watermark)
+        strip = build_strip(
+            cluster,
+            topic.name,
+            p.partition,
+            p.log_start_offset,
+            p.high_watermark,
+            p.log_end_offset,
+            markers,
+            marks.owners.get(p.partition, ()),
+            notable,
         )
+        if source is not None:
+            colour_seats(strip, source, lab_group)
+        out.append(strip)
     return out
+
+
+def lab_choice(topic: str, asked: str = "") -> tuple[list[str], str]:
+    """The lab groups with a history on ``topic``, and the one that colours the seats.
+
+    The viewer's choice (``?lab=G``) when it is one of them, else the first; ("", none)
+    when no ticket checker ever read the topic (or the cluster has no lab).
+    """
+    source = seat_source()
+    groups = source.groups_on(topic) if source is not None else []
+    if not groups:
+        return [], ""
+    return groups, asked if asked in groups else groups[0]
 
 
 def _on(marker: Marker, p: PartitionInfo) -> bool:
@@ -139,11 +170,17 @@ def records_page(
     return page
 
 
-def topic_context(cluster: Cluster, name: str) -> dict[str, Any]:
-    """The live parts' context: the topic, its strips and summary numbers."""
+def topic_context(cluster: Cluster, name: str, lab: str = "") -> dict[str, Any]:
+    """The live parts' context: the topic, its strips and summary numbers.
+
+    ``lab`` is the lab group the viewer chose to colour the seats by (``?lab=``).
+    """
     topic = cluster.describe_topic(name)
+    lab_groups, lab_group = lab_choice(name, lab)
     return {
         "topic": topic,
-        "strips": strips_for(cluster, topic),
+        "strips": strips_for(cluster, topic, lab_group),
         "live_tails": len(topic.partitions) <= LIVE_TAIL_PARTITIONS,
+        "lab_groups": lab_groups,
+        "lab_group": lab_group,
     }

@@ -128,10 +128,13 @@ def _page_links(topic: str, page: RecordsPage) -> dict[str, Any]:
 @require_GET
 def topic(request: HttpRequest, topic: str) -> HttpResponse:
     cluster = get_cluster()
+    lab = request.GET.get("lab", "")
     try:
-        ctx = topic_context(cluster, topic)
+        ctx = topic_context(cluster, topic, lab)
     except (UnknownTopicOrPartition, InvalidTopic):
         raise Http404(f"Topic '{topic}' does not exist.") from None
+    # The live frames colour the seats for the same lab group: it rides on the socket.
+    ctx["live_query"] = urlencode({"lab": lab}) if lab else ""
     desc: TopicDescription = ctx["topic"]
     page, problems = _records_for(request, desc)
     page.live_ok = ctx["live_tails"]

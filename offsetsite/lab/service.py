@@ -24,7 +24,7 @@ from logcore.checkers import CheckerSpec, CheckerView, Lab, PartitionCounts
 from logcore.cluster import EmbeddedCluster
 from logcore.ledger import Counts, Seat
 from offsetsite import engine
-from offsetsite.dashboard.partition_strip import Marker, register_position_source
+from offsetsite.dashboard.partition_strip import Marker, register_position_source, register_seat_source
 
 _log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ def lab() -> Lab:
     if found is None:
         found = _lab = Lab(engine.embedded())
     register_position_source(member_positions)
+    register_seat_source(SEATS)
     with _guard:
         if settings.OFFSETSITE.get("LAB_RUNNER", True) and (_runner is None or not _runner.is_alive()):
             _runner = _Runner()
@@ -245,3 +246,43 @@ def stale_session_s(group: str) -> float | None:
                 if m.member_id not in alive and m.client_host == "/lab"
             ]
     return max(0.0, max(left) / 1000) if left else None
+
+
+# --- the topic page's seat colours -----------------------------------------------------
+
+NOTABLE_SCAN = 2_000  # how far back from the high watermark duplicates and losses are looked for
+NOTABLE_RUNS = 6  # runs of duplicates or losses given their own window on the strip
+
+
+class _LabSeats:
+    """The lab as the topic page's seat source (offsetsite.dashboard.partition_strip.SeatSource)."""
+
+    def groups_on(self, topic: str) -> list[str]:
+        with engine.locked():
+            current = _lab_if_open()
+            if current is None:
+                return []
+            return sorted({g for g, (t, _) in current.ledger.partitions() if t == topic})
+
+    def seats(self, group: str, topic: str, partition: int, first: int, end: int) -> list[str] | None:
+        found = seats(group, topic, partition, first, end)
+        return None if found is None else [s.value for s in found]
+
+    def notable(self, group: str, topic: str, partition: int, log_start: int, hw: int) -> list[int]:
+        first = max(log_start, hw - NOTABLE_SCAN)
+        found = seats(group, topic, partition, first, hw) or []
+        runs: list[tuple[int, int]] = []  # [start, end] of each run of duplicates or losses
+        kind: Seat | None = None
+        for i, s in enumerate(found):
+            if s in (Seat.TWICE, Seat.SKIPPED):
+                if runs and kind is s and runs[-1][1] == first + i - 1:
+                    runs[-1] = (runs[-1][0], first + i)
+                else:
+                    runs.append((first + i, first + i))
+                kind = s
+            else:
+                kind = None
+        return sorted({o for run in runs[-NOTABLE_RUNS:] for o in run})
+
+
+SEATS = _LabSeats()

@@ -71,7 +71,7 @@ def count(frame: str, name: str) -> int:
 
 
 async def last_frame(comm: WebsocketCommunicator) -> str:
-    frames = [await comm.receive_from(timeout=5)]
+    frames: list[str] = [await comm.receive_from(timeout=5)]
     while not await comm.receive_nothing(timeout=0.6):
         frames.append(await comm.receive_from())
     return frames[-1]

@@ -210,3 +210,42 @@ def test_workshop_visitors_control_only_their_own_checkers(
     assert 'aria-label="resume checker guest"' in page and 'aria-label="crash checker staff"' not in page
     entry = AuditEntry.objects.filter(details__checker="guest", details__action="pause").get()
     assert entry.user is None and entry.group_id == "mine"
+
+
+def seat_states(html: str) -> dict[int, str]:
+    return {int(o): s for o, s in re.findall(r'data-offset="(\d+)" data-seat="(\w+)"', html)}
+
+
+def test_the_topic_strip_colours_seats_for_the_chosen_lab_group(clock: ManualClock, operator_client: Client) -> None:
+    train()
+    engine.get_cluster().commit_offsets("late", {("train", 0): 0})
+    start(operator_client)  # every:10 in "checkers"
+    advance(clock, 1_500)
+    control(operator_client, "front", "crash")
+    control(operator_client, "front", "restart")
+    advance(clock, 15_000)
+    page = operator_client.get("/topics/train/").content.decode()
+    seats = seat_states(page)
+    assert [o for o, s in sorted(seats.items()) if s == "twice"] == [10, 11, 12, 13, 14]
+    assert {seats[o] for o in range(10)} == {"checked"}
+    assert 'title="offset 12: a record; checkers: checked twice or more: a duplicate"' in page
+    assert '<span class="visually-hidden">: checked twice or more: a duplicate</span>' in page
+    assert "skipped: never checked, but the notebook says done (lost)" in page  # the legend
+    # A second lab group on the topic: the viewer chooses; the first is the default.
+    r = operator_client.post(
+        "/lab/groups/late/checkers/", {"name": "rear", "topic": "train", "pace": "10", "strategy": "before"}
+    )
+    assert r.status_code == 302
+    advance(clock, 300)
+    page = operator_client.get("/topics/train/").content.decode()
+    assert '<option value="late">late</option>' in page and "twice" in seat_states(page).values()
+    page = operator_client.get("/topics/train/?lab=late").content.decode()
+    seats = seat_states(page)
+    assert seats[0] == "checked" and seats[4] == "fetched" and seats[20] == "unread"
+    assert 'ws-connect="/ws/topic/train/?lab=late"' in page
+    # The live renderer reads the same choice from the socket's query string.
+    from offsetsite.dashboard.live_topics import render_topic
+
+    assert seat_states(render_topic("train?lab=late", None)) == seats
+    # A group that is not a lab group on the topic: the default, not an error.
+    assert "twice" in seat_states(operator_client.get("/topics/train/?lab=%3Cx%3E").content.decode()).values()
