@@ -172,8 +172,8 @@ STEPS: tuple[Step, ...] = (
         4,
         "A note written too early",
         "Send in a hasty checker",
-        "Ana and Ben end their shift; Hasty writes his note as soon as he picks up 5 passengers, "
-        "before he looks at a single ticket.",
+        "Ana and Ben end their shift; Hasty writes his note as soon as he picks up 5 passengers "
+        "(blue seats), before he looks at a single ticket.",
         "start_hasty",
         ("Twenty more passengers board for him.",),
     ),
@@ -182,7 +182,8 @@ STEPS: tuple[Step, ...] = (
         4,
         "Skipped passengers",
         "Crash the hasty checker",
-        "The passengers in his hands are behind his note already: nobody will ever check them (purple seats).",
+        "Crash him while he holds blue seats: they are behind his note already, so nobody will ever "
+        "check them (purple seats).",
         "crash_hasty",
     ),
     Step(

@@ -59,6 +59,11 @@ class Notebook:
     generation: int | None
     offsets_partition: int  # the __consumer_offsets partition holding the group's records
 
+    @property
+    def written_clock(self) -> str:
+        """The time of day of the commit (UTC), short enough for a notebook page."""
+        return self.written[11:19] + " UTC" if self.written else ""
+
 
 @dataclass(frozen=True)
 class Compartment:
