@@ -45,7 +45,7 @@ from logcore.errors import DataDirLocked, InvalidConfig, KafkaError
 from logcore.kafka_config import REDACTED, KafkaClusterConfig, is_secret, load_properties
 from logcore.log_manager import lock_holder
 
-from . import cli_console, cli_groups
+from . import cli_console, cli_groups, paths
 from .cli_text import printable
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -65,7 +65,7 @@ KAFKA_COMMANDS = {
 
 def default_var_dir() -> Path:
     """``OFFSETSITE_VAR`` as ``offsetsite.settings`` reads it, without loading Django."""
-    return Path(os.environ.get("OFFSETSITE_VAR", REPO_DIR / "var"))
+    return paths.var_dir()
 
 
 def default_data_dir() -> Path:

@@ -1,6 +1,7 @@
 """Django settings. Everything a deployment changes comes from the environment.
 
-OFFSETSITE_DATA_DIR   logcore's data directory (default: var/data in the checkout)
+OFFSETSITE_VAR        database, secret key and data (default: var/ in a checkout, else ~/.local/share/offsetsite)
+OFFSETSITE_DATA_DIR   logcore's data directory (also OFFSETSITE_DATA; default: $OFFSETSITE_VAR/data)
 OFFSETSITE_DB         a PostgreSQL URL-ish "postgres://user@host:port/name" or unset for SQLite
 OFFSETSITE_REDIS      redis://host:port for the channel layer when several processes serve
 OFFSETSITE_WORKSHOP   1: anonymous visitors may produce and consume in groups of their own
@@ -21,8 +22,11 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlparse
 
+from offsetsite import paths
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("OFFSETSITE_VAR", BASE_DIR / "var"))
+# var/ in a checkout; an installed wheel keeps its state in the user's data directory.
+VAR_DIR = paths.var_dir()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
@@ -85,7 +89,8 @@ ASGI_APPLICATION = "offsetsite.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        # The checkout's templates/, or the copy an installed wheel carries (offsetsite.paths).
+        "DIRS": [paths.site_dir("templates")],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -151,7 +156,7 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [paths.site_dir("static")]
 STATIC_ROOT = VAR_DIR / "static"
 
 SESSION_COOKIE_SAMESITE = "Lax"
