@@ -535,6 +535,9 @@ class PartitionStatus:
     status: PartitionHealth
     reason: str
     current_lag: int
+    # Not judged yet: the window holds fewer commits than Burrow needs (its
+    # ``minimum-complete``). ``status`` is then OK, which only means "no verdict".
+    pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -549,6 +552,7 @@ class GroupStatus:
     status: GroupHealth
     worst: PartitionStatus | None
     reason: str
+    pending: bool = False  # no partition judged yet (each one's window is not complete)
 
 
 def _duration(ms: int) -> str:
@@ -595,24 +599,27 @@ def evaluate_partition(
     7. Otherwise OK.
 
     With an empty window (nothing committed yet), or fewer commits than
-    ``min_commits`` (Burrow's ``minimum-complete`` times its ``intervals``; Burrow's
-    default 0 means one commit is enough), the answer is OK: there is nothing to judge.
-    Note that with a single commit the span is 0, so any later ``now_ms`` is a STOP,
-    exactly as in Burrow; raise ``min_commits`` to wait for a fuller window.
+    ``min_commits`` (Burrow's ``minimum-complete`` times its ``intervals``), the answer
+    is OK with ``pending`` set: there is nothing to judge yet. With ``min_commits=1``
+    a single commit is judged, and as its span is 0 any later ``now_ms`` is a STOP:
+    a brand-new group would show an error right after its first commit. The
+    :class:`~logcore.lag_tracker.LagTracker` therefore waits for a full window.
     """
     if current_lag < 0:
         raise ValueError(f"current_lag must be >= 0 (see lag_messages), got {current_lag}")
     n = len(window)
     if n == 0:
-        return PartitionStatus(PartitionHealth.OK, "no commits yet", current_lag)
+        return PartitionStatus(PartitionHealth.OK, "no commits yet", current_lag, pending=True)
+    if current_lag == 0:
+        # Before the completeness check: with nothing to read there is nothing to wait for.
+        return PartitionStatus(PartitionHealth.OK, "caught up (lag 0)", current_lag)
     if n < min_commits:
         return PartitionStatus(
             PartitionHealth.OK,
-            f"only {_commits(n)} so far, {min_commits} needed to judge",
+            f"not enough commits yet: {_commits(n)} so far, {min_commits} needed to judge",
             current_lag,
+            pending=True,
         )
-    if current_lag == 0:
-        return PartitionStatus(PartitionHealth.OK, "caught up (lag 0)", current_lag)
 
     first, last = window[0], window[-1]
     since_last = now_ms - last.timestamp_ms
@@ -677,14 +684,19 @@ def evaluate_group(statuses: Iterable[PartitionStatus], *, found: bool = True) -
     """
     if not found:
         return GroupStatus(GroupHealth.NOTFOUND, None, "group not found")
+    given = list(statuses)
+    count = len(given)
+    # Partitions not judged yet (pending) say nothing about the group's health.
+    judged = [st for st in given if not st.pending]
     worst: PartitionStatus | None = None
-    count = 0
-    for st in statuses:
-        count += 1
+    for st in judged or given:
         if worst is None or (st.status, st.current_lag) > (worst.status, worst.current_lag):
             worst = st
     if worst is None:
         return GroupStatus(GroupHealth.OK, None, "no partitions to evaluate")
+    if not judged:
+        of = f"{count} partition" + ("" if count == 1 else "s")
+        return GroupStatus(GroupHealth.OK, worst, f"not judged yet ({of}): {worst.reason}", pending=True)
     if worst.status == PartitionHealth.OK:
         code = GroupHealth.OK
     elif worst.status == PartitionHealth.WARN:

@@ -71,10 +71,12 @@ from .events import (
     GroupDeleted,
     OffsetsCommitted,
     OffsetsDeleted,
+    OffsetsReset,
     RecordsAppended,
     TopicDeleted,
 )
 from .lag import (
+    DEFAULT_WINDOW_COMMITS,
     AddPointResult,
     CommitWindow,
     GroupStatus,
@@ -94,6 +96,7 @@ __all__ = [
     "TIMESTAMP_CACHE_SIZE",
     "LagSource",
     "LagTracker",
+    "OperatorMove",
     "PartitionLag",
     "TimeLag",
     "TimeToClear",
@@ -152,6 +155,23 @@ class TimeToClear:
 
 
 @dataclass(frozen=True)
+class OperatorMove:
+    """The committed offset was moved by an operator (a reset or its undo), not by the consumer.
+
+    Known from :class:`~logcore.events.OffsetsReset`, which ``logcore.admin`` publishes
+    right after the commit that applies a reset. Burrow cannot tell such a commit from a
+    consumer seeking back and reports REWIND for it; the tracker starts the partition's
+    commit window afresh at the operator's offset instead, and reports the move while
+    that commit is still in the window.
+    """
+
+    at_ms: int
+    scenario: str  # the reset's scenario ("to-earliest", "shift-by", ...) or "undo"
+    before: int | None  # None: nothing was committed before
+    after: int
+
+
+@dataclass(frozen=True)
 class PartitionLag:
     """Everything known about how far a group is behind one partition."""
 
@@ -160,12 +180,14 @@ class PartitionLag:
     time: TimeLag
     health: PartitionStatus | None  # None when nothing is committed or the topic is gone
     clear: TimeToClear | None
+    moved: OperatorMove | None = None  # the operator's move the commit window starts at
 
 
 # Items of a feed's queue: (kind, ...) tuples, kept small because appends run in the engine.
 _Pending = (
     tuple[Literal["hw"], TP, int, int]
     | tuple[Literal["commit"], GTP, int, int, int | None]
+    | tuple[Literal["reset"], GTP, int, int, int, str]
     | tuple[Literal["forget"], GTP]
     | tuple[Literal["forget_group"], str]
     | tuple[Literal["forget_topic"], str]
@@ -201,6 +223,9 @@ class _Feed:
             for topic, partition, offset in event.offsets:
                 hw = self.hw.get((topic, partition))
                 self.pending.append(("commit", (event.group, topic, partition), offset, now, hw))
+        elif isinstance(event, OffsetsReset):
+            for topic, partition, before, after in event.changes:
+                self.pending.append(("reset", (event.group, topic, partition), before, after, now, event.scenario))
         elif isinstance(event, OffsetsDeleted):
             for topic, partition in event.partitions:
                 self.pending.append(("forget", (event.group, topic, partition)))
@@ -215,6 +240,15 @@ class LagTracker:
     """History of one cluster's HW samples and commits (see the module docstring).
 
     ``clock`` gives milliseconds since the epoch (tests pass one they move).
+
+    ``min_commits``: commits a window needs before Burrow's rules judge it (Burrow's
+    ``minimum-complete`` times its ``intervals``); by default a full window. With fewer,
+    the partition's status is *pending* ("not enough commits yet"): with one commit the
+    window spans no time, so any later moment would read as STOP and a group would show
+    ERR right after its first consume. A window seeded from a commit made before the
+    tracker watched (:meth:`observe`) is history Burrow would have read from
+    ``__consumer_offsets``, and is judged from its first commit: a group whose consumers
+    stopped before the server started still shows STOP.
     """
 
     def __init__(
@@ -223,9 +257,13 @@ class LagTracker:
         *,
         sample_interval_ms: int = SAMPLE_INTERVAL_MS,
         timestamp_cache_size: int = TIMESTAMP_CACHE_SIZE,
+        min_commits: int = DEFAULT_WINDOW_COMMITS,
     ) -> None:
         self.clock = clock
         self.sample_interval_ms = sample_interval_ms
+        self.min_commits = min_commits
+        self._seeded: set[GTP] = set()  # windows that start at a commit made before we watched
+        self._moves: dict[GTP, OperatorMove] = {}  # the last operator move of each partition
         self._lock = threading.RLock()
         self._feed: _Feed | None = None  # the feed whose history the tables hold
         self._next_feed: _Feed | None = None  # set by attach(), adopted by the next computation
@@ -261,6 +299,8 @@ class LagTracker:
             self._tables.clear()
             self._windows.clear()
             self._histories.clear()
+            self._seeded.clear()
+            self._moves.clear()
             self._ts_cache.clear()
             self._snapshot = None
 
@@ -295,32 +335,52 @@ class LagTracker:
                 if hw is None:
                     hw = feed.hw.get((key[1], key[2]))
                 lag = lag_messages(hw, offset)
-                if lag is None:
+                if lag is None or hw is None:
                     # No HW known for this partition yet: a made-up lag would mislead
                     # the health rules (a 0 reads as "caught up"). The next observation
                     # seeds the window from the committed offset instead.
                     continue
                 self._window(key).record(offset, at, lag)
                 self._history(key).record(at, offset, hw)
+            elif item[0] == "reset":
+                _, key, before, after, at, scenario = item
+                self._operator_moved(key, before, after, at, scenario, feed.hw.get((key[1], key[2])))
             elif item[0] == "forget":
-                self._windows.pop(item[1], None)
-                self._histories.pop(item[1], None)
+                self._forget(item[1])
             elif item[0] == "forget_group":
                 group = item[1]
-                for key in [k for k in self._windows if k[0] == group]:
-                    del self._windows[key]
-                for key in [k for k in self._histories if k[0] == group]:
-                    del self._histories[key]
+                for key in {k for k in [*self._windows, *self._histories, *self._moves] if k[0] == group}:
+                    self._forget(key)
             else:
                 self._forget_topic(item[1])
+
+    def _forget(self, key: GTP) -> None:
+        self._windows.pop(key, None)
+        self._histories.pop(key, None)
+        self._seeded.discard(key)
+        self._moves.pop(key, None)
+
+    def _operator_moved(self, key: GTP, before: int, after: int, at: int, scenario: str, hw: int | None) -> None:
+        """An operator's reset or undo moved ``key`` from ``before`` to ``after`` (-1: none).
+
+        The commit that applied it is already in the window (the event follows it) and
+        would read as REWIND (or a jump forward) on every partition. The consumer did not
+        move: the window and the rate history restart at the operator's offset.
+        """
+        self._forget(key)
+        if after < 0:
+            return  # the undo deleted the offset: nothing committed, nothing to judge
+        self._moves[key] = OperatorMove(at, scenario, None if before < 0 else before, after)
+        lag = lag_messages(hw, after)
+        if lag is not None and hw is not None:
+            self._window(key).record(after, at, lag)
+            self._history(key).record(at, after, hw)
 
     def _forget_topic(self, topic: str) -> None:
         for tp in [tp for tp in self._tables if tp[0] == topic]:
             del self._tables[tp]
-        for key in [k for k in self._windows if k[1] == topic]:
-            del self._windows[key]
-        for key in [k for k in self._histories if k[1] == topic]:
-            del self._histories[key]
+        for key in {k for k in [*self._windows, *self._histories, *self._moves] if k[1] == topic}:
+            self._forget(key)
         for ck in [k for k in self._ts_cache if k[0] == topic]:
             del self._ts_cache[ck]
 
@@ -374,6 +434,7 @@ class LagTracker:
                         # commit time, with the lag it has now (the best we know).
                         stamp = p.commit_timestamp or at
                         self._window(key).record(p.committed, min(stamp, at), lag)
+                        self._seeded.add(key)
 
     def all_groups(self, cluster: Cluster) -> list[GroupDescription]:
         """Every group described, in one cluster call, observed, reused while nothing changed.
@@ -531,7 +592,24 @@ class LagTracker:
             # the consumer was caught up with a log that has grown since).
             since = samples[-1].timestamp_ms if samples else at
             recent = [pt.high_watermark for pt in table.points if pt.sampled_at_ms >= since][-3:] if table else []
-        return evaluate_partition(samples, at, lag, recent_high_watermarks=recent)
+            seeded = (group_id, p.topic, p.partition) in self._seeded
+        return evaluate_partition(
+            samples, at, lag, recent_high_watermarks=recent, min_commits=1 if seeded else self.min_commits
+        )
+
+    def operator_move(self, group_id: str, p: PartitionOffsets) -> OperatorMove | None:
+        """The operator's reset or undo the partition's commit window starts at, if it still does."""
+        key = (group_id, p.topic, p.partition)
+        with self._lock:
+            self._adopt()
+            move = self._moves.get(key)
+            if move is None:
+                return None
+            window = self._windows.get(key)
+            if window is not None and window.samples and window.samples[0].timestamp_ms > move.at_ms:
+                del self._moves[key]  # the window has rolled past it: the consumer's commits judge now
+                return None
+            return move
 
     def group_health(self, group_id: str, offsets: Iterable[PartitionOffsets], at: int) -> GroupStatus:
         """The group's verdict: the worst of its partitions' (those with a verdict)."""
@@ -549,7 +627,12 @@ class LagTracker:
     def partition_lag(self, cluster: Cluster, group_id: str, p: PartitionOffsets, at: int) -> PartitionLag:
         """Lag in messages, lag in time, health and time to clear of one partition of a group."""
         return PartitionLag(
-            p, p.lag, self.time_lag(cluster, p, at), self.health(group_id, p, at), self.time_to_clear(group_id, p)
+            p,
+            p.lag,
+            self.time_lag(cluster, p, at),
+            self.health(group_id, p, at),
+            self.time_to_clear(group_id, p),
+            self.operator_move(group_id, p),
         )
 
     def describe_group(self, cluster: Cluster, group_id: str) -> tuple[GroupDescription, list[PartitionLag], int]:

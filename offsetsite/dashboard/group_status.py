@@ -19,8 +19,16 @@ from dataclasses import dataclass
 from logcore import lag_tracker
 from logcore.cluster import Cluster, GroupDescription, MemberDescription
 from logcore.lag import GroupHealth, GroupStatus, PartitionHealth, PartitionStatus, evaluate_group, known_high_watermark
-from logcore.lag_tracker import PartitionLag, TimeLag, TimeToClear
+from logcore.lag_tracker import OperatorMove, PartitionLag, TimeLag, TimeToClear
 from offsetsite.engine import DEFAULT_CLUSTER, current_cluster_name
+
+from .records_view import iso_utc
+
+# Display names beside Burrow's codes: a partition (or group) whose commit window is not
+# full yet has no verdict (PartitionStatus.pending); "RESET" when the window starts at an
+# operator's reset or undo, which Burrow would call a REWIND of the consumer.
+PENDING_NEW = "NEW"
+PENDING_RESET = "RESET"
 
 LAG_SOURCES = {
     "interpolated": "interpolated between high-watermark samples",
@@ -103,6 +111,8 @@ class PartitionView(_LagInTime):
     host: str | None
     commit_timestamp: int | None
     clear: ClearEstimate | None = None
+    moved: OperatorMove | None = None  # the operator's reset/undo the commit window starts at
+    moved_note: str = ""  # "reset by otto at ...": who moved it, from the audit log
 
     @property
     def topic_missing(self) -> bool:
@@ -115,7 +125,17 @@ class PartitionView(_LagInTime):
 
     @property
     def health_name(self) -> str:
-        return self.health.status.name if self.health else ""
+        if self.health is None:
+            return ""
+        if self.health.pending:
+            return PENDING_RESET if self.moved else PENDING_NEW
+        return self.health.status.name
+
+    @property
+    def health_reason(self) -> str:
+        if self.health is None:
+            return ""
+        return f"{self.moved_note}; {self.health.reason}" if self.moved_note else self.health.reason
 
 
 @dataclass(frozen=True)
@@ -148,7 +168,16 @@ class GroupView:
 
     @property
     def health_name(self) -> str:
+        if self.health.pending:
+            return PENDING_RESET if any(p.moved for p in self.partitions) else PENDING_NEW
         return self.health.status.name
+
+    @property
+    def health_reason(self) -> str:
+        notes = [p.moved_note for p in self.partitions if p.moved_note]
+        if self.health.pending and notes:
+            return f"{notes[0]}; {self.health.reason}"
+        return self.health.reason
 
 
 @dataclass(frozen=True)
@@ -164,10 +193,15 @@ class GroupSummary(_LagInTime):
     lag_ms: float | None = None
     lag_source: str | None = None
     health: GroupStatus | None = None
+    moved: bool = False  # an operator's reset/undo starts some partition's commit window
 
     @property
     def health_name(self) -> str:
-        return self.health.status.name if self.health else ""
+        if self.health is None:
+            return ""
+        if self.health.pending:
+            return PENDING_RESET if self.moved else PENDING_NEW
+        return self.health.status.name
 
 
 def summary_of(desc: GroupDescription) -> GroupSummary:
@@ -182,7 +216,7 @@ def summary_of(desc: GroupDescription) -> GroupSummary:
     )
 
 
-def partition_view(pl: PartitionLag) -> PartitionView:
+def partition_view(pl: PartitionLag, moved_note: str = "") -> PartitionView:
     """A row of the group page from logcore's answers about one partition."""
     p = pl.offsets
     return PartitionView(
@@ -200,10 +234,46 @@ def partition_view(pl: PartitionLag) -> PartitionView:
         p.host,
         p.commit_timestamp,
         ClearEstimate.of(pl.clear),
+        pl.moved,
+        moved_note,
     )
 
 
-def _summary(s: GroupSummary, time: TimeLag, health: GroupStatus | None = None) -> GroupSummary:
+def moved_notes(group_id: str, parts: Sequence[PartitionLag]) -> dict[tuple[str, int], str]:
+    """Who moved each partition an operator moved, from the audit log: "reset by otto at ...".
+
+    The tracker knows a reset happened (logcore's OffsetsReset event) but not who made
+    it; the audit entry of that reset or undo does. Without one (written by another
+    process, or not yet) the note still says an operator moved it, and when.
+    """
+    moved = [(pl.offsets.topic, pl.offsets.partition, pl.moved) for pl in parts if pl.moved is not None]
+    if not moved:
+        return {}
+    from offsetsite.core.audit import Action
+    from offsetsite.core.models import AuditEntry
+
+    entries = list(
+        AuditEntry.objects.filter(
+            cluster=current_cluster_name(),
+            group_id=group_id,
+            action__in=[Action.OFFSETS_RESET.value, Action.OFFSETS_UNDO.value],
+        ).order_by("-at", "-id")[:20]
+    )
+    notes: dict[tuple[str, int], str] = {}
+    for topic, partition, move in moved:
+        what = "undo of a reset" if move.scenario == "undo" else f"reset ({move.scenario})"
+        note = f"{what} by an operator at {iso_utc(move.at_ms)}"
+        for e in entries:
+            rows = e.offsets if isinstance(e.offsets, list) else []
+            if any(isinstance(r, dict) and r.get("topic") == topic and r.get("partition") == partition for r in rows):
+                verb = "undo of a reset" if e.action == Action.OFFSETS_UNDO.value else f"reset ({move.scenario})"
+                note = f"{verb} by {e.username or 'an anonymous visitor'} at {iso_utc(int(e.at.timestamp() * 1000))}"
+                break
+        notes[(topic, partition)] = f"{note}, not the consumer rewinding"
+    return notes
+
+
+def _summary(s: GroupSummary, time: TimeLag, health: GroupStatus | None = None, moved: bool = False) -> GroupSummary:
     return GroupSummary(
         s.group_id,
         s.state,
@@ -214,6 +284,7 @@ def _summary(s: GroupSummary, time: TimeLag, health: GroupStatus | None = None) 
         time.ms,
         time.source,
         health,
+        moved,
     )
 
 
@@ -227,8 +298,10 @@ class LagTracker(lag_tracker.LagTracker):
         """Describe one group with lag in time and health; raises ``GroupIdNotFound``."""
         with self.lock:
             desc, parts, _ = self.describe_group(cluster, group_id)
-            rows = tuple(partition_view(pl) for pl in parts)
-            health = evaluate_group(r.health for r in rows if r.health is not None)
+        # The audit log is read outside the tracker's lock (a database query).
+        notes = moved_notes(desc.group_id, parts)
+        rows = tuple(partition_view(pl, notes.get((pl.offsets.topic, pl.offsets.partition), "")) for pl in parts)
+        health = evaluate_group(r.health for r in rows if r.health is not None)
         return GroupView(
             desc.group_id,
             desc.state,
@@ -260,6 +333,7 @@ class LagTracker(lag_tracker.LagTracker):
                     summary_of(d),
                     self.worst_time_lag(cluster, d.offsets, at),
                     self.group_health(d.group_id, d.offsets, at),
+                    any(self.operator_move(d.group_id, p) is not None for p in d.offsets),
                 )
                 for d in descs
             ]
@@ -297,4 +371,6 @@ HEALTH_CSS = {
     PartitionHealth.REWIND.name: "bad",
     GroupHealth.ERR.name: "bad",
     GroupHealth.NOTFOUND.name: "muted",
+    PENDING_NEW: "muted",
+    PENDING_RESET: "muted",
 }

@@ -367,8 +367,10 @@ def test_empty_window_and_min_commits_are_ok() -> None:
     w = window([100, 110], [5, 6])
     assert evaluate_partition(w, NOW, current_lag=6).status is PartitionHealth.STOP
     st_ = evaluate_partition(w, NOW, current_lag=6, min_commits=5)
-    assert st_.status is PartitionHealth.OK
-    assert st_.reason == "only 2 commits so far, 5 needed to judge"
+    assert st_.status is PartitionHealth.OK and st_.pending
+    assert st_.reason == "not enough commits yet: 2 commits so far, 5 needed to judge"
+    # Caught up needs no verdict to wait for.
+    assert not evaluate_partition(w, NOW, current_lag=0, min_commits=5).pending
 
 
 def test_a_single_commit_as_burrow_sees_it() -> None:

@@ -270,7 +270,9 @@ def test_worst_time_lag_of_a_group(tracker: LagTracker, cluster: FakeCluster, cl
 # --------------------------------------------------------------------------- health and time to clear
 
 
-def test_commit_events_feed_burrow_windows(tracker: LagTracker, cluster: FakeCluster, clock: Clock) -> None:
+def test_commit_events_feed_burrow_windows(clock: Clock, cluster: FakeCluster) -> None:
+    tracker = LagTracker(clock, min_commits=3)  # judge from three commits
+    tracker.attach(cluster.events)
     for step in range(1, 4):
         for _ in range(10):
             appended(cluster.events, cluster_hw := 10 * step)

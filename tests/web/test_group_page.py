@@ -13,6 +13,7 @@ from django.test import Client
 
 from logcore.cluster import Cluster
 from logcore.consumer import Consumer
+from logcore.lag import DEFAULT_WINDOW_COMMITS
 from offsetsite import engine
 from offsetsite.dashboard import group_status, views_groups
 from offsetsite.dashboard.group_status import LagTracker
@@ -263,43 +264,84 @@ def test_health_ok_when_caught_up(client: Client, cluster: Cluster, clock: FakeC
     assert health_of(client, "g") == ("OK", "OK")
 
 
+# Burrow judges a partition once its window of commits is full (LagTracker.min_commits).
+WINDOW = DEFAULT_WINDOW_COMMITS
+
+
 def test_health_warn_when_lag_keeps_growing(client: Client, cluster: Cluster, clock: FakeClock) -> None:
     cluster.create_topic("t", 1)
-    for step in range(1, 4):
+    for step in range(1, WINDOW + 1):
         for _ in range(10):
             cluster.produce("t", b"x", partition=0)
-        cluster.commit_offsets("g", {("t", 0): step})  # lag 9, 18, 27
+        cluster.commit_offsets("g", {("t", 0): step})  # lag 9, 18, 27, ...
         clock.ms += 1000
     assert health_of(client, "g") == ("WARN", "WARN")
 
 
 def test_health_stall_when_offset_does_not_move(client: Client, cluster: Cluster, clock: FakeClock) -> None:
     produce(cluster, "t", [10])
-    for _ in range(3):
+    for _ in range(WINDOW):
         cluster.commit_offsets("g", {("t", 0): 2})
         clock.ms += 1000
     assert health_of(client, "g") == ("STALL", "ERR")
 
 
 def test_health_rewind_when_offset_goes_back(client: Client, cluster: Cluster, clock: FakeClock) -> None:
-    produce(cluster, "t", [10])
-    cluster.commit_offsets("g", {("t", 0): 5})
-    clock.ms += 1000
-    cluster.commit_offsets("g", {("t", 0): 3})
+    produce(cluster, "t", [20])
+    for offset in range(5, 5 + WINDOW - 1):
+        cluster.commit_offsets("g", {("t", 0): offset})
+        clock.ms += 1000
+    cluster.commit_offsets("g", {("t", 0): 3})  # the consumer itself sought back and committed
     clock.ms += 500
     assert health_of(client, "g") == ("REWIND", "ERR")
 
 
 def test_health_stop_when_commits_stop(client: Client, cluster: Cluster, clock: FakeClock) -> None:
-    produce(cluster, "t", [10])
-    cluster.commit_offsets("g", {("t", 0): 2})
-    clock.ms += 1000
-    cluster.commit_offsets("g", {("t", 0): 3})
-    clock.ms += 30_000  # far longer than the 1 s the window's commits took
+    produce(cluster, "t", [20])
+    for offset in range(2, 2 + WINDOW):
+        cluster.commit_offsets("g", {("t", 0): offset})
+        clock.ms += 1000
+    clock.ms += 30_000  # far longer than the 10 s the window's commits took
     part, group = health_of(client, "g")
     assert (part, group) == ("STOP", "ERR")
     html = client.get("/groups/g/").content.decode()
-    assert "no commit for 30.0 s" in html
+    assert "no commit for 31.0 s" in html  # 30 s plus the second after the last commit
+
+
+def test_new_group_with_one_commit_is_not_in_error(client: Client, cluster: Cluster, clock: FakeClock) -> None:
+    """Regression: a group showed red ERR (STOP) right after its first consume and commit."""
+    produce(cluster, "t", [10])
+    cluster.commit_offsets("g", {("t", 0): 2})
+    clock.ms += 5_000
+    assert health_of(client, "g") == ("NEW", "NEW")
+    html = client.get("/groups/g/").content.decode()
+    assert "not enough commits yet: 1 commit so far, 10 needed to judge" in html
+    assert "health-err" not in html and "health-stop" not in html
+
+
+def test_operator_reset_and_undo_are_not_a_rewind(operator_client: Client, cluster: Cluster, clock: FakeClock) -> None:
+    """Regression: after an operator's reset and its undo every partition showed REWIND."""
+    from .actions_helpers import seed_log
+    from .test_reset_flow import do_reset
+
+    seed_log()  # billing committed 10 and 5 on orders' two partitions (HW 20)
+    clock.ms += 1000
+    do_reset(operator_client, scenario="to-earliest")
+    clock.ms += 1000
+    html = operator_client.get("/groups/billing/").content.decode()
+    assert [row[8].split()[0] for row in partition_rows(html)] == ["RESET", "RESET"]
+    assert ">REWIND<" not in html and "health-err" not in html
+    assert "reset (to-earliest) by otto at " in html and "not the consumer rewinding" in html
+
+    clock.ms += 1000
+    assert operator_client.post("/groups/billing/undo/").status_code == 200
+    clock.ms += 1000
+    html = operator_client.get("/groups/billing/").content.decode()
+    assert [row[8].split()[0] for row in partition_rows(html)] == ["RESET", "RESET"]
+    assert ">REWIND<" not in html
+    assert "undo of a reset by otto at " in html
+    group = re.search(r'<dt>Health</dt><dd><span class="health health-\w+"[^>]*>(\w+)</span>', html)
+    assert group is not None and group.group(1) == "RESET"
 
 
 def test_health_seeded_from_existing_commit_when_not_watching(client: Client, cluster: Cluster) -> None:
