@@ -22,7 +22,8 @@ from __future__ import annotations
 import re
 import secrets
 import threading
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
@@ -51,6 +52,9 @@ STRATEGIES: tuple[tuple[str, str], ...] = (
 )
 SESSION_KEY = "offsetsite.room"
 ACTIONS = ("pause", "resume", "crash", "restart")
+# The ledgers are counted at most this often (seconds): checkers move ten times a second
+# and a room of fifty own groups costs milliseconds to count (room_state).
+COUNTS_INTERVAL_S = 0.25
 
 
 class RoomError(Exception):
@@ -314,6 +318,21 @@ _state_lock = threading.Lock()
 _state: dict[str, RoomState] = {}
 
 
+@dataclass(frozen=True)
+class _Counted:
+    """The expensive half of the room: every room group's ledger counts and commits."""
+
+    lab_version: int
+    at: float  # time.monotonic() when counted
+    rows: tuple[Row, ...]  # lag 0: the cheap half adds it from the high watermarks
+    bases: tuple[tuple[str, tuple[tuple[int, int], ...]], ...]  # group -> (partition, committed or log start)
+    shared_owners: tuple[tuple[int, str], ...]
+
+
+_counted: dict[str, _Counted] = {}
+_trailing: dict[str, threading.Timer] = {}
+
+
 def _lab_version() -> tuple[int, int]:
     """What the room shows moves with both: the bridge's lab version (appends to the
     room topic, resets, the runner's reports) and the lab's own (every step that
@@ -323,11 +342,20 @@ def _lab_version() -> tuple[int, int]:
     return BRIDGE.version("lab"), service.version()
 
 
+def counts_interval_s() -> float:
+    """How often the ledgers are counted at most (0: at every lab version; tests)."""
+    return float(str(settings.OFFSETSITE.get("ROOM_COUNTS_INTERVAL_S", COUNTS_INTERVAL_S)))
+
+
 def room_state() -> RoomState:
     """The room as it is now; one computation per lab version whoever asks.
 
     Fifty sockets waking on one change would otherwise each take the engine lock to
-    count the same ledgers (the cost ``bench/room.py`` measures).
+    count the same ledgers. Counting is the expensive half (every room group's ledger,
+    each O(seats checked)); it runs at most every ``counts_interval_s()``: a version
+    inside that interval shows the last counts with fresh high watermarks, and a timer
+    wakes the pages once the interval is over, so the last change is always shown
+    (the cost ``bench/room.py`` measures: at every version it took a third of a core).
     """
     cluster_name = engine.current_cluster_name()
     version = _lab_version()
@@ -335,15 +363,42 @@ def room_state() -> RoomState:
         found = _state.get(cluster_name)
         if found is not None and found.version == version:
             return found
-        state = _compute(version)
+        counted = _counted.get(cluster_name)
+        now = time.monotonic()
+        if counted is None or counted.lab_version != version[1]:
+            wait = 0.0 if counted is None else counted.at + counts_interval_s() - now
+            if wait <= 0:
+                counted = _count(version[1])
+                _counted[cluster_name] = counted
+            else:
+                _wake_later(cluster_name, wait)
+        assert counted is not None
+        state = _with_watermarks(version, counted)
         _state[cluster_name] = state
         return state
 
 
-def _compute(version: tuple[int, int]) -> RoomState:
+def _wake_later(cluster_name: str, wait: float) -> None:
+    """Under ``_state_lock``: one wake of the lab pages once the counting interval is over."""
+    timer = _trailing.get(cluster_name)
+    if timer is not None and timer.is_alive():
+        return
+    timer = threading.Timer(wait, service_wake)
+    timer.daemon = True
+    _trailing[cluster_name] = timer
+    timer.start()
+
+
+def _count(lab_version: int) -> _Counted:
     people = {a.name: a for a in attendees()}
     views = {c.name: c for c in service.checkers() if c.name in people}
-    labs = {g.group: g for g in service.snapshot() if is_room_group(g.group)}
+    labs: dict[str, service.GroupLab] = {}
+    for group in sorted({a.group for a in people.values()}):
+        # One group at a time: each takes the engine lock on its own, so a produce
+        # request waits for one group's count, never the whole room's.
+        found = service.group_lab(group)
+        if found is not None:
+            labs[group] = found
     stale = getattr(service, "stale_session_s", None)
     rows: list[Row] = []
     for name in sorted(people, key=str.lower):
@@ -353,11 +408,6 @@ def _compute(version: tuple[int, int]) -> RoomState:
             continue
         glab = labs.get(a.group)
         totals = glab.totals if glab is not None else None
-        lag = 0
-        if glab is not None:
-            for p in glab.partitions:
-                start = p.committed if p.committed is not None else p.log_start
-                lag += max(0, p.high_watermark - start)
         current = ""
         if view.current is not None and view.current_offset is not None:
             current = f"p{view.current[1]} seat {view.current_offset}"
@@ -374,7 +424,7 @@ def _compute(version: tuple[int, int]) -> RoomState:
                 duplicates=totals.duplicates if totals else 0,
                 losses=totals.losses if totals else 0,
                 in_flight=totals.in_flight if totals else 0,
-                lag=lag,
+                lag=0,
                 assignment=", ".join(f"p{p}" for _t, p in sorted(view.assignment)) or "none",
                 current=current,
                 held=len(view.held),
@@ -382,6 +432,29 @@ def _compute(version: tuple[int, int]) -> RoomState:
                 stale_s=stale(a.group) if stale is not None and view.joining else None,
             )
         )
+    bases = tuple(
+        (
+            group,
+            tuple(
+                (p.partition, p.committed if p.committed is not None else p.log_start)
+                for p in glab.partitions
+                if p.topic == TOPIC
+            ),
+        )
+        for group, glab in sorted(labs.items())
+    )
+    owners = sorted(
+        (p, name)
+        for name, view in views.items()
+        if people[name].shared and view.state in (State.RUNNING, State.PAUSED)
+        for t, p in view.assignment
+        if t == TOPIC
+    )
+    return _Counted(lab_version, time.monotonic(), tuple(rows), bases, tuple(owners))
+
+
+def _with_watermarks(version: tuple[int, int], counted: _Counted) -> RoomState:
+    """The counted rows with each group's lag from the room topic's high watermarks now."""
     hws: list[tuple[int, int]] = []
     try:
         cluster = engine.get_cluster()
@@ -391,20 +464,16 @@ def _compute(version: tuple[int, int]) -> RoomState:
                 hws = [(p, cluster.watermarks(TOPIC, p)[1]) for p in range(n)]
     except UnknownTopicOrPartition:
         hws = []
+    hw = dict(hws)
+    lag = {g: sum(max(0, hw.get(p, base) - base) for p, base in parts) for g, parts in counted.bases}
+    rows = tuple(replace(r, lag=lag.get(r.group, 0)) for r in counted.rows)
     by_state: dict[str, int] = {}
     for r in rows:
         by_state[r.state] = by_state.get(r.state, 0) + 1
-    owners = sorted(
-        (p, name)
-        for name, view in views.items()
-        if people[name].shared and view.state in (State.RUNNING, State.PAUSED)
-        for t, p in view.assignment
-        if t == TOPIC
-    )
     return RoomState(
         version=version,
-        shared_owners=tuple(owners),
-        rows=tuple(rows),
+        shared_owners=counted.shared_owners,
+        rows=rows,
         high_watermarks=tuple(hws),
         shared_members=sum(1 for r in rows if r.shared),
         counts_by_state=tuple(sorted(by_state.items())),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from logcore import ManualClock
 from offsetsite import engine
 from offsetsite.core import site_settings
 from offsetsite.core.models import AuditEntry
-from offsetsite.lab import live, room, service
+from offsetsite.lab import live, room, room_html, service
 
 pytestmark = pytest.mark.django_db
 
@@ -28,6 +29,7 @@ def clock(engine_dir: Path, settings: Any) -> Iterator[ManualClock]:
         "CLOCK": manual,
         "INITIAL_REBALANCE_DELAY_MS": "0",
         "WORKSHOP": True,
+        "ROOM_COUNTS_INTERVAL_S": 0,  # count at every version: exact numbers after each step
     }
     site_settings.invalidate()
     engine.close()
@@ -150,21 +152,43 @@ def test_crash_and_restart_cost_duplicates_shown_live(clock: ManualClock, operat
 def test_the_shared_summary_is_rendered_once_per_version(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
     join(Client(), "ada")
     join(Client(), "bob", mode="shared")
-    from offsetsite.lab import views_room
-
     calls: list[str] = []
-    real = views_room.render_to_string  # type: ignore[attr-defined]
+    real_summary, real_me = room_html.summary, room_html.me_panel
 
-    def counting(template: str, *args: Any, **kwargs: Any) -> str:
-        calls.append(template)
-        return real(template, *args, **kwargs)
+    def summary(*args: Any, **kwargs: Any) -> Any:
+        calls.append("summary")
+        return real_summary(*args, **kwargs)
 
-    monkeypatch.setattr(views_room, "render_to_string", counting)
+    def me_panel(*args: Any, **kwargs: Any) -> Any:
+        calls.append("me")
+        return real_me(*args, **kwargs)
+
+    monkeypatch.setattr(room_html, "summary", summary)
+    monkeypatch.setattr(room_html, "me_panel", me_panel)
     room.service_wake()
     a = live.dispatch("view=room&me=ada", None)
     b = live.dispatch("view=room&me=bob", None)
-    assert calls.count("lab/room_summary.html") == 1 and calls.count("lab/room_me.html") == 2
+    assert calls.count("summary") == 1 and calls.count("me") == 2
     assert 'id="room-hw-p0"' in a and 'id="room-hw-p0"' in b
+    assert 'Your checker, <span class="room-name">ada</span>' in a
+
+
+def test_counting_waits_for_its_interval_and_then_wakes_the_pages(clock: ManualClock, settings: Any) -> None:
+    join(Client(), "ada")
+    room.produce_wave(12)
+    first = room.room_state()
+    settings.OFFSETSITE = {**settings.OFFSETSITE, "ROOM_COUNTS_INTERVAL_S": 3600}
+    advance(clock, 1_000)
+    room.produce_wave(6)
+    later = room.room_state()
+    # The high watermarks (and so the lag) are fresh; the ledger's counts wait.
+    assert sum(hw for _p, hw in later.high_watermarks) == 18
+    before, now = first.row("ada"), later.row("ada")
+    assert before is not None and now is not None
+    assert now == replace(before, lag=18)
+    timer = room._trailing[engine.current_cluster_name()]
+    assert timer.is_alive()  # the wake that shows the counts once the interval is over
+    timer.cancel()
 
 
 def test_facilitator_reset_clears_everything(clock: ManualClock, operator: User, viewer: User) -> None:
