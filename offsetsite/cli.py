@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TextIO
+from typing import TextIO, cast
 
 from logcore.admin import RestorePoints
 from logcore.cluster import Cluster, EmbeddedCluster
@@ -46,7 +46,7 @@ from logcore.kafka_config import REDACTED, KafkaClusterConfig, is_secret, load_p
 from logcore.log_manager import lock_holder
 
 from . import cli_console, cli_groups, paths
-from .cli_text import printable
+from .cli_text import Parser, UsageError, printable
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 RESTORE_POINTS_FILE = "restore-points.json"
@@ -252,8 +252,18 @@ def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentP
     raise LookupError(name)
 
 
+def version() -> str:
+    """The installed distribution's version (the package's own when not installed)."""
+    try:
+        return importlib.metadata.version("offsetsite")
+    except importlib.metadata.PackageNotFoundError:
+        from . import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="offsetsite",
         description="Kafka-style topics, records and consumer-group offsets in a local data "
         "directory, with the flags and output formats of Kafka's command-line tools.",
@@ -264,7 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="logcore's data directory (default: $OFFSETSITE_DATA_DIR, else var/data in the checkout)",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    # The subcommands' parsers are Parser too (argparse makes them of the parent's class);
+    # the modules that add them only need ArgumentParser's interface.
+    sub = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", metavar="COMMAND"),
+    )
     sub.required = True
     cli_console.add_topics_parser(sub)
     cli_console.add_produce_parser(sub)
@@ -319,7 +335,7 @@ def _add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="create demo users and seed a small teaching data set",
         description="Create the users admin/admin, operator/operator and viewer/viewer (demo "
         "passwords!) and seed topics train-seats and orders with consumer groups at different "
-        "offsets. Needs `python manage.py migrate` first.",
+        "offsets. Prepares the database (migrations) first.",
     )
     p.add_argument("--if-empty", action="store_true", help="seed only when the data directory has no topics yet")
     p.set_defaults(handler=_demo)
@@ -559,8 +575,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (0 ok, 1 refused or failed, 2 bad usage)."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:  # --help, or a usage error already printed by argparse
+        args, extras = parser.parse_known_args(argv)
+        if extras:
+            # The subcommand's parser reports them: its usage, its flags as suggestions.
+            _subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(extras)}")
+    except SystemExit as e:  # --help, --version, or a usage error already printed by argparse
         return e.code if isinstance(e.code, int) else 2
     usage = _kafka_usage_error(args)
     if usage is not None:
@@ -578,6 +597,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = args.handler
     try:
         return handler(args, data_dir)
+    except UsageError as e:
+        print(f"Error: {printable(e)}", file=sys.stderr)
+        return 2
     except DataDirLocked as e:
         print(f"Error: {printable(e)}", file=sys.stderr)
         return 1

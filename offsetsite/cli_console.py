@@ -22,7 +22,7 @@ from logcore.errors import CommitFailed, InvalidRequest, KafkaError
 from logcore.groups import TopicPartition
 from logcore.records import Header
 
-from .cli_text import printable
+from .cli_text import UsageError, printable
 
 if TYPE_CHECKING:
     from logcore.cluster import Cluster
@@ -45,7 +45,7 @@ FETCH_MAX = 500
 def _split_pair(text: str, what: str, allowed: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise InvalidRequest(f"invalid {what} {text!r}: expected key=value; {allowed}")
+        raise UsageError(f"invalid {what} {text!r}: expected key=value; {allowed}")
     return key, value
 
 
@@ -100,7 +100,7 @@ def _parse_configs(items: Sequence[str]) -> dict[str, str]:
 
 def _need_topic(args: argparse.Namespace, action: str) -> str:
     if not args.topic:
-        raise InvalidRequest(f"--{action} needs --topic T")
+        raise UsageError(f"--{action} needs --topic T")
     return str(args.topic)
 
 
@@ -127,11 +127,11 @@ def _offset_at(cluster: Cluster, topic: str, partition: int, time_spec: str) -> 
     try:
         ts = int(time_spec)
     except ValueError:
-        raise InvalidRequest(
+        raise UsageError(
             f"--time {time_spec!r} is not valid; use latest (-1), earliest (-2) or a timestamp in ms"
         ) from None
     if ts < 0:
-        raise InvalidRequest(f"--time {ts}: a timestamp must be >= 0, or -1 (latest) or -2 (earliest)")
+        raise UsageError(f"--time {ts}: a timestamp must be >= 0, or -1 (latest) or -2 (earliest)")
     return cluster.offset_for_timestamp(topic, partition, ts)
 
 
@@ -139,6 +139,9 @@ def run_topics(opened: Opened, args: argparse.Namespace, out: TextIO | None = No
     out = out or sys.stdout
     try:
         return _topics(opened.cluster, args, out)
+    except UsageError as e:
+        print(f"Error while executing topic command : {e}", file=sys.stderr)
+        return 2
     except KafkaError as e:
         print(f"Error while executing topic command : {e}", file=sys.stderr)
         return 1
@@ -151,7 +154,7 @@ def _topics(cluster: Cluster, args: argparse.Namespace, out: TextIO) -> int:
             "so the only replication factor is 1"
         )
     if args.config and not args.create:
-        raise InvalidRequest("--config is only accepted with --create")
+        raise UsageError("--config is only accepted with --create")
     if args.list:
         for name in cluster.list_topics(include_internal=not args.exclude_internal):
             print(name, file=out)
@@ -182,7 +185,7 @@ def _topics(cluster: Cluster, args: argparse.Namespace, out: TextIO) -> int:
     if args.alter:
         topic = _need_topic(args, "alter")
         if args.partitions is None:
-            raise InvalidRequest("--alter needs --partitions N (the new total; partitions are only added)")
+            raise UsageError("--alter needs --partitions N (the new total; partitions are only added)")
         if args.if_exists and topic not in cluster.list_topics():
             return 0
         cluster.add_partitions(topic, args.partitions)
@@ -242,7 +245,7 @@ def add_produce_parser(sub: SubParsers) -> None:
 def _bool_property(props: dict[str, str], key: str) -> bool:
     value = props[key].strip().lower()
     if value not in ("true", "false"):
-        raise InvalidRequest(f"property {key}={props[key]!r} is not valid; use true or false")
+        raise UsageError(f"property {key}={props[key]!r} is not valid; use true or false")
     return value == "true"
 
 
@@ -252,7 +255,7 @@ def _properties(items: Sequence[str], defaults: dict[str, str], what: str) -> di
     for item in items:
         key, value = _split_pair(item, "--property", allowed)
         if key not in defaults:
-            raise InvalidRequest(f"unknown {what} property {key!r}; {allowed}")
+            raise UsageError(f"unknown {what} property {key!r}; {allowed}")
         props[key] = value
     return props
 
@@ -274,7 +277,7 @@ class LineReader:
     def from_properties(cls, props: dict[str, str]) -> LineReader:
         for key in ("key.separator", "headers.delimiter", "headers.separator", "headers.key.separator"):
             if not props[key]:
-                raise InvalidRequest(f"property {key} cannot be empty")
+                raise UsageError(f"property {key} cannot be empty")
         return cls(
             _bool_property(props, "parse.key"),
             props["key.separator"],
@@ -338,11 +341,11 @@ def run_produce(opened: Opened, args: argparse.Namespace, stdin: TextIO | None =
         k, v = _split_pair(item, "--header", "headers are key=value")
         fixed_headers.append((k, v.encode()))
     if args.timestamp is not None and args.timestamp < 0:
-        raise InvalidRequest(f"--timestamp {args.timestamp}: expected milliseconds since the epoch (>= 0)")
+        raise UsageError(f"--timestamp {args.timestamp}: expected milliseconds since the epoch (>= 0)")
     if args.value is not None and (reader.parse_key or reader.parse_headers):
-        raise InvalidRequest("parse.key and parse.headers apply to lines of stdin; with --value use --key/--header")
+        raise UsageError("parse.key and parse.headers apply to lines of stdin; with --value use --key/--header")
     if args.key is not None and reader.parse_key:
-        raise InvalidRequest("choose either --key or --property parse.key=true, not both")
+        raise UsageError("choose either --key or --property parse.key=true, not both")
     _check_target(cluster, args.topic, args.partition)
     fixed_key = None if args.key is None else args.key.encode()
 
@@ -530,23 +533,21 @@ class _ConsumeOptions:
 
 def _check_consume_args(args: argparse.Namespace) -> None:
     if args.offset is not None and args.partition is None:
-        raise InvalidRequest("The partition is required when offset is specified (--partition P --offset O).")
+        raise UsageError("The partition is required when offset is specified (--partition P --offset O).")
     if args.offset is not None and args.from_beginning:
-        raise InvalidRequest("Options from-beginning and offset cannot be specified together.")
+        raise UsageError("Options from-beginning and offset cannot be specified together.")
     if args.no_commit and not args.group:
-        raise InvalidRequest("--no-commit only makes sense with --group G")
+        raise UsageError("--no-commit only makes sense with --group G")
     if args.max_messages is not None and args.max_messages < 1:
-        raise InvalidRequest(f"--max-messages {args.max_messages}: expected a number >= 1")
+        raise UsageError(f"--max-messages {args.max_messages}: expected a number >= 1")
     if args.timeout_ms is not None and args.timeout_ms < 0:
-        raise InvalidRequest(f"--timeout-ms {args.timeout_ms}: expected a number of ms >= 0")
+        raise UsageError(f"--timeout-ms {args.timeout_ms}: expected a number of ms >= 0")
     if args.offset is not None and args.offset not in ("earliest", "latest"):
         try:
             if int(args.offset) < 0:
                 raise ValueError
         except ValueError:
-            raise InvalidRequest(
-                f"--offset {args.offset!r} is not valid; use a number >= 0, earliest or latest"
-            ) from None
+            raise UsageError(f"--offset {args.offset!r} is not valid; use a number >= 0, earliest or latest") from None
 
 
 def run_consume(opened: Opened, args: argparse.Namespace, out: TextIO | None = None) -> int:

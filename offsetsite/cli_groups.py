@@ -23,7 +23,7 @@ from logcore.cluster import Cluster, GroupDescription
 from logcore.errors import GroupIdNotFound, InvalidRequest, KafkaError
 from logcore.lag import known_high_watermark, lag_messages
 
-from .cli_text import printable
+from .cli_text import UsageError, printable
 
 _SCENARIO_FLAGS = {
     "to_earliest": "to-earliest",
@@ -100,7 +100,7 @@ def _describe_status(d: GroupDescription) -> None:
 def describe(cluster: Cluster, args: argparse.Namespace, out: TextIO) -> int:
     groups = [g.group_id for g in cluster.list_groups()] if args.all_groups else args.group
     if not groups:
-        raise InvalidRequest("--describe needs --group G or --all-groups")
+        raise UsageError("--describe needs --group G or --all-groups")
     status = 0
     for group_id in groups:
         try:
@@ -185,7 +185,7 @@ def _scenario(args: argparse.Namespace) -> Scenario:
         if getattr(args, attr) not in (None, False)
     ]
     if len(chosen) != 1:
-        raise InvalidRequest(
+        raise UsageError(
             "--reset-offsets needs exactly one scenario: --to-earliest, --to-latest, --to-current, "
             "--to-offset N, --shift-by N, --to-datetime D, --by-duration P or --from-file F"
         )
@@ -240,9 +240,9 @@ def reset(cluster: Cluster, args: argparse.Namespace, out: TextIO, restore: Rest
     scenario = _scenario(args)
     groups = [g.group_id for g in cluster.list_groups()] if args.all_groups else args.group
     if not groups:
-        raise InvalidRequest("--reset-offsets needs --group G or --all-groups")
+        raise UsageError("--reset-offsets needs --group G or --all-groups")
     if not args.topic and not args.all_topics and scenario.kind != "from-file":
-        raise InvalidRequest("--reset-offsets needs one of --all-topics or --topic")
+        raise UsageError("--reset-offsets needs one of --all-topics or --topic")
     scope = (
         Scope(False, ())
         if (scenario.kind == "from-file" and not args.topic and not args.all_topics)
@@ -313,11 +313,11 @@ def _check_combinations(args: argparse.Namespace) -> None:
         used = [f"--{flag}" for attr, flag in _SCENARIO_FLAGS.items() if getattr(args, attr) not in (None, False)]
         used += [f"--{name}" for name in ("execute", "dry-run", "export") if getattr(args, name.replace("-", "_"))]
         if used:
-            raise InvalidRequest(f"{', '.join(used)} only work with --reset-offsets")
+            raise UsageError(f"{', '.join(used)} only work with --reset-offsets")
     if (args.members or args.offsets or args.verbose) and not args.describe:
-        raise InvalidRequest("--members, --offsets and --verbose only work with --describe")
+        raise UsageError("--members, --offsets and --verbose only work with --describe")
     if args.state and not (args.describe or args.list):
-        raise InvalidRequest("--state only works with --describe or --list")
+        raise UsageError("--state only works with --describe or --list")
 
 
 def run(
@@ -341,9 +341,9 @@ def run(
         groups = [g.group_id for g in cluster.list_groups()] if args.all_groups else args.group
         if args.delete_offsets:
             if not args.group:
-                raise InvalidRequest("--delete-offsets needs --group G")
+                raise UsageError("--delete-offsets needs --group G")
             if not args.topic:
-                raise InvalidRequest("--delete-offsets needs --topic T[:p,...]")
+                raise UsageError("--delete-offsets needs --topic T[:p,...]")
             scope = Scope.parse(args.topic)
             parts = []
             for topic, nums in scope.topics:
@@ -360,11 +360,14 @@ def run(
                 print(_table(rows, ["TOPIC", "PARTITION", "STATUS"], [15, 10, 0]), end="", file=out)
             return 0
         if not args.group and not args.all_groups:
-            raise InvalidRequest("--delete needs --group G or --all-groups")
+            raise UsageError("--delete needs --group G or --all-groups")
         for group_id in groups:
             cluster.delete_group(group_id)
             print(f"Deletion of requested consumer groups ('{printable(group_id)}') was successful.", file=out)
         return 0
+    except UsageError as e:
+        print(f"Error: {printable(e)}", file=sys.stderr)
+        return 2
     except ResetRefused as e:
         print(f"\nError: {printable(e)}", file=out)  # Kafka's printError: stdout
         return 1

@@ -147,7 +147,7 @@ def test_create_refusals_change_nothing(run: Run) -> None:
     rc, _, err = run("topics", "--create", "--topic", "bad", "--config", "retention.ms=soon")
     assert rc == 1 and "retention.ms" in err and "integer" in err
     rc, _, err = run("topics", "--create", "--topic", "bad", "--config", "cleanup.policy")
-    assert rc == 1 and "expected key=value" in err
+    assert rc == 2 and "expected key=value" in err  # a usage error, as argparse's own
     rc, _, err = run("topics", "--create", "--topic", "bad", "--replication-factor", "3")
     assert rc == 1 and "only replication factor is 1" in err
     rc, _, err = run("topics", "--create", "--topic", "bad", "--partitions", "0")
@@ -155,7 +155,7 @@ def test_create_refusals_change_nothing(run: Run) -> None:
     rc, _, err = run("topics", "--create", "--topic", "no/slash")
     assert rc == 1 and "ASCII alphanumerics" in err
     rc, _, err = run("topics", "--create")
-    assert rc == 1 and "--create needs --topic T" in err
+    assert rc == 2 and "--create needs --topic T" in err
     assert run.ok("topics", "--list", "--exclude-internal") == "seats\n"
 
 
@@ -169,9 +169,9 @@ def test_alter_adds_partitions_only(run: Run) -> None:
     rc, _, err = run("topics", "--alter", "--topic", "seats", "--partitions", "3")
     assert rc == 1 and "Partitions can only be added" in err
     rc, _, err = run("topics", "--alter", "--topic", "seats")
-    assert rc == 1 and "--alter needs --partitions N" in err
+    assert rc == 2 and "--alter needs --partitions N" in err
     rc, _, err = run("topics", "--alter", "--topic", "seats", "--partitions", "5", "--config", "a=b")
-    assert rc == 1 and "--config is only accepted with --create" in err
+    assert rc == 2 and "--config is only accepted with --create" in err
     assert "PartitionCount: 4" in run.ok("topics", "--describe", "--topic", "seats")
 
 
@@ -196,7 +196,7 @@ def test_offsets_like_get_offset_shell(run: Run) -> None:
     assert run.ok("topics", "--offsets", "--topic", "seats", "--time", "earliest") == "seats:0:0\nseats:1:0\n"
     assert run.ok("topics", "--offsets", "--topic", "seats", "--time", "1500") == "seats:0:1\nseats:1:\n"
     rc, _, err = run("topics", "--offsets", "--topic", "seats", "--time", "yesterday")
-    assert rc == 1 and "latest (-1), earliest (-2) or a timestamp in ms" in err
+    assert rc == 2 and "latest (-1), earliest (-2) or a timestamp in ms" in err
 
 
 # --- produce and consume -------------------------------------------------------------
@@ -290,15 +290,15 @@ def test_produce_refusals(run: Run) -> None:
     assert rc == 1
     assert "No key separator found on line number 2: 'no-tab'" in err
     rc, _, err = run("produce", "--topic", "seats", "--property", "parse.kee=true", stdin="x\n")
-    assert rc == 1 and "unknown producer property 'parse.kee'" in err and "parse.key" in err
+    assert rc == 2 and "unknown producer property 'parse.kee'" in err and "parse.key" in err
     rc, _, err = run("produce", "--topic", "seats", "--property", "parse.key=yes", stdin="x\n")
-    assert rc == 1 and "use true or false" in err
+    assert rc == 2 and "use true or false" in err
     rc, _, err = run("produce", "--topic", "seats", "--header", "novalue", "--value", "x")
-    assert rc == 1 and "expected key=value" in err
+    assert rc == 2 and "expected key=value" in err
     rc, _, err = run("produce", "--topic", "seats", "--timestamp", "-5", "--value", "x")
-    assert rc == 1 and ">= 0" in err
+    assert rc == 2 and ">= 0" in err
     rc, _, err = run("produce", "--topic", "seats", "--key", "k", "--property", "parse.key=true", stdin="")
-    assert rc == 1 and "not both" in err
+    assert rc == 2 and "not both" in err
     # Lines go out as they come (kafka-console-producer.sh): the line before the bad one was
     # appended, and the refusal said so ("lines 1 to 1 of stdin were written").
     offsets = run.ok("topics", "--offsets", "--topic", "seats").splitlines()
@@ -357,25 +357,27 @@ def test_consume_positions_and_limits(run: Run) -> None:
 def test_consume_refusals(run: Run) -> None:
     run.ok("topics", "--create", "--topic", "seats", "--partitions", "2")
     run.ok("produce", "--topic", "seats", "--partition", "0", "--value", "a")
+    # 1: the engine refused; 2: the flags given are wrong (a usage error, as argparse's).
     cases = [
-        (["--topic", "nope"], "Topic 'nope' does not exist"),
-        (["--topic", "seats", "--partition", "2"], "valid partitions are 0 to 1"),
-        (["--topic", "seats", "--offset", "1"], "The partition is required when offset is specified"),
+        (["--topic", "nope"], "Topic 'nope' does not exist", 1),
+        (["--topic", "seats", "--partition", "2"], "valid partitions are 0 to 1", 1),
+        (["--topic", "seats", "--offset", "1"], "The partition is required when offset is specified", 2),
         (
             ["--topic", "seats", "--partition", "0", "--offset", "0", "--from-beginning"],
             "Options from-beginning and offset cannot be specified together.",
+            2,
         ),
-        (["--topic", "seats", "--partition", "0", "--offset", "5"], "out of range"),
-        (["--topic", "seats", "--partition", "0", "--offset", "soon"], "use a number >= 0, earliest or latest"),
-        (["--topic", "seats", "--property", "print.key"], "expected key=value"),
-        (["--topic", "seats", "--property", "print.keys=true"], "unknown formatter property 'print.keys'"),
-        (["--topic", "seats", "--property", "print.key=maybe"], "use true or false"),
-        (["--topic", "seats", "--no-commit"], "--no-commit only makes sense with --group G"),
-        (["--topic", "seats", "--max-messages", "0"], "expected a number >= 1"),
+        (["--topic", "seats", "--partition", "0", "--offset", "5"], "out of range", 1),
+        (["--topic", "seats", "--partition", "0", "--offset", "soon"], "use a number >= 0, earliest or latest", 2),
+        (["--topic", "seats", "--property", "print.key"], "expected key=value", 2),
+        (["--topic", "seats", "--property", "print.keys=true"], "unknown formatter property 'print.keys'", 2),
+        (["--topic", "seats", "--property", "print.key=maybe"], "use true or false", 2),
+        (["--topic", "seats", "--no-commit"], "--no-commit only makes sense with --group G", 2),
+        (["--topic", "seats", "--max-messages", "0"], "expected a number >= 1", 2),
     ]
-    for argv, message in cases:
+    for argv, message, status in cases:
         rc, out, err = run("consume", *argv)
-        assert rc == 1, argv
+        assert rc == status, argv
         assert message in err, (argv, err)
         assert out == ""
 
@@ -490,7 +492,7 @@ def test_groups_list_describe_reset_delete(run: Run, data_dir: Path) -> None:
     rc, out, _ = run("groups", "--describe", "--group", "nobody")
     assert rc == 1 and "Error: Consumer group 'nobody' does not exist." in out
     rc, _, err = run("groups", "--to-earliest", "--describe", "--group", "checker")
-    assert rc == 1 and "--to-earliest only work with --reset-offsets" in err
+    assert rc == 2 and "--to-earliest only work with --reset-offsets" in err
     rc, _, err = run("groups", "--delete-offsets", "--group", "checker", "--topic", "seats:7")
     assert rc == 1 and "valid partitions are 0 to 1" in err
     assert run.ok("groups", "--delete-offsets", "--group", "checker", "--topic", "seats:1") == (
