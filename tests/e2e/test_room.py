@@ -76,9 +76,7 @@ def test_two_attendees_share_a_group_and_the_facilitator_sees_a_crash(room_serve
     bob.click("button[name=action][value=crash]")
     expect(bob.locator("#room-me")).to_have_attribute("data-state", "crashed", timeout=WAIT_MS)
     # The facilitator's page was not reloaded: the crash arrives over the socket.
-    expect(facilitator.locator('#room-rows tr[data-attendee="Bob"]')).to_have_class(
-        "state-crashed", timeout=WAIT_MS
-    )
+    expect(facilitator.locator('#room-rows tr[data-attendee="Bob"]')).to_have_class("state-crashed", timeout=WAIT_MS)
     expect(facilitator.locator('#room-rows tr[data-attendee="Ada"]')).to_have_class("state-running")
     SHOTS.mkdir(parents=True, exist_ok=True)
     for name, size in SIZES.items():
