@@ -208,6 +208,14 @@ def test_workshop_visitors_control_only_their_own_checkers(
     assert {c.name: str(c.state) for c in service.checkers()} == {"staff": "running", "guest": "paused"}
     page = visitor.get("/groups/mine/").content.decode()
     assert 'aria-label="resume checker guest"' in page and 'aria-label="crash checker staff"' not in page
+    # The live frames: the socket's render key carries the visitor's checkers (GroupConsumer).
+    from django.contrib.auth.models import AnonymousUser
+
+    from offsetsite.dashboard.views_groups import render_live
+
+    frame = render_live("mine\x00guest", AnonymousUser())
+    assert 'aria-label="resume checker guest"' in frame and 'aria-label="crash checker staff"' not in frame
+    assert 'aria-label="resume checker guest"' not in render_live("mine", AnonymousUser())
     entry = AuditEntry.objects.filter(details__checker="guest", details__action="pause").get()
     assert entry.user is None and entry.group_id == "mine"
 

@@ -25,12 +25,14 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from logcore.admin import Scenario, Scope, execute_reset, plan_reset
+from logcore.checkers import CheckerSpec
 from offsetsite import engine
 from offsetsite.api.models import ApiToken
 from offsetsite.core.models import AuditEntry, SiteSettings
 from offsetsite.dashboard import bursts
 from offsetsite.dashboard.views_reset import fingerprint, targets_fingerprint
 from offsetsite.engine import get_cluster, restore_points
+from offsetsite.lab import service as lab_service
 
 from .conftest import login, make_user
 
@@ -171,7 +173,12 @@ def world(engine_dir: Path, admin_user: User) -> World:
         "site_token_create": {"name": "stolen", "expires_days": ""},
         "site_token_revoke": {},
         "site_settings": {"workshop": "on", "read_login": "on", "burst_max_records": "5", "burst_max_rate": "5"},
+        "lab_checker_start": {"name": "intruder", "topic": "t1", "pace": "5", "strategy": "each"},
+        "lab_checker_control": {"action": "crash"},
     }
+    # A ticket checker someone else started (in a group of its own: a member in g1 would
+    # make g1 active, and the reset and delete controls above refuse active groups).
+    lab_service.start_checker(CheckerSpec("victim", "g-lab", "t1"))
     kwargs = {
         "topic": "t1",
         "group": "g1",
@@ -179,6 +186,7 @@ def world(engine_dir: Path, admin_user: User) -> World:
         "token_id": token.pk,
         "burst_id": "000000000000",
         "partition": 0,
+        "name": "victim",
     }
     return World(target, token, post, kwargs)
 
@@ -209,6 +217,7 @@ def snapshot() -> dict[str, Any]:
         "tokens": sorted(ApiToken.objects.values_list("id", "key_hash", "name")),
         "settings": list(SiteSettings.objects.values("workshop", "read_login", "burst_max_records", "burst_max_rate")),
         "bursts": len(bursts._bursts),
+        "lab": [(c.name, str(c.state)) for c in lab_service.checkers()],
     }
 
 
