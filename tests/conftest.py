@@ -8,10 +8,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from kafka_broker import TansuBroker, TansuError, tansu_path
 
 # Settings read these at import: keep a test run out of the checkout's var/.
 os.environ.setdefault("OFFSETSITE_VAR", tempfile.mkdtemp(prefix="offsetsite-test-var-"))
+
+# Hypothesis's default 200 ms deadline per example is a wall-clock bound: on a loaded
+# 2-core CI machine a correct example can take longer. Examples are judged by their
+# results only.
+hypothesis_settings.register_profile("offsetsite", deadline=None)
+hypothesis_settings.load_profile("offsetsite")
 
 
 @pytest.fixture(autouse=True, scope="session")
