@@ -5,11 +5,21 @@ the next offset to read, metadata, commit time), a group's metadata (key: group;
 value: generation, protocol, leader, members) or a tombstone (a null value: the
 offset or the group was deleted). Compaction later keeps only the newest record per
 key, so older pages thin out while one watches.
+
+Two ways to narrow the firehose, both in the query string so a URL can be shared:
+
+* ``group=G``: only the records of group G. Kafka keeps all of a group's records in one
+  partition, ``abs(hash(G)) % partitions`` (the coordinator's partition; see Kafka's
+  ``GroupCoordinator.partitionFor``), so only that partition is read.
+* ``view=latest``: the current committed entry of each (group, topic, partition): the
+  newest commit per key, without the ones a tombstone deleted, which is what log
+  compaction keeps of the topic (Kafka's documentation, "Log Compaction").
 """
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -26,6 +36,12 @@ MAX_PAGE = 500
 # Reading backwards through compaction gaps: at most this many chunks per page, so a
 # partition emptied by compaction cannot keep a request busy.
 MAX_CHUNKS = 20
+# With a group filter most records read are another group's: read bigger chunks.
+FILTERED_CHUNK = 1000
+# The latest view reads whole partitions (what compaction would keep needs every record
+# since the log start), in chunks of this many records, and shows at most MAX_LATEST rows.
+LATEST_CHUNK = 5000
+MAX_LATEST = 2000
 
 RowKind = Literal["commit", "group", "commit-tombstone", "group-tombstone", "undecodable"]
 
@@ -108,11 +124,24 @@ def decode_record(partition: int, record: Record) -> OffsetsRow:
     )
 
 
-def newest_below(cluster: Cluster, partition: int, before: int, count: int) -> tuple[list[Record], int]:
+def record_group(record: Record) -> str | None:
+    """The group a record of ``__consumer_offsets`` belongs to (None: undecodable key)."""
+    if record.key is None:
+        return None
+    try:
+        return codec.decode_key(record.key).group
+    except codec.SchemaError:
+        return None
+
+
+def newest_below(
+    cluster: Cluster, partition: int, before: int, count: int, keep: Callable[[Record], bool] | None = None
+) -> tuple[list[Record], int]:
     """Up to ``count`` records with offsets < ``before``, newest first, reading backwards.
 
     Also returns the lowest offset looked at: everything from there up to ``before``
-    was read (compaction gaps included), so a next page continues below it.
+    was read (compaction gaps included), so a next page continues below it. ``keep``
+    filters the records (a group's only); skipped records still count as read.
     """
     log_start, hw = cluster.watermarks(OFFSETS_TOPIC, partition)
     upper = min(before, hw)
@@ -120,12 +149,13 @@ def newest_below(cluster: Cluster, partition: int, before: int, count: int) -> t
     for _ in range(MAX_CHUNKS):
         if upper <= log_start or len(found) >= count:
             break
-        start = max(log_start, upper - (count - len(found)))
+        want = count - len(found)
+        start = max(log_start, upper - (max(want, FILTERED_CHUNK) if keep else want))
         try:
             chunk = cluster.read(OFFSETS_TOPIC, partition, start, upper - start)
         except KafkaError:
             break
-        found.extend(reversed([r for r in chunk if r.offset < upper]))
+        found.extend(reversed([r for r in chunk if r.offset < upper and (keep is None or keep(r))]))
         upper = start
     if len(found) > count:
         return found[:count], found[count - 1].offset
@@ -161,12 +191,17 @@ class OffsetsPage:
 
 
 def offsets_page(
-    cluster: Cluster, partitions: list[int], cursor: Cursor | None = None, size: int = DEFAULT_PAGE
+    cluster: Cluster,
+    partitions: list[int],
+    cursor: Cursor | None = None,
+    size: int = DEFAULT_PAGE,
+    group: str | None = None,
 ) -> OffsetsPage:
     """A page of the newest records across ``partitions`` (one partition for a filter).
 
     Partitions are separate logs, so "newest first" across them merges by record
-    timestamp; the cursor remembers, per partition, where the page stopped.
+    timestamp; the cursor remembers, per partition, where the page stopped. ``group``
+    keeps only that group's records (pass its partition only: it has no others).
     """
     size = max(1, min(size, MAX_PAGE))
     bounds: Cursor = {}
@@ -178,8 +213,9 @@ def offsets_page(
             bounds[p] = bound
     candidates: dict[int, list[Record]] = {}
     reached: dict[int, int] = {}
+    keep = None if group is None else (lambda r: record_group(r) == group)
     for p, b in bounds.items():
-        candidates[p], reached[p] = newest_below(cluster, p, b, size)
+        candidates[p], reached[p] = newest_below(cluster, p, b, size, keep)
     # Each partition's records come newest offset first; the merge looks only at
     # the head of each, so a partition's own order is kept even where producers'
     # timestamps are not monotonic, and the cursor below stays exact.
@@ -206,3 +242,48 @@ def offsets_page(
     if remaining and remaining != bounds:
         page.older = format_cursor(remaining)
     return page
+
+
+@dataclass
+class LatestEntries:
+    """The current committed entry of each (group, topic, partition): what compaction keeps."""
+
+    rows: list[OffsetsRow] = field(default_factory=list)
+    total: int = 0  # entries found; only the first MAX_LATEST are in rows
+    scanned: int = 0  # records read to find them
+
+
+def latest_entries(cluster: Cluster, partitions: list[int], group: str | None = None) -> LatestEntries:
+    """The newest commit per (group, topic, partition) in ``partitions``, sorted by those keys.
+
+    A commit tombstone deletes its key (the offset was deleted), as compaction will;
+    group metadata records are not offsets and are left out. Reads every record from
+    each partition's log start: the answer is a fold over the whole log.
+    """
+    latest: dict[tuple[str, str, int], OffsetsRow] = {}
+    scanned = 0
+    for p in partitions:
+        log_start, hw = cluster.watermarks(OFFSETS_TOPIC, p)
+        at = log_start
+        while at < hw:
+            try:
+                chunk = cluster.read(OFFSETS_TOPIC, p, at, min(LATEST_CHUNK, hw - at))
+            except KafkaError:
+                break  # retention moved the log start: show what was read
+            if not chunk:
+                break
+            for r in chunk:
+                scanned += 1
+                if group is not None and record_group(r) != group:
+                    continue
+                row = decode_record(p, r)
+                if row.kind not in ("commit", "commit-tombstone") or row.topic_partition is None:
+                    continue
+                key = (row.group, row.topic, row.topic_partition)
+                if row.kind == "commit":
+                    latest[key] = row
+                else:
+                    latest.pop(key, None)
+            at = chunk[-1].offset + 1
+    ordered = [latest[k] for k in sorted(latest)]
+    return LatestEntries(ordered[:MAX_LATEST], len(ordered), scanned)

@@ -50,17 +50,21 @@ def render_topic(key: str, user: Any) -> str:
 
 
 def render_consumer_offsets(key: str, user: Any) -> str:
-    """The partitions table and the newest page of ``/consumer-offsets/`` (key unused)."""
+    """The partitions table and the rows of ``/consumer-offsets/`` as the viewer filtered them.
+
+    ``key`` is the socket's query string (``group=G``, ``p=N``, ``view=latest``): each
+    frame renders the same view as the page, through the same context.
+    """
     from .views_topics import consumer_offsets_context
 
-    ctx = consumer_offsets_context(None)
+    query = {k: v[0] for k, v in parse_qs(key).items() if v}
+    ctx = consumer_offsets_context(None, query)
     ctx["oob"] = True
-    return "\n".join(
-        [
-            render_to_string("dashboard/consumer_offsets.html#co_partitions", ctx),
-            render_to_string("dashboard/consumer_offsets.html#co_rows", ctx),
-        ]
-    )
+    rows = "co_latest_rows" if ctx["view"] == "latest" else "co_rows"
+    parts = [render_to_string("dashboard/consumer_offsets.html#co_partitions", ctx)]
+    if ctx["live_rows"]:
+        parts.append(render_to_string(f"dashboard/consumer_offsets.html#{rows}", ctx))
+    return "\n".join(parts)
 
 
 def register_all() -> None:

@@ -324,6 +324,11 @@ class GroupConsumer(LivePageConsumer):
 class ConsumerOffsetsConsumer(LivePageConsumer):
     kind = "consumer_offsets"
 
+    def render_key(self) -> str:
+        # The viewer's filter (group=G, p=N, view=latest) rides in the query string, so
+        # each frame shows the view of the page; the bridge key stays "" (every commit).
+        return bytes(self.scope.get("query_string", b"")).decode("latin-1")
+
 
 class LabConsumer(LivePageConsumer):
     """The lesson, the room and the facilitator's page: what the ticket checkers do."""

@@ -101,7 +101,7 @@ def test_partition_filter_and_paging_newest_first(client: Client, engine_dir: Pa
     other = (p + 1) % len(c.describe_topic("__consumer_offsets").partitions)
     html = client.get(f"/consumer-offsets/?p={other}").content.decode()
     assert "<td>pager</td>" not in html
-    assert "No records." in html
+    assert "No records yet" in html  # the filtered view follows new commits live too
 
 
 def test_all_partitions_merge_by_time(client: Client, engine_dir: Path) -> None:
@@ -156,3 +156,101 @@ def test_names_are_escaped_and_live_renderer(client: Client, engine_dir: Path) -
     assert re.search(r'<tbody id="co-newest" hx-swap-oob="true">', live)
     assert "<script>alert" not in live and "&lt;script&gt;" in live
     assert 'id="co-newest"' in html and 'id="co-partitions"' in html
+
+
+# --- filter by group, latest per group and partition ----------------------------------
+
+
+def _two_groups() -> None:
+    c = get_cluster()
+    c.create_topic("t", 2)
+    for i in range(5):
+        c.commit_offsets("billing", {("t", 0): i, ("t", 1): 10 + i})
+        c.commit_offsets("audit", {("t", 0): 100 + i})
+
+
+def test_group_filter_from_the_query_string(client: Client, engine_dir: Path) -> None:
+    """Regression: the page was a firehose of every group's commits, with no group filter."""
+    _two_groups()
+    html = client.get("/consumer-offsets/?group=billing").content.decode()
+    rows = body_rows(html)
+    assert rows and all("<td>billing</td>" in r for r in rows)
+    assert not any("<td>audit</td>" in r for r in rows)
+    count = len(get_cluster().describe_topic("__consumer_offsets").partitions)
+    assert f"group <strong>billing</strong> only (partition {partition_for_group('billing', count)})" in html
+    assert 'name="group" value="billing"' in html  # the form keeps the filter: the URL is shareable
+    assert 'ws-connect="/ws/consumer-offsets/?group=billing"' in html
+
+
+def test_latest_view_keeps_the_current_entry_per_group_and_partition(client: Client, engine_dir: Path) -> None:
+    _two_groups()
+    c = get_cluster()
+    c.delete_offsets("billing", [("t", 1)])  # a tombstone: that key is gone from the latest view
+    html = client.get("/consumer-offsets/?view=latest").content.decode()
+    tbody = re.search(r'<tbody id="co-latest".*?</tbody>', html, re.S)
+    assert tbody
+    cells = [
+        re.findall(r"<td[^>]*>(.*?)</td>", r)[:3]
+        for r in re.findall(r"<tr class=\"commit\">(.*?)</tr>", tbody.group(0))
+    ]
+    assert cells == [["audit", "t · 0", "104"], ["billing", "t · 0", "4"]]
+    html = client.get("/consumer-offsets/?view=latest&group=audit").content.decode()
+    assert "<td>billing</td>" not in html and "<td>audit</td>" in html
+
+
+def test_group_without_entries_is_said_so_and_escaped(client: Client, engine_dir: Path) -> None:
+    _two_groups()
+    for view in ("log", "latest"):
+        html = client.get("/consumer-offsets/", {"group": XSS, "view": view}).content.decode()
+        assert "<script>alert" not in html
+        assert "Group &#x27;&lt;script&gt;alert(1)&lt;/script&gt;&#x27; has no entries in __consumer_offsets" in html
+    html = client.get("/consumer-offsets/", {"view": "nope"}).content.decode()
+    assert "View &#x27;nope&#x27; does not exist" in html
+
+
+def test_live_frames_render_the_viewers_filter(client: Client, engine_dir: Path) -> None:
+    _two_groups()
+    live = live_topics.render_consumer_offsets("group=billing", None)
+    rows = re.search(r'<tbody id="co-newest" hx-swap-oob="true">.*?</tbody>', live, re.S)
+    assert rows and "<td>billing</td>" in rows.group(0) and "<td>audit</td>" not in rows.group(0)
+    # A group with no entries yet gets them live, and the message goes.
+    empty = live_topics.render_consumer_offsets("group=newbie&view=latest", None)
+    assert "Group &#x27;newbie&#x27; has no entries" in empty
+    get_cluster().commit_offsets("newbie", {("t", 0): 3})
+    latest = live_topics.render_consumer_offsets("group=newbie&view=latest", None)
+    tbody = re.search(r'<tbody id="co-latest" hx-swap-oob="true">.*?</tbody>', latest, re.S)
+    assert tbody and "<td>newbie</td>" in tbody.group(0) and "has no entries" not in tbody.group(0)
+    page = client.get("/consumer-offsets/?group=newbie&view=latest").content.decode()
+    assert 'id="co-latest"' in page  # the element the frame replaces
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(60)
+async def test_consumer_offsets_socket_follows_the_filter(engine_dir: Path) -> None:
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from offsetsite.asgi import application
+    from offsetsite.live import registry
+
+    await sync_to_async(_two_groups)()
+    with registry.registered("consumer_offsets", live_topics.render_consumer_offsets):
+        comm = WebsocketCommunicator(
+            application,
+            "/ws/consumer-offsets/?group=billing&view=latest",
+            headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")],
+        )
+        connected, _ = await comm.connect()
+        assert connected
+        try:
+            snapshot = await comm.receive_from()
+            assert '<tbody id="co-latest" hx-swap-oob="true">' in snapshot
+            assert "<td>billing</td>" in snapshot and "<td>audit</td>" not in snapshot
+            await sync_to_async(get_cluster().commit_offsets)("billing", {("t", 0): 42})
+            frame = await comm.receive_from(timeout=5)
+            while "<td>42</td>" not in frame and '<td class="num">42</td>' not in frame:
+                frame = await comm.receive_from(timeout=5)
+            assert "<td>audit</td>" not in frame
+        finally:
+            await comm.disconnect()
