@@ -1,7 +1,8 @@
-"""The guided lesson's pages: /lab/lesson/ (read by all who may follow), its steps and its restart.
+"""The guided lesson's pages: /lab/lesson/ (read-only for all who may read), its steps and its restart.
 
-Operators (the facilitator) press the buttons; in workshop mode anonymous visitors
-follow read-only (no buttons). Every step and the restart are POSTs with CSRF, and
+Operators (the facilitator) press the buttons; everyone else who may read the site
+(viewers, and anonymous visitors unless reads need a login: in workshop mode that is
+the room) follows read-only, with no buttons. Every step and the restart are POSTs with CSRF, and
 audited: ``Action.LAB_CHECKER`` for what the checkers did, ``Action.RECORDS_PRODUCE``
 for the passengers that boarded, ``Action.LAB_RESET`` for a restart.
 """
@@ -12,7 +13,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -23,7 +23,7 @@ from logcore.errors import KafkaError
 from offsetsite import engine
 from offsetsite.core import audit
 from offsetsite.core.audit import Action, Actor
-from offsetsite.core.roles import has_role, require_role, workshop_mode
+from offsetsite.core.roles import has_role, require_role
 
 from . import lesson, lesson_train
 
@@ -51,10 +51,6 @@ def parse_projector(raw: str | None) -> bool:
 def page_url(step: int, projector: bool) -> str:
     query = {"step": step, **({"projector": 1} if projector else {})}
     return reverse("lesson") + "?" + urlencode(query)
-
-
-def _may_follow(request: HttpRequest) -> bool:
-    return request.user.is_authenticated or workshop_mode()
 
 
 def _unavailable(request: HttpRequest) -> HttpResponse | None:
@@ -89,8 +85,6 @@ def lesson_context(step_no: int, projector: bool) -> dict[str, Any]:
 
 @require_GET
 def lesson_page(request: HttpRequest) -> HttpResponse:
-    if not _may_follow(request):
-        return redirect_to_login(request.get_full_path())
     refused = _unavailable(request)
     if refused is not None:
         return refused

@@ -75,6 +75,7 @@ READ_ONLY = {
     "audit",
     "audit_csv",
     "group_lag",
+    "lesson",
 }
 # Read-only, but for admins only (they list users and tokens).
 ADMIN_READ = {"site_users", "site_user"}
@@ -175,6 +176,8 @@ def world(engine_dir: Path, admin_user: User) -> World:
         "site_settings": {"workshop": "on", "read_login": "on", "burst_max_records": "5", "burst_max_rate": "5"},
         "lab_checker_start": {"name": "intruder", "topic": "t1", "pace": "5", "strategy": "each"},
         "lab_checker_control": {"action": "crash"},
+        "lesson_step": {"step": "1"},
+        "lesson_restart": {"confirm": "yes"},
     }
     # A ticket checker someone else started (in a group of its own: a member in g1 would
     # make g1 active, and the reset and delete controls above refuse active groups).
@@ -187,6 +190,7 @@ def world(engine_dir: Path, admin_user: User) -> World:
         "burst_id": "000000000000",
         "partition": 0,
         "name": "victim",
+        "number": 1,
     }
     return World(target, token, post, kwargs)
 
