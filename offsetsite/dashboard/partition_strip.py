@@ -26,6 +26,11 @@ TAIL_CELLS = 40  # offsets drawn right before the high watermark
 AROUND_MARKER = 3  # offsets drawn on each side of a marker
 MERGE_GAP = 3  # windows closer than this are joined (no "… 2 offsets" cells)
 MAX_MARKER_WINDOWS = 16  # beyond this many marked offsets, markers share the tail window
+# The seats a group has not read yet, from the lowest committed marker up to the HW, are
+# drawn one by one up to this many: a lag of 5 and a lag of 150 look different. A longer
+# stretch keeps its ends (the marker's window, the tail) and folds its middle into one
+# cell that says how many unread offsets it stands for.
+MAX_UNREAD_CELLS = 200
 
 
 @dataclass(frozen=True)
@@ -37,11 +42,13 @@ class Marker:
     offset: int
     member: str = ""
     partition: int | None = None  # needed from position sources; committed markers are sorted by it
+    unread: int | None = None  # committed markers drawn on a strip: offsets from here to the HW
 
     @property
     def label(self) -> str:
         if self.kind == "committed":
-            return f"{self.group_id}: next record to read"
+            behind = f" · {self.unread:,} unread" if self.unread else ""
+            return f"{self.group_id}: next record to read{behind}"
         return f"{self.member or self.group_id}: position"
 
     @property
@@ -62,6 +69,7 @@ class Cell:
     key: str = ""  # a short, already-decoded key for the cell's tooltip
     markers: tuple[Marker, ...] = ()
     log_start: bool = False
+    unread: bool = False  # at or past the lowest group's committed offset: not read by every group
     # What a lab group's ticket checkers did with this seat (logcore.ledger.Seat's
     # values), when the page colours seats for one: "" otherwise.
     seat: str = ""
@@ -77,10 +85,15 @@ class Cell:
 
 @dataclass(frozen=True)
 class Elided:
-    """A stretch of offsets not drawn: [start, end)."""
+    """A stretch of offsets not drawn: [start, end).
+
+    ``unread``: the stretch lies between a group's committed offset and the HW (its
+    middle was folded because the lag is long); otherwise every group read it already.
+    """
 
     start: int
     end: int
+    unread: bool = False
 
     @property
     def elided(self) -> bool:
@@ -105,6 +118,8 @@ class Strip:
     owners: list[str] = field(default_factory=list)  # "group / client id" of assigned members
     error: str = ""
     seat_group: str = ""  # the lab group whose ticket checkers colour the seats, if any
+    # (group, unread offsets) of each committed marker inside the log, most behind first
+    unread: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def records(self) -> int:
@@ -163,11 +178,17 @@ def group_marks(cluster: Cluster, topic: str) -> GroupMarks:
     return marks
 
 
-def windows(log_start: int, hw: int, marked: Iterable[int]) -> list[tuple[int, int]]:
-    """The [start, end) ranges of offsets to draw, sorted, merged, within [log_start, hw)."""
+def windows(log_start: int, hw: int, marked: Iterable[int], unread_from: int | None = None) -> list[tuple[int, int]]:
+    """The [start, end) ranges of offsets to draw, sorted, merged, within [log_start, hw).
+
+    ``unread_from`` is the lowest committed offset: the unread seats from there to the
+    HW are drawn whole when there are at most ``MAX_UNREAD_CELLS`` of them.
+    """
     if hw <= log_start:
         return []
     wanted = [(log_start, log_start + HEAD_CELLS), (hw - TAIL_CELLS, hw)]
+    if unread_from is not None and log_start <= unread_from < hw and hw - unread_from <= MAX_UNREAD_CELLS:
+        wanted.append((unread_from - AROUND_MARKER, hw))
     inside = sorted({m for m in marked if log_start <= m <= hw})
     if len(inside) > MAX_MARKER_WINDOWS:
         # Many groups: keep the windows of the lowest and highest markers and a spread
@@ -214,13 +235,21 @@ def build_strip(
     at: dict[int, list[Marker]] = {}
     for m in markers:
         if log_start <= m.offset <= hw:
+            if m.kind == "committed":
+                m = replace(m, unread=hw - m.offset)
+                strip.unread.append((m.group_id, hw - m.offset))
             at.setdefault(m.offset, []).append(m)
         else:
             strip.outside.append(m)
+    strip.unread.sort(key=lambda gu: (-gu[1], gu[0]))
+    committed = [m.offset for ms in at.values() for m in ms if m.kind == "committed"]
+    # Seats at or past the lowest committed offset are unread by some group; the ones
+    # behind every marker are read by all and are the ones worth folding.
+    unread_from = min(committed) if committed else None
     cursor = log_start
-    for a, b in windows(log_start, hw, [*at, *notable]):
+    for a, b in windows(log_start, hw, [*at, *notable], unread_from):
         if a > cursor:
-            strip.items.append(Elided(cursor, a))
+            strip.items.append(Elided(cursor, a, unread_from is not None and cursor >= unread_from))
         try:
             records = cluster.read(topic, partition, a, b - a)
         except KafkaError as e:
@@ -238,11 +267,18 @@ def build_strip(
             else:
                 state = "record"
             strip.items.append(
-                Cell(off, state, _short_key(r.key) if r else "", tuple(at.get(off, ())), off == log_start)
+                Cell(
+                    off,
+                    state,
+                    _short_key(r.key) if r else "",
+                    tuple(at.get(off, ())),
+                    off == log_start,
+                    unread=unread_from is not None and off >= unread_from,
+                )
             )
         cursor = b
     if hw > cursor:
-        strip.items.append(Elided(cursor, hw))
+        strip.items.append(Elided(cursor, hw, unread_from is not None and cursor >= unread_from))
     # The seat at the high watermark: where the next record will go, and where a
     # caught-up group's committed offset points.
     strip.items.append(Cell(hw, "hw", "", tuple(at.get(hw, ())), hw == log_start))

@@ -65,11 +65,81 @@
     return "<template>" + part + "</template>";
   }
 
+  // Parts marked data-live-merge (the topic page's strips, replaced 2-3 times a second)
+  // are merged into the page instead of swapped: an element whose id is on the page and
+  // that did not change stays the very same node, so a tooltip open on a seat stays open
+  // and only the seats that changed are replaced. (A lazy match: such a part must not
+  // hold a nested <section>.)
+  var MERGE_PART = /<section\b[^>]*\bdata-live-merge\b[^>]*>[\s\S]*?<\/section>/gi;
+
+  function syncAttributes(cur, next) {
+    var i;
+    for (i = cur.attributes.length - 1; i >= 0; i--) {
+      var name = cur.attributes[i].name;
+      if (!next.hasAttribute(name)) cur.removeAttribute(name);
+    }
+    for (i = 0; i < next.attributes.length; i++) {
+      var a = next.attributes[i];
+      if (cur.getAttribute(a.name) !== a.value) cur.setAttribute(a.name, a.value);
+    }
+  }
+
+  // Make cur (in the page) equal to next (parsed from the frame), keeping every node
+  // that did not change. Children with an id are matched by id, at every depth; a
+  // child without one is kept when equal, else replaced.
+  function merge(cur, next) {
+    if (cur.isEqualNode(next)) return;
+    if (cur.tagName !== next.tagName) { cur.replaceWith(next); return; }
+    syncAttributes(cur, next);
+    var byId = {};
+    var i, child;
+    for (i = 0; i < cur.children.length; i++) {
+      child = cur.children[i];
+      if (child.id) byId[child.id] = child;
+    }
+    var wanted = [];
+    var incoming = Array.prototype.slice.call(next.childNodes);
+    var old = Array.prototype.slice.call(cur.childNodes);
+    for (i = 0; i < incoming.length; i++) {
+      var node = incoming[i];
+      var match = node.nodeType === 1 && node.id ? byId[node.id] : null;
+      if (!match && old[i] && !old[i].id && !node.id && old[i].isEqualNode(node)) {
+        match = old[i];  // an unchanged child without an id, at the same place
+      }
+      if (match) {
+        if (node.nodeType === 1) merge(match, node);
+        wanted.push(match);
+      } else {
+        wanted.push(node);
+      }
+    }
+    // Put the wanted nodes in order, moving only what is out of place.
+    for (i = 0; i < wanted.length; i++) {
+      if (cur.childNodes[i] !== wanted[i]) cur.insertBefore(wanted[i], cur.childNodes[i] || null);
+    }
+    while (cur.childNodes.length > wanted.length) cur.removeChild(cur.lastChild);
+  }
+
+  function mergeOrSwap(part) {
+    var id = ID_ATTR.exec(part);
+    var target = id ? document.getElementById(id[1]) : null;
+    if (!target || !target.hasAttribute("data-live-merge")) return part;  // htmx swaps it
+    var tpl = document.createElement("template");
+    tpl.innerHTML = part;
+    var next = tpl.content.firstElementChild;
+    if (!next) return "";
+    next.removeAttribute("hx-swap-oob");
+    merge(target, next);
+    document.dispatchEvent(new CustomEvent("live:merged", { detail: { id: id[1] } }));
+    return "";
+  }
+
   document.addEventListener("htmx:wsBeforeMessage", function (evt) {
     var el = socketEl();
     var message = evt.detail ? evt.detail.message : null;
     if (!el || typeof message !== "string" || !window.htmx || typeof window.htmx.swap !== "function") return;
     evt.preventDefault();  // the extension skips its own swap (and htmx:wsAfterMessage)
+    message = message.replace(MERGE_PART, mergeOrSwap);
     window.htmx.swap(el, message.replace(OOB_TABLE_PART, wrapOrDrop), { swapStyle: "none" });
     afterFrame();
   });

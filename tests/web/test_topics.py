@@ -83,11 +83,62 @@ def test_big_partition_is_windowed_with_elided_counts(client: Client, engine_dir
     drawn = re.findall(r'data-offset="(\d+)"', strip)
     assert len(drawn) < 80  # a window, not a million cells
     assert {"0", "499999", "500000", "500001", "999999", "1000000"} <= set(drawn)
-    elided = re.findall(r"… ([\d,]+) offsets …", strip)
+    elided = re.findall(r"… ([\d,]+) (unread )?offsets folded", strip)
     assert len(elided) == 2
     # head window ends at 4, marker window is 499997..500003, tail starts at 999960
-    assert [int(e.replace(",", "")) for e in elided] == [499_997 - 4, 999_960 - 500_004]
+    assert [int(e.replace(",", "")) for e, _ in elided] == [499_997 - 4, 999_960 - 500_004]
+    # behind the marker: read by every group; between the marker and the HW: unread
+    assert [bool(u) for _, u in elided] == [False, True]
+    assert "read by every group" in strip and "slow: 500,000 unread" in strip
     assert "slow: next record to read" in cell(strip, 500_000)
+
+
+def test_unread_seats_between_marker_and_hw_are_drawn_and_counted(client: Client, engine_dir: Path) -> None:
+    """Regression: a lag of 5 and one of 500 looked the same ("… 181 offsets …" either way)."""
+    get_cluster().create_topic("lag", 3)
+    for p in range(3):
+        fill("lag", 1000, partition=p)
+    get_cluster().commit_offsets("g", {("lag", 0): 995, ("lag", 1): 850, ("lag", 2): 500})
+    html = client.get("/topics/lag/").content.decode()
+
+    def unread_cells(strip: str) -> list[int]:
+        return [int(o) for o in re.findall(r'<li class="cell [^"]*\bunread\b[^"]*" data-offset="(\d+)"', strip)]
+
+    p0, p1, p2 = cells(html, 0), cells(html, 1), cells(html, 2)
+    assert unread_cells(p0) == list(range(995, 1000))  # 5 unread seats; the HW's seat is empty
+    assert "g: 5 unread" in p0
+    assert unread_cells(p1) == list(range(850, 1000))  # 150: every unread seat drawn
+    assert "g: 150 unread" in p1 and "unread offsets folded" not in p1
+    # 500 unread: the marker's and the tail's seats drawn, the middle folded, and counted.
+    folded = re.findall(r"… ([\d,]+) unread offsets folded …", p2)
+    assert len(folded) == 1
+    assert "g: 500 unread" in p2
+    assert int(folded[0].replace(",", "")) + len(unread_cells(p2)) == 500
+    # Behind the marker: folded, and said how many seats and why.
+    assert re.search(r"… [\d,]+ offsets folded, read by every group …", p2)
+    assert "next record to read · 500 unread" in p2
+
+
+def test_strip_parts_have_stable_ids_for_the_live_merge(client: Client, engine_dir: Path) -> None:
+    """Frames replace strips 2-3 times a second: the page merges them by id (live.js), so
+    every part of a strip has an id that does not change while its content does not."""
+    c = get_cluster()
+    c.create_topic("ids", 1)
+    for i in range(3):
+        c.produce("ids", b"v%d" % i)
+    before = live_topics.render_topic("ids", None)
+    assert re.search(r'<section id="topic-strips" data-live-merge hx-swap-oob="true">', before)
+    c.produce("ids", b"v3")
+    after = live_topics.render_topic("ids", None)
+
+    def seat(frame: str, offset: int) -> str:
+        m = re.search(rf'<li [^>]*id="seat-p0-o{offset}".*?</li>', frame, re.S)
+        assert m, offset
+        return m.group(0)
+
+    assert seat(before, 0) == seat(after, 0)  # unchanged: the page keeps that node
+    assert "cell hw" in seat(before, 3) and "cell record" in seat(after, 3)
+    assert 'id="strip-meta-p0"' in after and 'id="strip-seats-p0"' in after
 
 
 def test_marker_below_log_start_is_listed_outside_the_strip(client: Client, engine_dir: Path) -> None:
@@ -505,7 +556,7 @@ async def test_topic_socket_pushes_strips_and_tail(engine_dir: Path) -> None:
         assert connected
         try:
             snapshot = await comm.receive_from()
-            assert '<section id="topic-strips" hx-swap-oob="true">' in snapshot
+            assert re.search(r'<section id="topic-strips" [^>]*hx-swap-oob="true">', snapshot)
             assert "billing: next record to read" in snapshot
             assert 'id="hw-p0">1<' in snapshot
             await sync_to_async(get_cluster().produce)("orders", b"two")
