@@ -22,7 +22,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from offsetsite import engine
 from offsetsite.core import audit
@@ -57,6 +57,7 @@ def _live_key(view: str, me: str = "") -> str:
 # --- the attendee's page ----------------------------------------------------------------
 
 
+@require_safe
 def room_page(request: HttpRequest) -> HttpResponse:
     _need_embedded()
     me = room.of_session(request.session)
@@ -169,8 +170,8 @@ def _back(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def control(request: HttpRequest, name: str) -> HttpResponse:
-    target = _controlled(request, name)
+def control(request: HttpRequest, attendee: str) -> HttpResponse:
+    target = _controlled(request, attendee)
     action = request.POST.get("action", "")
     try:
         view = room.control(target, action)
@@ -192,8 +193,8 @@ def control(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_POST
-def strategy(request: HttpRequest, name: str) -> HttpResponse:
-    target = _controlled(request, name)
+def strategy(request: HttpRequest, attendee: str) -> HttpResponse:
+    target = _controlled(request, attendee)
     chosen = request.POST.get("strategy", "")
     try:
         view = room.change_strategy(target, chosen)
@@ -215,6 +216,7 @@ def strategy(request: HttpRequest, name: str) -> HttpResponse:
 # --- the facilitator ----------------------------------------------------------------------
 
 
+@require_safe
 @require_role("operator")
 def facilitator(request: HttpRequest) -> HttpResponse:
     _need_embedded()

@@ -32,6 +32,7 @@ from offsetsite.core.models import AuditEntry, SiteSettings
 from offsetsite.dashboard import bursts
 from offsetsite.dashboard.views_reset import fingerprint, targets_fingerprint
 from offsetsite.engine import get_cluster, restore_points
+from offsetsite.lab import room
 from offsetsite.lab import service as lab_service
 
 from .conftest import login, make_user
@@ -76,16 +77,19 @@ READ_ONLY = {
     "audit_csv",
     "group_lag",
     "lesson",
+    "lab_room",
 }
 # Read-only, but for admins only (they list users and tokens).
 ADMIN_READ = {"site_users", "site_user"}
+# Read-only, but for operators only (the room's facilitator: every attendee's checker).
+OPERATOR_READ = {"lab_room_facilitator"}
 
 
 def _exempt(r: Route) -> bool:
     return r.name in EXEMPT or r.route.startswith("api/")
 
 
-CHANGING = [r for r in ROUTES if not _exempt(r) and r.name not in READ_ONLY | ADMIN_READ]
+CHANGING = [r for r in ROUTES if not _exempt(r) and r.name not in READ_ONLY | ADMIN_READ | OPERATOR_READ]
 READING = [r for r in ROUTES if r.name in READ_ONLY]
 
 
@@ -178,10 +182,16 @@ def world(engine_dir: Path, admin_user: User) -> World:
         "lab_checker_control": {"action": "crash"},
         "lesson_step": {"step": "1"},
         "lesson_restart": {"confirm": "yes"},
+        "lab_room_join": {"name": "intruder", "mode": "own", "strategy": "each", "pace": "2"},
+        "lab_room_control": {"action": "crash"},
+        "lab_room_strategy": {"strategy": "before"},
+        "lab_room_reset": {"confirm": "reset"},
     }
     # A ticket checker someone else started (in a group of its own: a member in g1 would
     # make g1 active, and the reset and delete controls above refuse active groups).
     lab_service.start_checker(CheckerSpec("victim", "g-lab", "t1"))
+    # An attendee of the workshop room someone else's browser joined as.
+    room.join("room-victim", shared=False, strategy="each")
     kwargs = {
         "topic": "t1",
         "group": "g1",
@@ -190,6 +200,7 @@ def world(engine_dir: Path, admin_user: User) -> World:
         "burst_id": "000000000000",
         "partition": 0,
         "name": "victim",
+        "attendee": "room-victim",
         "number": 1,
     }
     return World(target, token, post, kwargs)
@@ -287,6 +298,18 @@ def test_read_only_pages_change_nothing(route: Route, world: World, viewer: User
     assert snapshot() == before
 
 
+@pytest.mark.parametrize("name", sorted(OPERATOR_READ))
+def test_operator_pages_refuse_the_others(name: str, world: World, viewer: User, operator: User) -> None:
+    route = next(r for r in ROUTES if r.name == name)
+    url = url_of(route, world)
+    before = snapshot()
+    assert refused(Client().get(url))
+    assert login(viewer).get(url).status_code == 403
+    assert login(operator).get(url).status_code == 200
+    assert refused(login(operator).post(url, {"confirm": "reset"}))
+    assert snapshot() == before
+
+
 @pytest.mark.parametrize("name", sorted(ADMIN_READ))
 def test_admin_pages_refuse_non_admins(name: str, world: World, viewer: User, operator: User) -> None:
     route = next(r for r in ROUTES if r.name == name)
@@ -366,7 +389,11 @@ def workshop(settings: Any) -> None:
     settings.OFFSETSITE = {**settings.OFFSETSITE, "WORKSHOP": True}
 
 
-@pytest.mark.parametrize("route", [r for r in CHANGING if r.name != "produce"], ids=lambda r: r.name or r.route)
+# Producing and joining the room are what workshop mode opens to anonymous visitors
+# (joining starts their own checker only: tests/web/test_room.py).
+@pytest.mark.parametrize(
+    "route", [r for r in CHANGING if r.name not in ("produce", "lab_room_join")], ids=lambda r: r.name or r.route
+)
 def test_workshop_visitors_change_nothing_of_others(route: Route, world: World, workshop: None) -> None:
     """Anonymous in workshop mode: only producing, and groups of their own (g1 is not)."""
     url = url_of(route, world)
