@@ -399,7 +399,6 @@ def _count(lab_version: int) -> _Counted:
         found = service.group_lab(group)
         if found is not None:
             labs[group] = found
-    stale = getattr(service, "stale_session_s", None)
     rows: list[Row] = []
     for name in sorted(people, key=str.lower):
         a = people[name]
@@ -429,7 +428,7 @@ def _count(lab_version: int) -> _Counted:
                 current=current,
                 held=len(view.held),
                 last_error=view.last_error,
-                stale_s=stale(a.group) if stale is not None and view.joining else None,
+                stale_s=service.stale_session_s(a.group) if view.joining else None,
             )
         )
     bases = tuple(
