@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from logcore.checkers import CheckerView, State
-from logcore.cluster import EmbeddedCluster
 from logcore.errors import GroupIdNotFound, UnknownTopicOrPartition
 from logcore.java_hash import partition_for_group
 from logcore.ledger import Counts, Seat
@@ -109,8 +108,9 @@ def build() -> Train:
             desc, generation, gstate = None, None, "Dead"
         committed = {tp: om for tp, om in cluster.coordinator.fetch_offsets(lesson.GROUP).items() if om}
         offsets_parts = len(cluster.describe_topic(OFFSETS_TOPIC).partitions)
-        waiting_ms = _waiting_ms(cluster, {v.member_id for v in views if v.member_id})
         marks = [(p, *cluster.watermarks(lesson.TOPIC, p)) for p in range(parts)]
+    stale = service.stale_session_s(lesson.GROUP)
+    waiting_ms = None if stale is None else round(stale * 1000)
     counts = {(r.topic, r.partition): r.counts for r in group_lab.partitions} if group_lab else {}
     walkers = tuple(
         Walker(
@@ -175,21 +175,3 @@ def _writer(views: list[CheckerView], tp: tuple[str, int], offset: int) -> str:
         if dict(v.last_commit).get(tp) == offset:
             return v.name
     return ""
-
-
-def _waiting_ms(cluster: EmbeddedCluster, live_members: set[str]) -> int | None:
-    """How long until the last crashed member's session ends (the group rebalances then)."""
-    coordinator = cluster.coordinator
-    with coordinator.lock:
-        group = coordinator.groups.get(lesson.GROUP)
-        if group is None:
-            return None
-        now = cluster.clock.now_ms()
-        left = [
-            m.last_heartbeat_ms + m.session_timeout_ms - now
-            for m in group.members.values()
-            if m.member_id not in live_members
-        ]
-    if not left:
-        return None
-    return max(0, max(left))
