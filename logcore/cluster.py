@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .clock import Clock, SystemClock
-from .errors import GroupIdNotFound, KafkaError
+from .errors import GroupIdNotFound, KafkaError, UnsupportedVersion
 from .events import EventBus
 from .groups import GroupCoordinator, GroupState, OffsetAndMetadata, TopicPartition
 from .lag import known_high_watermark, lag_messages
@@ -154,6 +154,14 @@ class Cluster(abc.ABC):
 
     @abc.abstractmethod
     def add_partitions(self, topic: str, total: int) -> TopicDescription: ...
+
+    def alter_topic_config(self, topic: str, changes: Mapping[str, str]) -> TopicDescription:
+        """Set topic configs, as ``kafka-configs.sh --alter --add-config k=v`` does.
+
+        Every change is validated before any is applied (Kafka's IncrementalAlterConfigs
+        validates the whole request first, KIP-339): a refused change changes nothing.
+        """
+        raise UnsupportedVersion("this cluster cannot change topic configs")
 
     # records
     @abc.abstractmethod
@@ -308,6 +316,9 @@ class EmbeddedCluster(Cluster):
 
     def add_partitions(self, topic: str, total: int) -> TopicDescription:
         return self.logs.add_partitions(topic, total)
+
+    def alter_topic_config(self, topic: str, changes: Mapping[str, str]) -> TopicDescription:
+        return self.logs.alter_config(topic, changes)
 
     # records
     def read(self, topic: str, partition: int, offset: int, max_records: int = 500) -> list[Record]:

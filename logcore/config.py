@@ -171,6 +171,44 @@ class TopicConfig:
         return {k: v for k, v in self.to_dict().items() if default[k] != v}
 
 
+# Every topic-level config Apache Kafka knows (org.apache.kafka.common.config.TopicConfig,
+# https://kafka.apache.org/documentation/#topicconfigs); a broker refuses any other name.
+KAFKA_TOPIC_CONFIGS = frozenset(
+    {
+        "cleanup.policy", "compression.type", "compression.gzip.level", "compression.lz4.level",
+        "compression.zstd.level", "delete.retention.ms", "file.delete.delay.ms", "flush.messages",
+        "flush.ms", "follower.replication.throttled.replicas", "index.interval.bytes",
+        "leader.replication.throttled.replicas", "local.retention.bytes", "local.retention.ms",
+        "max.compaction.lag.ms", "max.message.bytes", "message.downconversion.enable",
+        "message.format.version", "message.timestamp.after.max.ms", "message.timestamp.before.max.ms",
+        "message.timestamp.difference.max.ms", "message.timestamp.type", "min.cleanable.dirty.ratio",
+        "min.compaction.lag.ms", "min.insync.replicas", "preallocate", "remote.storage.enable",
+        "retention.bytes", "retention.ms", "segment.bytes", "segment.index.bytes", "segment.jitter.ms",
+        "segment.ms", "unclean.leader.election.enable",
+    }
+)  # fmt: skip
+
+
+def validate_changes(changes: Mapping[str, Any]) -> None:
+    """Refuse what Kafka refuses before anything is sent to a broker.
+
+    For a Kafka cluster, whose brokers know more topic configs than logcore: a name
+    Kafka does not know is refused with the broker's words (LogConfig.validateNames:
+    "Unknown topic config name"), the values of the keys logcore knows are checked
+    with Kafka's bounds, the broker judges the other values. A broker that validates
+    less (tansu accepts any name) then still refuses what Kafka would.
+    """
+    for key, raw in changes.items():
+        if key not in KAFKA_TOPIC_CONFIGS:
+            raise InvalidConfig(
+                f"Unknown topic config name: {key}. Kafka's topic configs are listed at "
+                "https://kafka.apache.org/documentation/#topicconfigs"
+            )
+        spec = _SPECS.get(key)
+        if spec is not None:
+            _parse(key, spec, raw)
+
+
 def describe_keys() -> dict[str, str]:
     """Key -> one line of documentation, for help texts and docs."""
     return {k: s.doc for k, s in _SPECS.items()}

@@ -339,11 +339,14 @@ class LogManager:
         with self._lock:
             topic = self._topic(name)
             current = len(topic.partitions)
-            if not isinstance(total, int) or total <= current:
+            # Kafka's words (AdminManager.createPartitions / ZkAdminManager).
+            if not isinstance(total, int) or total < current:
                 raise InvalidPartitions(
-                    f"Topic currently has {current} partitions, which is higher than or equal "
-                    f"to the requested {total}. Partitions can only be added, never removed."
+                    f"Topic currently has {current} partitions, which is higher than the requested {total}."
+                    " Partitions can only be added, never removed."
                 )
+            if total == current:
+                raise InvalidPartitions(f"Topic already has {current} partitions.")
             if total > MAX_PARTITIONS:
                 raise InvalidPartitions(f"Number of partitions must be at most {MAX_PARTITIONS}")
             for p in range(current, total):

@@ -40,6 +40,7 @@ class Action(StrEnum):
     TOPIC_CREATE = "topic.create"
     TOPIC_DELETE = "topic.delete"
     TOPIC_PARTITIONS = "topic.partitions"
+    TOPIC_CONFIG = "topic.config"  # topic configs set (kafka-configs.sh --alter --add-config)
     USER_CREATE = "user.create"
     USER_ROLE = "user.role"
     USER_DEACTIVATE = "user.deactivate"

@@ -6,6 +6,8 @@ from typing import Any
 
 from django.urls import path
 
+from . import record_search as rs
+from . import views_topic_settings as vs
 from . import views_topics as v
 
 urlpatterns: list[Any] = [
@@ -17,5 +19,13 @@ urlpatterns: list[Any] = [
     path("topics/<str:topic>/produce/", v.produce, name="produce"),
     path("topics/<str:topic>/produce/bursts/<str:burst_id>/", v.produce_burst, name="produce_burst"),
     path("topics/<str:topic>/delete/", v.topic_delete, name="topic_delete"),
+    path("topics/<str:topic>/settings/", vs.topic_settings, name="topic_settings"),
+    path("topics/<str:topic>/settings/config/", vs.topic_config_set, name="topic_config_set"),
+    path("topics/<str:topic>/settings/partitions/", vs.topic_partitions_add, name="topic_partitions_add"),
+    path("topics/<str:topic>/search/", rs.search_page, name="topic_search"),
+    path("topics/<str:topic>/search/start/", rs.search_start, name="topic_search_start"),
+    path("topics/<str:topic>/search/jobs/<str:job_id>/", rs.search_status, name="topic_search_status"),
+    path("topics/<str:topic>/search/jobs/<str:job_id>/cancel/", rs.search_cancel, name="topic_search_cancel"),
+    path("topics/<str:topic>/merged/", rs.merged_page, name="topic_merged"),
     path("consumer-offsets/", v.consumer_offsets, name="consumer_offsets"),
 ]

@@ -141,14 +141,15 @@ def topic(request: HttpRequest, topic: str) -> HttpResponse:
     page.live_ok = ctx["live_tails"]
     for p in problems:
         messages.error(request, p)
-    overrides = set(desc.config) - set(_defaults())
+    from .views_topic_settings import config_rows  # it imports this module
+
     ctx.update(
         {
             "page": page,
             "links": _page_links(topic, page),
             "view_modes": VIEW_MODES,
             "max_page": MAX_PAGE,
-            "config_rows": [(k, v, k in overrides or _defaults().get(k) != v) for k, v in sorted(desc.config.items())],
+            "config_rows": config_rows(desc),
             "produce_form": ProduceForm(partitions=len(desc.partitions)) if may_produce(request) else None,
             "may_produce": may_produce(request),
             # What recovery cut from this topic's partitions when the engine opened them.
@@ -156,12 +157,6 @@ def topic(request: HttpRequest, topic: str) -> HttpResponse:
         }
     )
     return render(request, "dashboard/topic.html", ctx)
-
-
-def _defaults() -> dict[str, str]:
-    from logcore.config import TopicConfig
-
-    return TopicConfig().to_dict()
 
 
 @require_GET

@@ -145,7 +145,7 @@ def test_add_partitions_never_removes(lm: LogManager) -> None:
     assert lm.partition("t", 0).high_watermark == 1  # existing data untouched
     assert lm.partition("t", 4).high_watermark == 0
     for bad in (5, 4, 1, 0, -1):
-        with pytest.raises(InvalidPartitions, match="currently has 5 partitions"):
+        with pytest.raises(InvalidPartitions, match="(currently|already) has 5 partitions"):
             lm.add_partitions("t", bad)
     with pytest.raises(InvalidPartitions):
         lm.add_partitions("t", "9")  # type: ignore[arg-type]

@@ -303,8 +303,13 @@ def test_hostile_payloads_are_escaped_in_every_view(client: Client, engine_dir: 
 def test_config_in_kafka_names_and_overrides_marked(client: Client, engine_dir: Path) -> None:
     get_cluster().create_topic("t", 1, {"retention.ms": "3600000"})
     html = client.get("/topics/t/").content.decode()
-    assert "<code>cleanup.policy</code></td><td><code>delete</code>" in html
-    assert re.search(r'<tr class="override"><td><code>retention.ms</code></td><td><code>3600000</code>', html)
+    # Humanized (templatetags/config_values.py) with the raw value on hover.
+    assert re.search(r'<code[^>]*>cleanup.policy</code></td><td><span class="config-value" title="cleanup.policy = delete">delete<', html)
+    assert re.search(
+        r'<tr class="override"><td><code[^>]*>retention.ms</code></td>'
+        r'<td><span class="config-value" title="retention.ms = 3600000">1 h</span>',
+        html,
+    )
 
 
 def test_unknown_topic_is_404(client: Client, engine_dir: Path) -> None:
