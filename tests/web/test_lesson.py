@@ -193,6 +193,12 @@ def test_live_frame_shows_the_train(clock: ManualClock, operator_client: Client)
     advance(clock, 1_000)
     html = registry.render("lab", "view=lesson&step=2", None)
     assert 'data-checker="Ana"' in html and 'data-state="fetched"' in html
+    # The notebook page links to the group's latest entries in __consumer_offsets.
+    link = re.search(r'href="(/consumer-offsets/\?group=lesson-checkers&amp;view=latest)"', html)
+    assert link is not None
+    advance(clock, 5_000)  # Ana's first note (every 10 seats)
+    notebook = operator_client.get(link.group(1).replace("&amp;", "&"))
+    assert notebook.status_code == 200 and "lesson-checkers" in notebook.content.decode()
 
 
 def test_no_lesson_on_a_kafka_cluster(clock: ManualClock, operator_client: Client) -> None:
