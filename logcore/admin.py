@@ -472,7 +472,7 @@ class Verification:
 @runtime_checkable
 class AppliesResets(Protocol):
     """A cluster that applies resets itself, next to its restore points and audit log
-    (``offsetsite.remote.RemoteCluster``: the server does it, in one step under its lock)."""
+    (``offsetsite.cli.remote.RemoteCluster``: the server does it, in one step under its lock)."""
 
     def apply_reset(self, plan: ResetPlan) -> Verification: ...
 

@@ -2,7 +2,7 @@
 
 The body of every refusal is ``{"error": {"code": ..., "message": ..., "exception": ...}}``.
 ``code`` is Kafka's error name (what scripts should test); ``exception`` names the
-logcore class so that ``offsetsite.remote`` raises exactly what the engine raised
+logcore class so that ``offsetsite.cli.remote`` raises exactly what the engine raised
 (``ResetRefused`` shares INVALID_REQUEST with plain bad input, for instance), and the
 command line prints the same message whether it holds the data directory or not.
 No Django here: the command line imports it.

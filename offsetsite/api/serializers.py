@@ -1,6 +1,6 @@
 """JSON shapes of the API, both ways.
 
-The server turns logcore's data classes into JSON here, and ``offsetsite.remote``
+The server turns logcore's data classes into JSON here, and ``offsetsite.cli.remote``
 turns the same JSON back into those data classes, so the two cannot drift apart.
 This module imports no Django: the command line uses it without settings.
 

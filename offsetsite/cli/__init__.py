@@ -3,16 +3,16 @@
 Subcommands speak the flags and print the formats of Kafka's own scripts, so what
 people learn here carries over to a real cluster:
 
-- ``topics``   kafka-topics.sh            (offsetsite.cli_console)
-- ``produce``  kafka-console-producer.sh  (offsetsite.cli_console)
-- ``consume``  kafka-console-consumer.sh  (offsetsite.cli_console)
-- ``groups``   kafka-consumer-groups.sh   (offsetsite.cli_groups)
+- ``topics``   kafka-topics.sh            (offsetsite.cli.console)
+- ``produce``  kafka-console-producer.sh  (offsetsite.cli.console)
+- ``consume``  kafka-console-consumer.sh  (offsetsite.cli.console)
+- ``groups``   kafka-consumer-groups.sh   (offsetsite.cli.groups)
 - ``serve``    the dashboard (daphne, in this process)
 - ``demo``     demo users and a small teaching data set (offsetsite.demo)
 
 Plain commands open the data directory themselves and never load Django. A data
 directory is held by one process at a time; when the server holds it, the commands
-reach the engine through the server's API instead (``offsetsite.remote``).
+reach the engine through the server's API instead (``offsetsite.cli.remote``).
 
 With ``--bootstrap-server HOST:PORT`` (and ``--command-config FILE``, as Kafka's
 scripts take them) ``topics``, ``produce``, ``consume`` and ``groups`` work on a real
@@ -34,21 +34,21 @@ import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import TextIO, cast
 
 from logcore.admin import RestorePoints
-from logcore.cluster import Cluster, EmbeddedCluster
+from logcore.cluster import EmbeddedCluster
 from logcore.errors import DataDirLocked, InvalidConfig, KafkaError
 from logcore.kafka_config import REDACTED, KafkaClusterConfig, is_secret, load_properties
 from logcore.log_manager import lock_holder
+from offsetsite import paths
 
-from . import cli_console, cli_groups, paths
-from .cli_text import Parser, UsageError, printable
+from . import console, groups
+from .context import Opened
+from .text import Parser, UsageError, printable
 
-REPO_DIR = Path(__file__).resolve().parent.parent
+REPO_DIR = paths.REPO_DIR
 RESTORE_POINTS_FILE = "restore-points.json"
 # No call to a Kafka cluster from the command line waits longer than this.
 KAFKA_TIMEOUT_S = 10.0
@@ -75,28 +75,6 @@ def default_data_dir() -> Path:
     return Path(env.get("OFFSETSITE_DATA_DIR", env.get("OFFSETSITE_DATA", var / "data")))
 
 
-@dataclass
-class Opened:
-    """A cluster for one command, and what the command may need beside it."""
-
-    cluster: Cluster
-    # Where executed resets keep the offsets they replaced (None when the server keeps them).
-    restore: RestorePoints | None
-    # The engine itself when this process holds the data directory (group members need it).
-    embedded: EmbeddedCluster | None
-    # The Kafka cluster's settings with --bootstrap-server (`consume --group` joins with them).
-    kafka: KafkaClusterConfig | None = None
-
-
-def _remote_module() -> ModuleType | None:
-    try:
-        return importlib.import_module("offsetsite.remote")
-    except ModuleNotFoundError as e:
-        if e.name not in ("offsetsite.remote", None):
-            raise  # remote.py exists but something it imports is missing: a real error
-        return None
-
-
 @contextmanager
 def open_cluster(data_dir: Path) -> Iterator[Opened]:
     """Open the data directory, or reach the server that holds it.
@@ -110,13 +88,14 @@ def open_cluster(data_dir: Path) -> Iterator[Opened]:
         # would only delay ``consume --group`` by 3 s.
         embedded = EmbeddedCluster(data_dir, initial_rebalance_delay_ms=0)
     except DataDirLocked:
-        remote = _remote_module()
-        connect = getattr(remote, "connect_from_lock", None) if remote else None
-        cluster = connect(data_dir) if connect else None
+        # Imported here: the API client is only needed when a server holds the directory.
+        from . import remote
+
+        cluster = remote.connect_from_lock(data_dir)
         if cluster is None:
             raise
-        # The server keeps the restore points of resets it applies; a client offering
-        # them (offsetsite.remote) lets `groups --reset-offsets --execute` be undone.
+        # The server keeps the restore points of resets it applies; the client offers
+        # them, so `groups --reset-offsets --execute` can be undone.
         restore_points = getattr(cluster, "restore_points", None)
         restore = restore_points() if callable(restore_points) else None
         try:
@@ -257,7 +236,7 @@ def version() -> str:
     try:
         return importlib.metadata.version("offsetsite")
     except importlib.metadata.PackageNotFoundError:
-        from . import __version__
+        from offsetsite import __version__
 
         return __version__
 
@@ -282,10 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_subparsers(dest="command", metavar="COMMAND"),
     )
     sub.required = True
-    cli_console.add_topics_parser(sub)
-    cli_console.add_produce_parser(sub)
-    cli_console.add_consume_parser(sub)
-    cli_groups.add_parser(sub)
+    console.add_topics_parser(sub)
+    console.add_produce_parser(sub)
+    console.add_consume_parser(sub)
+    groups.add_parser(sub)
     for name, aliases in KAFKA_COMMANDS.items():
         _add_kafka_flags(sub.choices[name], aliases)
     _add_serve_parser(sub)
@@ -472,7 +451,7 @@ def _serve(args: argparse.Namespace, data_dir: Path) -> int:
         print(problem if problem.startswith("offsetsite is") else f"Error: {problem}", file=sys.stderr)
         return 1
     _configure_django(data_dir)
-    from . import clusters
+    from offsetsite import clusters
 
     clusters.configs()  # a bad cluster configuration stops the server now, with its message
     prepare_database()
@@ -508,33 +487,30 @@ def serve(
     from offsetsite import engine
 
     if seed_demo:
-        from . import demo
+        from offsetsite import demo
 
         # Seeds an empty data directory only, then lets go of the engine; opened again below.
         if (status := demo.run(if_empty=True, out=sys.stdout)) != 0:
             return status
     engine.get_cluster()  # takes the data directory's lock now, not at the first request
-    from . import clusters
+    from offsetsite import clusters
 
     # Kafka clusters open now too, so their watchers and lag history run from the start,
     # not from the first page someone opens (opening sends nothing; the watcher connects).
     for name in clusters.configs():
         clusters.kafka_cluster(name)
     url = advertised_url(host, port)
-    remote = _remote_module()
-    advertise = getattr(remote, "advertise_server", None) if remote else None
+    from . import remote
+
     with engine.locked():
-        if advertise is not None:
-            advertise(url)  # the API helper adds a token for the CLI to present
-        else:
-            engine.embedded().logs.advertise(url=url)
+        remote.advertise_server(url)  # with a token for command-line processes to present
     print(f"offsetsite: serving {engine.data_dir()} on {url}", file=sys.stderr)
     if seed_demo:
-        from .demo import DEMO_USERS
+        from offsetsite.demo import DEMO_USERS
 
         logins = ", ".join(f"{user}/{password}" for user, password, _ in DEMO_USERS)
         print(f"offsetsite: dashboard on {url}  (demo logins: {logins})", file=sys.stderr)
-    from . import traffic
+    from offsetsite import traffic
 
     if demo_traffic:
         traffic.start()
@@ -550,7 +526,7 @@ def serve(
 def _demo(args: argparse.Namespace, data_dir: Path) -> int:
     _configure_django(data_dir)
     prepare_database()
-    from . import demo
+    from offsetsite import demo
 
     return demo.run(if_empty=args.if_empty, out=sys.stdout)
 
@@ -568,7 +544,7 @@ def _engine_command(
 
 
 def _groups(opened: Opened, args: argparse.Namespace) -> int:
-    return cli_groups.run(opened.cluster, args, sys.stdout, opened.restore)
+    return groups.run(opened.cluster, args, sys.stdout, opened.restore)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,13 +22,13 @@ from logcore.errors import CommitFailed, InvalidRequest, KafkaError
 from logcore.groups import TopicPartition
 from logcore.records import Header
 
-from .cli_text import UsageError, printable
+from .text import UsageError, printable
 
 if TYPE_CHECKING:
     from logcore.cluster import Cluster
     from logcore.kafka_consumer import KafkaGroupConsumer
 
-    from .cli import Opened
+    from .context import Opened
 
     # A group member of either backend: the engine's Consumer, or a Kafka cluster's.
     GroupMember: TypeAlias = Consumer | KafkaGroupConsumer

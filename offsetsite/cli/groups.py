@@ -23,7 +23,7 @@ from logcore.cluster import Cluster, GroupDescription
 from logcore.errors import GroupIdNotFound, InvalidRequest, KafkaError
 from logcore.lag import known_high_watermark, lag_messages
 
-from .cli_text import UsageError, printable
+from .text import UsageError, printable
 
 _SCENARIO_FLAGS = {
     "to_earliest": "to-earliest",

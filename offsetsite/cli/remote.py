@@ -30,9 +30,8 @@ from logcore.events import EventBus
 from logcore.groups import OffsetAndMetadata, TopicPartition
 from logcore.log_manager import LOCK_FILE, TopicDescription, read_lock_info
 from logcore.records import Header, Record
-
-from .api import serializers as s
-from .api.errors import exception_from
+from offsetsite.api import serializers as s
+from offsetsite.api.errors import exception_from
 
 TOKEN_FILE = ".cli-token"  # noqa: S105 - a file name
 CLI_USERNAME = "offsetsite-cli"
@@ -300,7 +299,7 @@ def cli_token(data_dir: Path) -> str:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from .api.models import ApiToken
+    from offsetsite.api.models import ApiToken
 
     path = data_dir / TOKEN_FILE
     with contextlib.suppress(OSError):

@@ -21,7 +21,7 @@ from logcore import EmbeddedCluster, errors
 from logcore.admin import Scenario, Scope, execute_reset, plan_reset, undo_reset
 from logcore.groups import OffsetAndMetadata
 from logcore.log_manager import read_lock_info
-from offsetsite.remote import TOKEN_FILE, RemoteCluster, ServerUnreachable, connect_from_lock
+from offsetsite.cli.remote import TOKEN_FILE, RemoteCluster, ServerUnreachable, connect_from_lock
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -6,7 +6,6 @@ import io
 import json
 import sys
 import time
-import types
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,8 @@ import pytest
 
 from logcore.cluster import EmbeddedCluster
 from offsetsite import cli
-from offsetsite.cli_console import LineReader, MessageFormatter
+from offsetsite.cli import remote
+from offsetsite.cli.console import LineReader, MessageFormatter
 
 
 @pytest.fixture
@@ -529,7 +529,7 @@ def test_groups_export_with_several_groups_has_a_group_column(run: Run) -> None:
 def test_locked_data_dir_without_remote_names_the_holder(
     run: Run, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "offsetsite.remote", None)  # as if remote.py did not exist
+    # A process holding the directory without a server API (no URL advertised).
     with EmbeddedCluster(data_dir):
         rc, out, err = run("topics", "--list")
     assert (rc, out) == (1, "")
@@ -545,9 +545,7 @@ def test_locked_data_dir_goes_through_remote(run: Run, data_dir: Path, monkeypat
             seen.append(path)
             return server_side
 
-        fake = types.ModuleType("offsetsite.remote")
-        fake.connect_from_lock = connect_from_lock  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "offsetsite.remote", fake)
+        monkeypatch.setattr(remote, "connect_from_lock", connect_from_lock)
         monkeypatch.setattr(server_side, "close", lambda: None)  # the CLI closes its client, not the server
         assert run.ok("topics", "--list", "--exclude-internal") == "seats\n"
         assert run.ok("produce", "--topic", "seats", "--value", "v") == ""
@@ -555,7 +553,7 @@ def test_locked_data_dir_goes_through_remote(run: Run, data_dir: Path, monkeypat
         assert (rc, out) == (0, "v\n")
         assert "does not join the group" in err
         assert server_side.committed_offsets("g")[("seats", 0)].offset == 1
-        fake.connect_from_lock = lambda path: None  # type: ignore[attr-defined]
+        monkeypatch.setattr(remote, "connect_from_lock", lambda path: None)
         rc, _, err = run("topics", "--list")
         assert rc == 1 and "is in use by process" in err
     assert seen == [data_dir] * 3
@@ -567,7 +565,7 @@ def test_locked_data_dir_goes_through_remote(run: Run, data_dir: Path, monkeypat
 def test_serve_opens_engine_advertises_and_runs_daphne(engine_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from logcore.log_manager import read_lock_info
 
-    monkeypatch.setitem(sys.modules, "offsetsite.remote", None)
+    monkeypatch.setattr(remote, "cli_token", lambda data_dir: None)  # no API token table here
     calls: list[list[str]] = []
 
     def runner(argv: list[str]) -> None:
@@ -581,9 +579,7 @@ def test_serve_opens_engine_advertises_and_runs_daphne(engine_dir: Path, monkeyp
     EmbeddedCluster(engine_dir).close()  # the lock was released when daphne returned
 
     advertised: list[str] = []
-    fake = types.ModuleType("offsetsite.remote")
-    fake.advertise_server = advertised.append  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "offsetsite.remote", fake)
+    monkeypatch.setattr(remote, "advertise_server", advertised.append)
     cli.serve("0.0.0.0", 9000, runner=lambda argv: None)
     assert advertised == ["http://127.0.0.1:9000"]  # where to connect, not the wildcard
 
@@ -717,9 +713,7 @@ def test_groups_active_refusal_and_rebalancing_streams(
 
     with EmbeddedCluster(data_dir) as server_side:
         server_side.create_topic("seats")
-        fake = types.ModuleType("offsetsite.remote")
-        fake.connect_from_lock = lambda path: server_side  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "offsetsite.remote", fake)
+        monkeypatch.setattr(remote, "connect_from_lock", lambda path: server_side)
         monkeypatch.setattr(server_side, "close", lambda: None)
         a = Consumer(server_side, "busy", client_id="a", enable_auto_commit=False)
         a.subscribe(["seats"])
@@ -751,9 +745,7 @@ def test_consume_group_through_the_server_commits_every_partition(
     with EmbeddedCluster(data_dir) as server_side:
         server_side.create_topic("seats", partitions=3)
         server_side.produce("seats", b"a", partition=0)
-        fake = types.ModuleType("offsetsite.remote")
-        fake.connect_from_lock = lambda path: server_side  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "offsetsite.remote", fake)
+        monkeypatch.setattr(remote, "connect_from_lock", lambda path: server_side)
         monkeypatch.setattr(server_side, "close", lambda: None)
         assert run.ok("consume", "--topic", "seats", "--group", "billing") == ""  # latest: nothing to print
         got = {tp: om.offset for tp, om in server_side.committed_offsets("billing").items()}
@@ -770,7 +762,7 @@ def test_serve_opens_the_configured_kafka_clusters_from_the_start(
     from logcore.kafka_config import KafkaClusterConfig
     from offsetsite import clusters
 
-    monkeypatch.setitem(sys.modules, "offsetsite.remote", None)
+    monkeypatch.setattr(remote, "cli_token", lambda data_dir: None)  # no API token table here
     clusters.configure([KafkaClusterConfig("prod", "127.0.0.1:1", timeout_s=1)])
     seen: list[set[str]] = []
     try:

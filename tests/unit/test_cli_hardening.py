@@ -13,7 +13,7 @@ import pytest
 from logcore.cluster import EmbeddedCluster
 from logcore.errors import CorruptRecord
 from offsetsite import cli
-from offsetsite.cli_text import printable
+from offsetsite.cli.text import printable
 
 
 class Bytes(io.TextIOWrapper):

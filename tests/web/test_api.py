@@ -465,7 +465,7 @@ def _q(group: str) -> str:
 
 
 def test_every_engine_error_survives_the_wire() -> None:
-    """What offsetsite.remote rebuilds from an error body is what the engine raised."""
+    """What offsetsite.cli.remote rebuilds from an error body is what the engine raised."""
     from logcore import errors
     from logcore.admin import ResetRefused
     from offsetsite.api.errors import error_body, exception_from, status_for
@@ -503,8 +503,8 @@ def test_unexpected_failure_is_json_500(api_viewer: Api, monkeypatch: pytest.Mon
 
 def test_advertise_server_reuses_its_token(engine_dir: Path, db: Any) -> None:
     from logcore.log_manager import read_lock_info
+    from offsetsite.cli.remote import TOKEN_FILE, RemoteCluster, advertise_server, connect_from_lock
     from offsetsite.core.roles import role_of
-    from offsetsite.remote import TOKEN_FILE, RemoteCluster, advertise_server, connect_from_lock
 
     advertise_server("http://127.0.0.1:8123")
     token_file = engine_dir / TOKEN_FILE
@@ -533,7 +533,7 @@ def test_deleted_topic_lag_is_unknown_in_api_cli_page_and_metrics(api_viewer: Ap
     import io
     import re
 
-    from offsetsite import cli_groups
+    from offsetsite.cli import groups as cli_groups
 
     seed("gone", partitions=1, records=3)
     cluster = engine.get_cluster()
