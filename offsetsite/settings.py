@@ -69,6 +69,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # request.htmx for every later layer (the read-login check answers htmx differently);
+    # every response varies on HX-Request, since one URL may answer a fragment or a page.
+    "offsetsite.core.htmx.VaryOnHtmxMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     # /clusters/<name>/... serves the pages of a configured Kafka cluster.
     "offsetsite.clusters.ClusterMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -80,7 +84,6 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "offsetsite.core.csp.ContentSecurityPolicyMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 ROOT_URLCONF = "offsetsite.urls"

@@ -19,6 +19,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 
+from .htmx import is_htmx
 from .site_settings import read_login_required
 
 Handler = Callable[[HttpRequest], HttpResponse]
@@ -54,7 +55,7 @@ class ReadLoginMiddleware:
                 {"error": "Log in to read this site: its admin requires a login for reading."}, status=401
             )
         login = redirect_to_login(request.get_full_path())
-        if request.headers.get("HX-Request") == "true":
+        if is_htmx(request):
             # htmx would swap the login page into the fragment's target; send the page instead.
             response = HttpResponse(status=204)
             response["HX-Redirect"] = login["Location"]

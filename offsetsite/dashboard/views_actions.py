@@ -23,6 +23,7 @@ from logcore.errors import GroupIdNotFound, KafkaError
 from logcore.groups import TopicPartition
 from offsetsite.core import audit
 from offsetsite.core.audit import Action, Actor, offset_changes
+from offsetsite.core.htmx import is_htmx
 from offsetsite.core.roles import has_role, require_role, workshop_mode
 from offsetsite.core.workshop import may_use_group
 from offsetsite.engine import current_cluster_name, get_cluster, locked
@@ -31,10 +32,6 @@ from .forms_actions import DeleteGroupForm, DeleteOffsetsForm
 
 INVALID = 422  # the input was wrong: nothing was tried
 REFUSED = 409  # logcore (Kafka's rules) refused the change: nothing changed
-
-
-def is_htmx(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
 
 
 def render_action(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import render
 from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
@@ -24,6 +24,7 @@ from django.urls import reverse
 from django_htmx.http import push_url
 
 from logcore.log_manager import TopicDescription
+from offsetsite.core.htmx import HtmxHttpRequest
 from offsetsite.engine import get_cluster
 
 from .group_status import GroupSummary, human_ms, summary_of, tracker
@@ -221,11 +222,10 @@ def overview_context(qy: OverviewQuery) -> dict[str, Any]:
     }
 
 
-def overview(request: HttpRequest) -> HttpResponse:
+def overview(request: HtmxHttpRequest) -> HttpResponse:
     qy = OverviewQuery.parse(request.GET)
     context = overview_context(qy)
-    htmx = getattr(request, "htmx", None)
-    if htmx and not htmx.boosted and htmx.target == "overview-tables":
+    if request.htmx and not request.htmx.boosted and request.htmx.target == "overview-tables":
         response = render(request, "dashboard/overview.html#tables", context)
         # The address bar gets the canonical query (no empty or default parameters),
         # the same one the page's links and live socket use.
