@@ -26,6 +26,7 @@ from logcore.java_hash import partition_for_group
 from logcore.log_manager import TopicDescription
 from offsetsite.core import audit
 from offsetsite.core.audit import Action, Actor
+from offsetsite.core.htmx import is_htmx
 from offsetsite.core.quota import QuotaExceeded, charge_visitor
 from offsetsite.core.roles import require_role
 from offsetsite.core.workshop import may_produce
@@ -203,7 +204,7 @@ def produce(request: HttpRequest, topic: str) -> HttpResponse:
     if request.method == "POST":
         result = _produce(request, desc, form) if form.is_valid() else None
         ctx["result"] = result
-        if request.htmx:  # type: ignore[attr-defined]
+        if is_htmx(request):
             # 200 even when refused: htmx swaps only successful responses by default,
             # and the fragment is what tells the user what was wrong.
             return render(request, "dashboard/produce_result.html", ctx)
@@ -276,7 +277,7 @@ def produce_burst(request: HttpRequest, topic: str, burst_id: str) -> HttpRespon
     if burst is None or burst.spec.topic != topic:
         raise Http404("No such burst (finished bursts are forgotten after a while).")
     ctx = {"topic": _describe(topic), "burst": burst}
-    if request.htmx:  # type: ignore[attr-defined]
+    if is_htmx(request):
         return render(request, "dashboard/produce_burst_status.html", ctx)
     return render(request, "dashboard/produce_burst.html", ctx)
 

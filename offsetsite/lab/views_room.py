@@ -27,6 +27,7 @@ from django.views.decorators.http import require_POST, require_safe
 from offsetsite import engine
 from offsetsite.core import audit
 from offsetsite.core.audit import Action, Actor
+from offsetsite.core.htmx import is_htmx
 from offsetsite.core.roles import has_role, require_role, workshop_mode
 
 from . import room, room_html
@@ -187,7 +188,7 @@ def control(request: HttpRequest, attendee: str) -> HttpResponse:
         summary=f"room: {action} {target.name}",
         details={"checker": target.name, "action": action, "room": True},
     )
-    if request.htmx:  # type: ignore[attr-defined]
+    if is_htmx(request):
         return HttpResponse(status=204)
     return _back(request)
 
