@@ -23,3 +23,10 @@ def test_is_htmx_before_the_middleware_ran() -> None:
     from django.test import RequestFactory
 
     assert is_htmx(RequestFactory().get("/", headers={"HX-Request": "true"})) is False
+
+
+def test_the_login_page_offers_no_login_link_to_itself(db: object) -> None:
+    """Its own "Log in" link sent next=/login/, which logged in back onto the login page."""
+    body = Client().get("/login/?next=/groups/g/").content.decode()
+    assert "next=/login/" not in body and "next=%2Flogin%2F" not in body
+    assert 'name="next" value="/groups/g/"' in body
