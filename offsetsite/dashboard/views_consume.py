@@ -26,6 +26,7 @@ from offsetsite.core import audit
 from offsetsite.core.audit import Action, Actor, offset_changes
 from offsetsite.core.workshop import claim_group
 from offsetsite.engine import current_cluster_name, embedded, get_cluster, is_embedded, locked
+from offsetsite.lab.service import note_consumed
 
 from .forms_actions import CommitForm, ConsumeForm
 from .views_actions import (
@@ -85,6 +86,8 @@ class ConsumeResult:
     caught_up: bool = False
     after: list[tuple[TopicPartition, int]] = field(default_factory=list)
     state_after: str = ""
+    # Records of this read that the group had read before (topic, partition, offset).
+    read_again: list[tuple[str, int, int]] = field(default_factory=list)
 
     @property
     def explanation(self) -> list[str]:
@@ -117,11 +120,47 @@ class ConsumeResult:
                 f"The rebalance did not finish within {self.waited_ms} ms (other members rejoin at their next poll), "
                 "so this member got no partitions and read nothing."
             )
+        if self.read_again:
+            lines.append(
+                f"{len(self.read_again)} of these records had been read by this group before "
+                f"({_ranges(self.read_again)}): no commit covered them, so they were handed out again. "
+                "An application that processed them the first time has now processed them twice: a duplicate."
+            )
+        if self.records and not self.committed and self.joined:
+            why = "the commit was refused" if self.commit_error else "this read did not commit"
+            lines.append(
+                f"Nothing was committed ({why}): the group's committed offsets did not move, so the next "
+                f"member of the group reads the same {len(self.records)} record(s) again ({_ranges(self._read())}). "
+                "That is at-least-once delivery: a crash before the commit repeats work; commit after processing "
+                "to move on."
+            )
         lines.append(
             "Leaving the group ended this member's session"
             + (": the remaining members rebalance again and take its partitions back." if self.others_before else ".")
         )
         return lines
+
+    def _read(self) -> list[tuple[str, int, int]]:
+        return [(r.topic, r.partition, r.offset) for r in self.records]
+
+
+def _ranges(offsets: list[tuple[str, int, int]]) -> str:
+    """ "seats-0 offsets 0 to 2, seats-1 offset 5": consecutive offsets as ranges."""
+    by_tp: dict[tuple[str, int], list[int]] = {}
+    for t, p, o in offsets:
+        by_tp.setdefault((t, p), []).append(o)
+    parts: list[str] = []
+    for (t, p), found in sorted(by_tp.items()):
+        found.sort()
+        runs: list[tuple[int, int]] = []
+        for o in found:
+            if runs and o == runs[-1][1] + 1:
+                runs[-1] = (runs[-1][0], o)
+            else:
+                runs.append((o, o))
+        text = ", ".join(f"{a}" if a == b else f"{a} to {b}" for a, b in runs)
+        parts.append(f"{t}-{p} offset{'s' if len(found) > 1 else ''} {text}")
+    return "; ".join(parts)
 
 
 def _settled(consumer: Consumer) -> bool:
@@ -178,6 +217,10 @@ def run_consumer(
         if not result.joined:
             result.waited_ms = int((time.monotonic() - started) * 1000)
         with locked():
+            # The form's reads go to the group's ledger, like the lab's checkers' work, so
+            # a second read of the same records is named a duplicate, here and on the
+            # group and topic pages.
+            result.read_again = note_consumed(group, client_id, [(r.topic, r.partition, r.offset) for r in read])
             result.member_id = consumer.member_id
             result.generation = consumer.generation
             result.assignment = consumer.assignment()

@@ -134,6 +134,26 @@ def reset_lab() -> list[str]:
     return groups
 
 
+def note_consumed(group: str, reader: str, offsets: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Write records a form consumer read (as ``reader``) to the group's ledger.
+
+    Returns those this group had read before: a consume without a commit hands the same
+    records to the next reader, and the page says so with the offsets, not only
+    "nothing was committed". The caller holds ``engine.locked()``.
+    """
+    ledger = lab().ledger
+    now = engine.embedded().clock.now_ms()
+    again: list[tuple[str, int, int]] = []
+    for topic, partition, offset in offsets:
+        part = ledger.part(group, (topic, partition))
+        if part.times.get(offset):
+            again.append((topic, partition, offset))
+        part.note_processed(offset, reader, now)
+    if offsets:
+        _wake({(group, t) for t, _, _ in offsets})
+    return again
+
+
 def _wake(changed: set[tuple[str, str]]) -> None:
     from offsetsite.live.bridge import BRIDGE
 

@@ -310,3 +310,22 @@ def test_forms_render_for_operators(operator_client: Client, log: None) -> None:
     # The group's committed topics are pre-selected when joining it.
     html = operator_client.get("/groups/billing/consume/").content.decode()
     assert 'name="topics" value="orders" id="id_topics_0" checked' in html
+
+
+def test_two_reads_without_a_commit_name_the_records_read_twice(operator_client: Client, log: None) -> None:
+    """The page used to say only "Nothing was committed" while offsets 0 to 2 were read again."""
+    first = operator_client.post("/consume/", consume_data(group_id="forgetful", max_records="3", commit="no"))
+    assert first.status_code == 200
+    assert first.context["result"].read_again == []
+    read = sorted((r.topic, r.partition, r.offset) for r in first.context["result"].records)
+    assert "the next member of the group reads the same 3 record(s) again" in text(first)
+    second = operator_client.post(
+        "/groups/forgetful/consume/", consume_data(client_id="web-2", max_records="3", commit="no")
+    )
+    result = second.context["result"]
+    assert sorted(result.read_again) == read
+    page = text(second)
+    assert "3 of these records had been read by this group before" in page and "a duplicate" in page
+    # The group page counts them as the lab's ledger does: 3 records read twice.
+    group_page = text(operator_client.get("/groups/forgetful/"))
+    assert "checked twice" in group_page
