@@ -259,6 +259,11 @@ def _consume_page(request: HttpRequest, group: str | None) -> HttpResponse:
     topics = user_topics()
     desc = describe(group) if group is not None else None
     ctx: dict[str, Any] = {"group": group, "note": state_note(desc) if group is not None else None}
+    # What the wait indicator promises while the form's request runs (run_consumer's bound).
+    others = len(desc.members) if desc else 0
+    initial_delay = embedded().coordinator.initial_rebalance_delay_ms
+    ctx["others"] = others
+    ctx["wait_s"] = round((REBALANCE_WAIT_MS if others else initial_delay + JOIN_MARGIN_MS) / 1000, 1)
     if group is not None:
         refuse = member_access(request, group, exists=desc is not None)
         if refuse is not None:

@@ -329,3 +329,9 @@ def test_two_reads_without_a_commit_name_the_records_read_twice(operator_client:
     # The group page counts them as the lab's ledger does: 3 records read twice.
     group_page = text(operator_client.get("/groups/forgetful/"))
     assert "checked twice" in group_page
+
+
+def test_the_consume_form_says_what_the_rebalance_wait_is(operator_client: Client, log: None) -> None:
+    page = text(operator_client.get("/groups/billing/consume/"))
+    assert 'hx-indicator="#consume-wait"' in page and "<progress" in page
+    assert "the coordinator hands out partitions once every member has rejoined (at most" in page
