@@ -5,6 +5,13 @@ loop, while logcore's objects expect one caller at a time. Every call into the
 cluster therefore goes through one re-entrant lock: the engine's work per call is
 microseconds to milliseconds, so serialising is cheaper than fine-grained locking
 and impossible to get wrong.
+
+Several processes (``serve --workers N``): logcore lets one process hold a data
+directory, so worker 0 opens the engine and the other workers reach it through its
+JSON API (:class:`offsetsite.cli.remote.RemoteCluster`, found through the directory's
+lock file as the command line finds it). What needs the engine object itself (the
+lab, in-browser consumers) raises :class:`EngineElsewhere` there, and
+offsetsite.core.forward hands such requests to worker 0.
 """
 
 from __future__ import annotations
@@ -29,6 +36,16 @@ _restore: RestorePoints | None = None
 _on_open: list[Callable[[EmbeddedCluster], None]] = []
 _other_locks: dict[str, threading.RLock] = {}
 _other_restore: dict[str, RestorePoints] = {}
+_remote: Cluster | None = None
+
+
+class EngineElsewhere(RuntimeError):
+    """This worker does not hold the engine (worker 0 does); the request must go there."""
+
+
+def is_owner() -> bool:
+    """Whether this process opens the embedded engine itself (one server, or worker 0)."""
+    return int(str(settings.OFFSETSITE.get("WORKER", 0))) == 0
 
 
 def on_open(callback: Callable[[EmbeddedCluster], None]) -> None:
@@ -99,8 +116,28 @@ def get_cluster(name: str | None = None) -> Cluster:
     return _embedded_proxy()
 
 
+def _remote_engine() -> Cluster:
+    """The engine of worker 0, over its API (a worker that does not own the data directory)."""
+    global _remote
+    if _remote is None:
+        with _lock:
+            if _remote is None:
+                from offsetsite.cli.remote import connect_from_lock
+
+                found = connect_from_lock(data_dir())
+                if found is None:
+                    raise EngineElsewhere(
+                        f"worker {settings.OFFSETSITE.get('WORKER')} found no server holding {data_dir()}: "
+                        "worker 0 opens the engine and advertises its address in the directory's lock file"
+                    )
+                _remote = found
+    return _remote
+
+
 def _embedded_proxy() -> Cluster:
     global _cluster, _proxy
+    if not is_owner():
+        return _remote_engine()
     if _proxy is None:
         with _lock:
             if _proxy is None:
@@ -138,6 +175,8 @@ def embedded() -> EmbeddedCluster:
         raise UnsupportedVersion(
             f"this action needs the embedded engine; cluster {current_cluster_name()} is a Kafka cluster"
         )
+    if not is_owner():
+        raise EngineElsewhere("this needs the embedded engine's own process (worker 0)")
     _embedded_proxy()
     assert _cluster is not None
     return _cluster
@@ -165,6 +204,13 @@ def restore_points() -> RestorePoints:
                 points = RestorePoints(Path(str(settings.VAR_DIR)) / "clusters" / name / "restore-points.json")
                 _other_restore[name] = points
             return points
+    if not is_owner():
+        # Worker 0 keeps them, so an undo works whichever worker served the reset.
+        from offsetsite.cli.remote import RemoteCluster
+
+        remote = _remote_engine()
+        assert isinstance(remote, RemoteCluster)
+        return remote.restore_points()
     if _restore is None:
         _restore = RestorePoints(data_dir() / "restore-points.json")
     return _restore
@@ -177,9 +223,10 @@ def opened() -> EmbeddedCluster | None:
 
 def close() -> None:
     """Close the engine (tests and shutdown); the next call opens it again."""
-    global _cluster, _proxy, _restore
+    global _cluster, _proxy, _restore, _remote
     with _lock:
         cluster = _cluster
+        _remote = None
         _cluster = None
         _proxy = None
         _restore = None

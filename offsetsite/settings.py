@@ -3,7 +3,8 @@
 OFFSETSITE_VAR        database, secret key and data (default: var/ in a checkout, else ~/.local/share/offsetsite)
 OFFSETSITE_DATA_DIR   logcore's data directory (also OFFSETSITE_DATA; default: $OFFSETSITE_VAR/data)
 OFFSETSITE_DB         a PostgreSQL URL-ish "postgres://user@host:port/name" or unset for SQLite
-OFFSETSITE_REDIS      redis://host:port for the channel layer when several processes serve
+OFFSETSITE_REDIS      redis://host:port[/db] for live notices between processes (serve --workers N)
+OFFSETSITE_REDIS_PREFIX  Redis key prefix of those notices (default offsetsite)
 OFFSETSITE_WORKSHOP   1: anonymous visitors may produce and consume in groups of their own
 OFFSETSITE_READ_LOGIN 1: anonymous visitors must log in to read pages
 OFFSETSITE_ROOM_CAP   attendees the workshop room (/lab/room/) takes at most (default 200)
@@ -75,6 +76,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # /clusters/<name>/... serves the pages of a configured Kafka cluster.
     "offsetsite.clusters.ClusterMiddleware",
+    # serve --workers N: workers other than 0 hand state changes to worker 0 (the engine's).
+    "offsetsite.core.forward.ForwardToEngineMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -135,16 +138,24 @@ def _database() -> dict[str, object]:
 DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Live notices reach the pages of this process through an in-process layer: a page
+# and the bridge that wakes it always share a process, and a notice to 500 open pages
+# through Redis would be 500 Redis messages. Between processes (``serve --workers N``)
+# the engine's process publishes one message per flush on the "relay" layer, which
+# each other process receives once and fans out to its own pages (offsetsite.live.relay).
+CHANNEL_LAYERS: dict[str, dict[str, object]] = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 if redis_url := os.environ.get("OFFSETSITE_REDIS"):
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [redis_url]},
-        }
+    # redis://host:port[/db]; the prefix keeps two sites (or two test runs) on one Redis apart.
+    CHANNEL_LAYERS["relay"] = {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            # redis-py 8 gives up reading after 5 s by default, exactly channels-redis's
+            # blocking pop (brpop_timeout = 5 s): an idle receiver would time out every
+            # time. A longer socket timeout lets the pop end on its own first.
+            "hosts": [{"address": redis_url, "socket_timeout": 30}],
+            "prefix": os.environ.get("OFFSETSITE_REDIS_PREFIX", "offsetsite"),
+        },
     }
-else:
-    # One server process with the embedded engine: an in-process layer is enough.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 5}},
@@ -204,11 +215,18 @@ OFFSETSITE = {
     "SAMPLER": os.environ.get("OFFSETSITE_SAMPLER", "1") == "1",
     # Live pages: at most this many frames a second per page.
     "LIVE_MAX_FPS": 10,
+    # Live frames carry only what changed since the socket's last frame (offsetsite/live/delta.py);
+    # "1" sends the whole live region every frame, as before (bench/web.py's baseline).
+    "LIVE_FULL_FRAMES": os.environ.get("OFFSETSITE_LIVE_FULL_FRAMES") == "1",
     # The lab's ticket checkers run in a thread of the server (tests step them themselves).
     "LAB_RUNNER": os.environ.get("OFFSETSITE_LAB_RUNNER", "1") == "1",
     # The workshop room (/lab/room/): at most this many attendees, so a crowd cannot
     # start more checkers than the server can step.
     "ROOM_CAP": int(os.environ.get("OFFSETSITE_ROOM_CAP", "200")),
+    # serve --workers N sets these for each worker it starts: worker 0 opens the
+    # embedded engine, the others reach it over its API (docs/design.md, Several processes).
+    "WORKER": int(os.environ.get("OFFSETSITE_WORKER", "0")),
+    "WORKERS": int(os.environ.get("OFFSETSITE_WORKERS", "1")),
 }
 
 LOGGING = {

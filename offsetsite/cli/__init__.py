@@ -44,7 +44,7 @@ from logcore.kafka_config import REDACTED, KafkaClusterConfig, is_secret, load_p
 from logcore.log_manager import lock_holder
 from offsetsite import paths
 
-from . import console, groups
+from . import console, groups, workers
 from .context import Opened
 from .text import Parser, UsageError, printable
 
@@ -293,6 +293,15 @@ def _add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="keep the demo moving: produce ticket events and run ticket-checker and kitchen members",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve in N daphne processes on the one port (SO_REUSEPORT); N > 1 needs OFFSETSITE_REDIS "
+        "(see the README, Several processes)",
+    )
+    p.add_argument("--worker-fds", help=argparse.SUPPRESS)  # set by --workers for each worker it starts
     kafka = p.add_argument_group(
         "a Kafka cluster",
         "Show a Kafka cluster beside the embedded engine, under /clusters/NAME/ (more clusters: a TOML "
@@ -444,6 +453,18 @@ def _serve(args: argparse.Namespace, data_dir: Path) -> int:
         os.environ["OFFSETSITE_KAFKA_NAME"] = args.cluster_name
         if args.command_config:
             os.environ["OFFSETSITE_KAFKA_COMMAND_CONFIG"] = str(Path(args.command_config).resolve())
+    if args.worker_fds:  # one worker of `serve --workers N`: its parent checked and migrated
+        _configure_django(data_dir)
+        return serve(
+            args.host,
+            args.port,
+            demo_traffic=args.demo_traffic,
+            seed_demo=args.seed_demo,
+            listen=workers.worker_endpoints(args.worker_fds),
+            url=workers.private_url(args.worker_fds),
+        )
+    if args.workers != 1:
+        return workers.run(args, data_dir)
     # Both checks come before Django, the database, seeding or any announcement, so a
     # refused start changes nothing and leaves no lock or URL behind.
     problem = running_server_problem(data_dir) or port_problem(args.host, args.port)
@@ -481,12 +502,19 @@ def serve(
     *,
     demo_traffic: bool = False,
     seed_demo: bool = False,
+    listen: Sequence[str] | None = None,
+    url: str | None = None,
 ) -> int:
-    """Open the engine, advertise where it is served, run daphne until stopped."""
+    """Open the engine, advertise where it is served, run daphne until stopped.
+
+    One worker of ``serve --workers N`` passes ``listen`` (daphne endpoints) and ``url``
+    (its loopback address); only worker 0 opens and advertises the engine.
+    """
     import offsetsite.asgi  # noqa: F401 - sets Django up before the engine's first use
     from offsetsite import engine
 
-    if seed_demo:
+    owner = engine.is_owner()
+    if seed_demo and owner:
         from offsetsite import demo
 
         # Seeds an empty data directory only, then lets go of the engine; opened again below.
@@ -499,11 +527,19 @@ def serve(
     # not from the first page someone opens (opening sends nothing; the watcher connects).
     for name in clusters.configs():
         clusters.kafka_cluster(name)
-    url = advertised_url(host, port)
+    url = url or advertised_url(host, port)
     from . import remote
 
-    with engine.locked():
-        remote.advertise_server(url)  # with a token for command-line processes to present
+    if owner:
+        with engine.locked():
+            remote.advertise_server(url)  # with a token for command-line processes to present
+    from django.conf import settings
+
+    if int(str(settings.OFFSETSITE.get("WORKERS", 1))) > 1:
+        from offsetsite.live import relay
+        from offsetsite.live.bridge import BRIDGE
+
+        relay.start(BRIDGE, owner=owner)  # live notices to and from the other workers
     print(f"offsetsite: serving {engine.data_dir()} on {url}", file=sys.stderr)
     if seed_demo:
         from offsetsite.demo import DEMO_USERS
@@ -512,11 +548,15 @@ def serve(
         print(f"offsetsite: dashboard on {url}  (demo logins: {logins})", file=sys.stderr)
     from offsetsite import traffic
 
-    if demo_traffic:
+    if demo_traffic and owner:
         traffic.start()
     try:
-        runner(["-b", host, "-p", str(port), "offsetsite.asgi:application"])
+        runner([*(listen or ["-b", host, "-p", str(port)]), "offsetsite.asgi:application"])
     finally:
+        if int(str(settings.OFFSETSITE.get("WORKERS", 1))) > 1:
+            from offsetsite.live import relay
+
+            relay.stop()
         traffic.stop()
         clusters.close_all()
         engine.close()

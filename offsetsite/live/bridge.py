@@ -28,6 +28,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from logcore import Cluster
@@ -79,6 +80,10 @@ class Bridge:
         self._unsubscribe: Callable[[], None] | None = None
         self.timeline = TimelineBuffer()
         self.notices_sent = 0
+        # Several processes (offsetsite.live.relay): what changed since the last
+        # publication, for the pages other processes serve; None when nobody publishes.
+        self._published: _Published | None = None
+        self._on_publish: Callable[[], None] | None = None
 
     # --- engine side ------------------------------------------------------
 
@@ -150,6 +155,9 @@ class Bridge:
                         groups.discard(g)
                 self._co_v = v
                 self._dirty_co = True
+            if self._published is not None:
+                self._published.any = True
+                self._published.co = self._published.co or self._co_v == v
             loop = self._claim_wake()
         self._wake(loop)
 
@@ -161,6 +169,9 @@ class Bridge:
         return self._loop
 
     def _wake(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        publish = self._on_publish
+        if publish is not None:
+            publish()  # sets a threading.Event: never blocks
         if loop is None:
             return
         try:
@@ -194,22 +205,79 @@ class Bridge:
             for group, topic in changed:
                 self._touch_group(group, v)
                 self._touch_topic(topic, v)
+            if self._published is not None:
+                self._published.any = self._published.lab = True
             loop = self._claim_wake()
         self._wake(loop)
 
     def _touch_topic(self, topic: str, v: int) -> None:
         self._topic_v[topic] = v
         self._dirty_topics.add(topic)
+        if self._published is not None:
+            self._published.topics.add(topic)
 
     def _touch_group(self, group: str, v: int) -> None:
         self._group_v[group] = v
         self._dirty_groups.add(group)
+        if self._published is not None:
+            self._published.groups.add(group)
 
     def _link(self, group: str, topics: set[str]) -> None:
         known = self._group_topics.setdefault(group, set())
         for t in topics - known:
             known.add(t)
             self._topic_groups.setdefault(t, set()).add(group)
+
+    # --- several processes (offsetsite.live.relay) ----------------------------
+
+    def publish_to(self, wake: Callable[[], None]) -> None:
+        """From now on keep what changed for other processes, and call ``wake`` on a change."""
+        with self._lock:
+            self._published = _Published()
+            self._on_publish = wake
+
+    def take_published(self) -> dict[str, Any] | None:
+        """What changed since the last call, as one relay message (None: nothing did).
+
+        Versions travel as they are, so a page in another process reads the same
+        numbers as one here; each topic carries the groups with offsets on it, so the
+        other process wakes their pages too without knowing the engine's groups.
+        """
+        with self._lock:
+            changed = self._published
+            if changed is None or not (changed.any or changed.topics or changed.groups):
+                return None
+            self._published = _Published()
+            return {
+                "type": "live.relay",
+                "seq": self._seq,
+                "co": self._co_v,
+                "lab": self._lab_v,
+                "dirty_co": changed.co,
+                "dirty_lab": changed.lab,
+                "topics": {t: [self._topic_v.get(t, 0), sorted(self._topic_groups.get(t, ()))] for t in changed.topics},
+                "groups": {g: self._group_v.get(g, 0) for g in changed.groups},
+            }
+
+    def apply_published(self, message: dict[str, Any]) -> None:
+        """A relay message from the engine's process: take its versions, wake the pages here."""
+        with self._lock:
+            self._seq = max(self._seq, int(message["seq"]))
+            self._co_v = max(self._co_v, int(message["co"]))
+            self._lab_v = max(self._lab_v, int(message["lab"]))
+            self._dirty_any = True
+            self._dirty_co = self._dirty_co or bool(message["dirty_co"])
+            self._dirty_lab = self._dirty_lab or bool(message["dirty_lab"])
+            for topic, (v, groups) in message["topics"].items():
+                self._topic_v[topic] = max(self._topic_v.get(topic, 0), int(v))
+                self._dirty_topics.add(topic)
+                for g in groups:
+                    self._link(g, {topic})
+            for group, v in message["groups"].items():
+                self._group_v[group] = max(self._group_v.get(group, 0), int(v))
+                self._dirty_groups.add(group)
+            loop = self._claim_wake()
+        self._wake(loop)
 
     # --- versions ---------------------------------------------------------
 
@@ -304,6 +372,17 @@ class Bridge:
             with contextlib.suppress(Exception):
                 await layer.group_send(name, message)
                 self.notices_sent += 1
+
+
+@dataclass
+class _Published:
+    """What changed since the relay last published (see :meth:`Bridge.take_published`)."""
+
+    any: bool = False
+    co: bool = False
+    lab: bool = False
+    topics: set[str] = field(default_factory=set)
+    groups: set[str] = field(default_factory=set)
 
 
 _pending_tasks: set[asyncio.Task[None]] = set()
