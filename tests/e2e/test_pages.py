@@ -141,10 +141,15 @@ def test_reset_preview_execute_and_undo(server: Server, user_page: Any) -> None:
     confirm = page.locator("input[name=confirm]")
     expect(confirm).to_have_attribute("value", str(moving))
     confirm.check()
+    # On a phone the Execute button sits far below the outcome's place at the panel's top.
+    page.set_viewport_size({"width": 390, "height": 844})
     page.get_by_role("button", name="Execute this reset").click()
     expect(page.locator("#reset-panel section.result.ok h2")).to_have_text(
         f"Executed: {moving} partition{'s' if moving != 1 else ''} moved"
     )
+    # The outcome is in view, not above the fold the Execute button was scrolled to.
+    expect(page.locator("#reset-panel section.result.ok h2")).to_be_in_viewport()
+    page.set_viewport_size({"width": 1280, "height": 720})
 
     page.goto(group_url)
     assert {p: c for p, (c, _) in committed_offsets(page).items()} == expected
