@@ -338,6 +338,37 @@ class LagTracker(lag_tracker.LagTracker):
                 for d in descs
             ]
 
+    def estimated_time_lag(self, descs: Sequence[GroupDescription], at: int) -> tuple[str, TimeLag] | None:
+        """The group with the largest lag in time that memory alone can tell, and that lag.
+
+        For the overview's "worst lag in time" card over every group: interpolation in
+        the high-watermark tables and timestamps already read, never a record read (a
+        read per partition of 2,000 groups is what paging avoids). A group whose lag
+        only a record read could date is left out; the page's own rows are exact.
+        """
+        worst: tuple[str, TimeLag] | None = None
+        with self.lock:
+            self._adopt()
+            for d in descs:
+                for p in d.offsets:
+                    committed, lag = p.committed, p.lag
+                    if committed is None or not lag:
+                        continue
+                    found: TimeLag | None = None
+                    table = self._usable_table(p, committed)
+                    pred = table.predict(committed) if table is not None else None
+                    if pred is not None and not pred.extrapolated:
+                        found = TimeLag(max(at - pred.time_ms, 0.0), "interpolated")
+                    else:
+                        ts = self._ts_cache.get((p.topic, p.partition, committed))
+                        if ts is not None:
+                            found = TimeLag(float(max(at - ts, 0)), "record")
+                    if found is None or found.ms is None:
+                        continue
+                    if worst is None or worst[1].ms is None or found.ms > worst[1].ms:
+                        worst = (d.group_id, found)
+        return worst
+
 
 _trackers: dict[str, LagTracker] = {}
 _trackers_lock = threading.Lock()

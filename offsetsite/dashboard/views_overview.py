@@ -181,6 +181,7 @@ def overview_context(qy: OverviewQuery) -> dict[str, Any]:
     topic_rows, topic_page = _page(_sorted_topics(topics, qy.tsort, qy.tdesc), qy.tpage)
 
     descs = lt.all_groups(cluster)
+    every_group = descs  # the cards count the whole cluster, whatever the filter
     if qy.q:
         needle = qy.q.casefold()
         descs = [d for d in descs if needle in d.group_id.casefold()]
@@ -193,6 +194,9 @@ def overview_context(qy: OverviewQuery) -> dict[str, Any]:
     rows = _sorted_groups(rows, qy.sort, qy.desc)
     page_rows, group_page = _page(rows, qy.page)
     shown = lt.with_health(cluster, [by_id[r.group_id] for r in page_rows])
+    from . import overview_cards  # the summary cards and the rows' sparklines
+
+    cards = overview_cards.cards(lt, every_group, shown)
 
     def sort_link(key: str, current: str, desc: bool, defaults: dict[str, bool], param: str) -> dict[str, Any]:
         new_desc = not desc if key == current else defaults[key]
@@ -219,6 +223,7 @@ def overview_context(qy: OverviewQuery) -> dict[str, Any]:
         "topic_prev": qy.url(tpage=topic_page.number - 1) if topic_page.number > 1 else "",
         "topic_next": qy.url(tpage=topic_page.number + 1) if topic_page.number < topic_page.pages else "",
         "live_key": qy.querystring(),
+        **cards,
     }
 
 

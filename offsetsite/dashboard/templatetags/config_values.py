@@ -63,3 +63,10 @@ def humanize_config(key: str, value: object) -> str:
 def config_human(value: object, key: str) -> str:
     """``{{ value|config_human:key }}``: the humanized value (autoescaped like any text)."""
     return humanize_config(key, value)
+
+
+@register.filter
+def spark_for(sparks: dict[str, str], group_id: str) -> str:
+    """``{{ sparks|spark_for:g.group_id }}``: the row's sparkline SVG (built with format_html
+    from numbers only: see dashboard/overview_cards.py), "" without history."""
+    return sparks.get(group_id, "") if isinstance(sparks, dict) else ""
