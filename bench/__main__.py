@@ -1,4 +1,4 @@
-"""``python -m bench log|groups|web|kafka|room [args]``: run one benchmark (``./dev bench ...`` calls this)."""
+"""``python -m bench log|groups|web|kafka|room|multi [args]``: run one benchmark (``./dev bench ...`` calls this)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ BENCHMARKS = {
     "web": "live frames, page loads and a 10M-record topic page against the real server (bench/web.py)",
     "kafka": "the Kafka backend's group refresh against plain confluent-kafka calls, on tansu (bench/kafka.py)",
     "room": "a workshop room: attendees with checkers and live pages, produce-to-frame latency (bench/room.py)",
+    "multi": "serve --workers 2 (Redis, PostgreSQL) against one process: live frames and page loads (bench/multi.py)",
 }
 
 
@@ -31,6 +32,10 @@ def _runner(name: str) -> Callable[[list[str] | None], int]:
         from bench import room
 
         return room.main
+    if name == "multi":
+        from bench import multi
+
+        return multi.main
     from bench import groups
 
     return groups.main
@@ -42,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         out = sys.stdout if not args or args[0] in ("-h", "--help") else sys.stderr
         if args and args[0] not in ("-h", "--help"):
             print(f"unknown benchmark {args[0]!r}; allowed: {', '.join(BENCHMARKS)}", file=out)
-        print("usage: python -m bench {log|groups|web|kafka|room} [--json] [options]  (each takes --help)", file=out)
+        print("usage: python -m bench {log|groups|web|kafka|room|multi} [--json] [options] (each: --help)", file=out)
         for name, what in BENCHMARKS.items():
             print(f"  {name:8s} {what}", file=out)
         return 0 if out is sys.stdout else 2
