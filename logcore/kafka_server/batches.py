@@ -1,0 +1,350 @@
+"""Kafka's RecordBatch v2 (magic 2) on the wire: decode what producers send, encode fetches.
+
+The layout is Kafka's (https://kafka.apache.org/documentation/#recordbatch,
+``DefaultRecordBatch.java``)::
+
+    baseOffset int64, batchLength int32, partitionLeaderEpoch int32, magic int8 (2),
+    crc uint32 (CRC-32C of everything from attributes to the end),
+    attributes int16, lastOffsetDelta int32, baseTimestamp int64, maxTimestamp int64,
+    producerId int64, producerEpoch int16, baseSequence int32, recordCount int32,
+    records (compressed as one block when attributes bits 0-2 say so)
+
+and each record (``DefaultRecord.java``) is a varint length, int8 attributes, varlong
+timestamp delta, varint offset delta, varint key length and key, varint value length
+and value, varint header count and headers (varint key length, UTF-8 key, varint value
+length, value), every varint zig-zag encoded.
+
+Compression codecs are Kafka's (``CompressionType.java``): 1 gzip, 2 snappy (raw, or
+xerial-framed as the Java client writes it), 3 lz4 (the LZ4 frame format), 4 zstd.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import struct
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
+
+import cramjam
+from crc32c import crc32c
+
+from ..records import Header, Record
+
+MAGIC = 2
+_PREFIX = struct.Struct(">qiib")  # base offset, batch length, leader epoch, magic
+_CRC_AT = 17
+_ATTRS_AT = 21
+_HEADER = struct.Struct(">qiibIhiqqqhii")
+HEADER_SIZE = _HEADER.size  # 61
+_AFTER_CRC = struct.Struct(">hiqqqhii")
+_U32 = struct.Struct(">I")
+
+COMPRESSION_NONE = 0
+COMPRESSION_GZIP = 1
+COMPRESSION_SNAPPY = 2
+COMPRESSION_LZ4 = 3
+COMPRESSION_ZSTD = 4
+CODEC_NAMES = {0: "none", 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
+TIMESTAMP_LOG_APPEND = 0x08
+TRANSACTIONAL = 0x10
+CONTROL = 0x20
+_XERIAL = b"\x82SNAPPY\x00"
+
+
+class BatchError(ValueError):
+    """A batch that is not valid RecordBatch v2 (Kafka answers CORRUPT_MESSAGE or INVALID_RECORD)."""
+
+
+class WireBatch(NamedTuple):
+    base_offset: int
+    attributes: int
+    last_offset_delta: int
+    base_timestamp: int
+    max_timestamp: int
+    producer_id: int
+    producer_epoch: int
+    base_sequence: int
+    records: list[tuple[bytes | None, bytes | None, tuple[Header, ...], int]]  # key, value, headers, ts
+    raw: bytes  # the batch as sent (its base offset is rewritten on append)
+
+    @property
+    def codec(self) -> int:
+        return self.attributes & 0x07
+
+    @property
+    def n_records(self) -> int:
+        return len(self.records)
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    """A zig-zag varint (Kafka's ``ByteUtils.readVarint``/``readVarlong``)."""
+    b = buf[pos]
+    pos += 1
+    if b < 0x80:
+        return (b >> 1) ^ -(b & 1), pos
+    value = b & 0x7F
+    shift = 7
+    while True:
+        b = buf[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            break
+        shift += 7
+        if shift > 63:
+            raise BatchError("a varint in a record is longer than 10 bytes")
+    return (value >> 1) ^ -(value & 1), pos
+
+
+def decompress(codec: int, data: bytes, limit: int) -> bytes:
+    """Inflate a batch's records; more than ``limit`` bytes out is refused (a zip bomb)."""
+    try:
+        if codec == COMPRESSION_GZIP:
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+                out = f.read(limit + 1)
+        elif codec == COMPRESSION_SNAPPY:
+            raw = not data.startswith(_XERIAL)
+            out = bytes(cramjam.snappy.decompress_raw(data)) if raw else _xerial(data, limit)
+        elif codec == COMPRESSION_LZ4:
+            out = bytes(cramjam.lz4.decompress(data))
+        elif codec == COMPRESSION_ZSTD:
+            out = bytes(cramjam.zstd.decompress(data))
+        else:
+            raise BatchError(
+                f"compression codec {codec} is unknown: Kafka's are 0 to 4 (none, gzip, snappy, lz4, zstd)"
+            )
+    except BatchError:
+        raise
+    except Exception as e:
+        raise BatchError(f"the {CODEC_NAMES[codec]} block of the batch does not decompress: {e}") from None
+    if len(out) > limit:
+        raise BatchError(f"the batch decompresses to more than {limit} bytes")
+    return out
+
+
+def _xerial(data: bytes, limit: int) -> bytes:
+    """xerial snappy-java's stream: 16-byte header, then (int32 length, raw snappy block)*."""
+    pos = 16
+    out = bytearray()
+    while pos < len(data):
+        if pos + 4 > len(data):
+            raise BatchError("a xerial snappy chunk length runs past the end of the batch")
+        (n,) = _U32.unpack_from(data, pos)
+        pos += 4
+        out += cramjam.snappy.decompress_raw(data[pos : pos + n])
+        pos += n
+        if len(out) > limit:
+            raise BatchError(f"the batch decompresses to more than {limit} bytes")
+    return bytes(out)
+
+
+def iter_batches(data: bytes) -> Iterator[tuple[int, int]]:
+    """(start, end) of each batch in a produce request's record set."""
+    pos = 0
+    n = len(data)
+    while pos < n:
+        if n - pos < 12:
+            raise BatchError(f"{n - pos} bytes left after the last batch: not a whole batch header")
+        _base, length = struct.unpack_from(">qi", data, pos)
+        end = pos + 12 + length
+        if length < HEADER_SIZE - 12 or end > n:
+            raise BatchError(f"a batch claims {length} bytes; the record set has {n - pos - 12} after its header")
+        yield pos, end
+        pos = end
+
+
+def decode(data: bytes, start: int, end: int, *, max_bytes: int) -> WireBatch:
+    """Check and decode one produced batch (CRC-32C, magic, counts, lengths)."""
+    (
+        base_offset,
+        _length,
+        _epoch,
+        magic,
+        crc,
+        attributes,
+        last_delta,
+        base_ts,
+        max_ts,
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        count,
+    ) = _HEADER.unpack_from(data, start)
+    if magic != MAGIC:
+        raise BatchError(f"record batch magic {magic} is not supported: this server takes magic 2 (Kafka 0.11+)")
+    if crc32c(memoryview(data)[start + _ATTRS_AT : end]) != crc:
+        raise BatchError("the record batch fails its CRC-32C check")
+    if attributes & CONTROL:
+        raise BatchError("control batches (transaction markers) are not accepted from producers")
+    if count < 0 or count != last_delta + 1:
+        raise BatchError(f"the batch counts {count} records but its last offset delta is {last_delta}")
+    body = data[start + HEADER_SIZE : end]
+    codec = attributes & 0x07
+    if codec:
+        body = decompress(codec, body, max_bytes)
+    records: list[tuple[bytes | None, bytes | None, tuple[Header, ...], int]] = []
+    append = records.append
+    pos = 0
+    varint = _varint
+    try:
+        for _ in range(count):
+            length, pos = varint(body, pos)
+            stop = pos + length
+            pos += 1  # attributes (unused, Kafka's DefaultRecord)
+            ts_delta, pos = varint(body, pos)
+            _odelta, pos = varint(body, pos)
+            klen, pos = varint(body, pos)
+            if klen < 0:
+                key = None
+            else:
+                key = body[pos : pos + klen]
+                pos += klen
+            vlen, pos = varint(body, pos)
+            if vlen < 0:
+                value = None
+            else:
+                value = body[pos : pos + vlen]
+                pos += vlen
+            nh, pos = varint(body, pos)
+            headers: tuple[Header, ...] = ()
+            if nh:
+                hs: list[Header] = []
+                for _h in range(nh):
+                    hk, pos = varint(body, pos)
+                    if hk < 0:
+                        raise BatchError("a record header has a null key")
+                    name = body[pos : pos + hk].decode("utf-8")
+                    pos += hk
+                    hv, pos = varint(body, pos)
+                    if hv < 0:
+                        hs.append((name, None))
+                    else:
+                        hs.append((name, body[pos : pos + hv]))
+                        pos += hv
+                headers = tuple(hs)
+            if pos != stop or pos > len(body):
+                raise BatchError("a record's fields do not add up to its length")
+            append((key, value, headers, base_ts + ts_delta))
+    except (IndexError, UnicodeDecodeError):
+        raise BatchError("a record runs past the end of its batch") from None
+    if pos != len(body):
+        raise BatchError(f"{len(body) - pos} bytes follow the last record of the batch")
+    return WireBatch(
+        base_offset,
+        attributes,
+        last_delta,
+        base_ts,
+        max_ts,
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        records,
+        bytes(data[start:end]),
+    )
+
+
+def _zz(value: int) -> bytes:
+    """Zig-zag varint bytes (``ByteUtils.writeVarlong``)."""
+    v = (value << 1) ^ (value >> 63)
+    if v < 0x80:
+        return bytes((v,))
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+# Precomputed one-byte varints: most lengths and deltas in a batch are small.
+_SMALL = [_zz(i) for i in range(64)]
+_NULL = _zz(-1)
+
+
+def _vi(value: int) -> bytes:
+    return _SMALL[value] if 0 <= value < 64 else _zz(value)
+
+
+def encode(
+    records: Sequence[Record],
+    *,
+    producer_id: int = -1,
+    producer_epoch: int = -1,
+    base_sequence: int = -1,
+    attributes: int = 0,
+) -> bytes:
+    """One uncompressed RecordBatch v2 holding ``records`` (offsets may have gaps)."""
+    first = records[0]
+    base_offset = first.offset
+    base_ts = first.timestamp
+    max_ts = base_ts
+    parts: list[bytes] = []
+    add = parts.append
+    vi = _vi
+    null = _NULL
+    for offset, ts, key, value, headers in records:
+        if ts > max_ts:
+            max_ts = ts
+        body = [b"\0", vi(ts - base_ts), vi(offset - base_offset)]
+        if key is None:
+            body.append(null)
+        else:
+            body.append(vi(len(key)))
+            body.append(key)
+        if value is None:
+            body.append(null)
+        else:
+            body.append(vi(len(value)))
+            body.append(value)
+        if headers:
+            body.append(vi(len(headers)))
+            for hk, hv in headers:
+                kb = hk.encode("utf-8")
+                body.append(vi(len(kb)))
+                body.append(kb)
+                if hv is None:
+                    body.append(null)
+                else:
+                    body.append(vi(len(hv)))
+                    body.append(hv)
+        else:
+            body.append(b"\0")
+        rec = b"".join(body)
+        add(vi(len(rec)))
+        add(rec)
+    last_delta = records[-1].offset - base_offset
+    after = _AFTER_CRC.pack(
+        attributes, last_delta, base_ts, max_ts, producer_id, producer_epoch, base_sequence, len(records)
+    ) + b"".join(parts)
+    crc = crc32c(after)
+    return _PREFIX.pack(base_offset, len(after) + 9, 0, MAGIC) + _U32.pack(crc) + after
+
+
+def with_base_offset(raw: bytes, base_offset: int) -> bytes:
+    """The batch with its base offset set (the CRC does not cover it, so it stays valid)."""
+    return struct.pack(">q", base_offset) + raw[8:]
+
+
+def compress(codec: int, data: bytes) -> bytes:
+    """For tests and tools: a record block compressed as a producer would."""
+    if codec == COMPRESSION_GZIP:
+        return gzip.compress(data)
+    if codec == COMPRESSION_SNAPPY:
+        return bytes(cramjam.snappy.compress_raw(data))
+    if codec == COMPRESSION_LZ4:
+        return bytes(cramjam.lz4.compress(data))
+    if codec == COMPRESSION_ZSTD:
+        return bytes(cramjam.zstd.compress(data))
+    return data
+
+
+def recompress(batch: bytes, codec: int) -> bytes:
+    """An uncompressed batch from :func:`encode` with its records compressed by ``codec``."""
+    after = bytearray(batch[_ATTRS_AT:])
+    records = compress(codec, bytes(after[HEADER_SIZE - _ATTRS_AT :]))
+    attrs = struct.unpack_from(">h", after, 0)[0] | codec
+    head = bytearray(after[: HEADER_SIZE - _ATTRS_AT])
+    struct.pack_into(">h", head, 0, attrs)
+    new_after = bytes(head) + records
+    return batch[:8] + struct.pack(">iib", len(new_after) + 9, 0, MAGIC) + _U32.pack(crc32c(new_after)) + new_after
