@@ -132,6 +132,12 @@ def _database() -> dict[str, object]:
         "PASSWORD": u.password or "",
         "HOST": u.hostname or "",
         "PORT": str(u.port or ""),
+        # A new PostgreSQL connection per request costs more than many a page, and
+        # serve --workers N makes one request per API call of workers 1..N-1 to worker 0
+        # (docs/design.md, Several processes). Under ASGI Django advises its connection
+        # pool rather than CONN_MAX_AGE (docs.djangoproject.com/en/5.2/ref/databases/,
+        # "Persistent connections"); psycopg_pool keeps them.
+        "OPTIONS": {"pool": {"min_size": 2, "max_size": 16, "timeout": 30}},
     }
 
 
@@ -227,6 +233,9 @@ OFFSETSITE = {
     # embedded engine, the others reach it over its API (docs/design.md, Several processes).
     "WORKER": int(os.environ.get("OFFSETSITE_WORKER", "0")),
     "WORKERS": int(os.environ.get("OFFSETSITE_WORKERS", "1")),
+    # serve's Kafka listener (offsetsite/kafka_listener.py, docs/kafka-listener.md):
+    # "auto" = 127.0.0.1:9092 when free, "HOST:PORT", or "off".
+    "KAFKA_LISTENER": os.environ.get("OFFSETSITE_KAFKA_LISTENER", "auto"),
 }
 
 LOGGING = {

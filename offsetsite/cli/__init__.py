@@ -302,6 +302,14 @@ def _add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "(see the README, Several processes)",
     )
     p.add_argument("--worker-fds", help=argparse.SUPPRESS)  # set by --workers for each worker it starts
+    listener = p.add_mutually_exclusive_group()
+    listener.add_argument(
+        "--kafka-listener",
+        metavar="HOST:PORT",
+        help="also serve Kafka clients (bootstrap.servers=HOST:PORT) from the engine; default: 127.0.0.1:9092 "
+        "when that port is free (setting OFFSETSITE_KAFKA_LISTENER; no authentication: see docs/kafka-listener.md)",
+    )
+    listener.add_argument("--no-kafka-listener", action="store_true", help="do not serve Kafka clients")
     kafka = p.add_argument_group(
         "a Kafka cluster",
         "Show a Kafka cluster beside the embedded engine, under /clusters/NAME/ (more clusters: a TOML "
@@ -453,6 +461,15 @@ def _serve(args: argparse.Namespace, data_dir: Path) -> int:
         os.environ["OFFSETSITE_KAFKA_NAME"] = args.cluster_name
         if args.command_config:
             os.environ["OFFSETSITE_KAFKA_COMMAND_CONFIG"] = str(Path(args.command_config).resolve())
+    if args.no_kafka_listener:
+        os.environ["OFFSETSITE_KAFKA_LISTENER"] = "off"
+    elif args.kafka_listener:
+        from offsetsite.kafka_listener import spec_problem
+
+        if (listener_problem := spec_problem(args.kafka_listener)) is not None:
+            print(f"Error: {listener_problem}", file=sys.stderr)
+            return 2
+        os.environ["OFFSETSITE_KAFKA_LISTENER"] = args.kafka_listener
     if args.worker_fds:  # one worker of `serve --workers N`: its parent checked and migrated
         _configure_django(data_dir)
         return serve(
@@ -546,8 +563,16 @@ def serve(
 
         logins = ", ".join(f"{user}/{password}" for user, password, _ in DEMO_USERS)
         print(f"offsetsite: dashboard on {url}  (demo logins: {logins})", file=sys.stderr)
-    from offsetsite import traffic
+    from offsetsite import kafka_listener, traffic
 
+    if owner:
+        try:
+            kafka_listener.start()
+        except OSError as e:
+            where = kafka_listener.configured()
+            print(f"Error: the Kafka listener cannot listen on {where}: {e.strerror or e}", file=sys.stderr)
+            engine.close()
+            return 1
     if demo_traffic and owner:
         traffic.start()
     try:
@@ -558,6 +583,7 @@ def serve(
 
             relay.stop()
         traffic.stop()
+        kafka_listener.stop()
         clusters.close_all()
         engine.close()
     return 0
