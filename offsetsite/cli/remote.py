@@ -13,9 +13,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
+import http.client
 import json
 import os
 import secrets
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -60,6 +62,7 @@ class RemoteCluster(Cluster):
         # Local only: events of this process (a reset's OffsetsReset); the server's own
         # live pages follow the commits it receives.
         self.events = EventBus()
+        self._kept = threading.local()  # each thread's kept-alive connection for reads
 
     def __repr__(self) -> str:  # never show the token
         return f"RemoteCluster({self.url!r})"
@@ -70,6 +73,8 @@ class RemoteCluster(Cluster):
         url = f"{self.url}/api/{path}"
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+        if method == "GET" and self.url.startswith("http://"):
+            return self._get_kept_alive(url)
         data = None if body is None else json.dumps(body).encode("utf-8")
         request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - http(s) URL we were given
         request.add_header("Authorization", f"Bearer {self._token}")
@@ -93,6 +98,49 @@ class RemoteCluster(Cluster):
             reason = getattr(e, "reason", e)
             raise ServerUnreachable(f"cannot reach the offsetsite server at {self.url}: {reason}") from None
         return json.loads(raw) if raw else None
+
+    def _get_kept_alive(self, url: str) -> Any:
+        """A GET on this thread's kept-alive connection (serve --workers N: the other
+        workers' pages read worker 0 through here, several calls a page, and a new TCP
+        connection each time cost more than the call). Only reads: a GET whose kept
+        connection the server had closed is safely sent again once, on a new one."""
+        parts = urllib.parse.urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        headers = {
+            "Authorization": f"Bearer {self._token}",
+            "Accept": "application/json",
+            "X-Offsetsite-Source": self.source,
+        }
+        for attempt in (0, 1):
+            conn: http.client.HTTPConnection | None = getattr(self._kept, "conn", None)
+            reused = conn is not None
+            if conn is None:
+                conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=self.timeout)
+                self._kept.conn = conn
+            try:
+                conn.request("GET", target, headers=headers)
+                response = conn.getresponse()
+                raw = response.read()
+            except (http.client.HTTPException, OSError) as e:
+                conn.close()
+                self._kept.conn = None
+                if reused and attempt == 0:
+                    continue
+                raise ServerUnreachable(f"cannot reach the offsetsite server at {self.url}: {e}") from None
+            if response.will_close:
+                conn.close()
+                self._kept.conn = None
+            if response.status >= 400:
+                try:
+                    error = json.loads(raw)["error"]
+                except (ValueError, KeyError, TypeError):
+                    raise ServerUnreachable(
+                        f"the offsetsite server at {self.url} answered {response.status} {response.reason} "
+                        "without a JSON error"
+                    ) from None
+                raise exception_from(error) from None
+            return json.loads(raw) if raw else None
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     @staticmethod
     def _group_path(group_id: str, suffix: str = "") -> tuple[str, dict[str, str] | None]:
