@@ -41,21 +41,24 @@ class _Runner(threading.Thread):
         self.stop_event = threading.Event()
 
     def run(self) -> None:
-        from offsetsite.live.bridge import BRIDGE
-
         while not self.stop_event.wait(STEP_S):
             try:
-                with engine.locked():
-                    lab = _current_lab()
-                    if lab is None or not lab.checkers:
-                        continue
-                    changed = lab.step()
+                _step()
             except Exception:
                 # One bad round must not stop every checker for the life of the server.
                 _log.exception("lab step failed")
-                continue
-            if changed:
-                BRIDGE.touch_lab(changed)
+
+
+def _step() -> set[tuple[str, str]]:
+    """One round of every checker's loop, then wake the pages of what moved."""
+    with engine.locked():
+        current = _current_lab()
+        if current is None or not current.checkers:
+            return set()
+        changed = current.step()
+    if changed:
+        _wake(changed)
+    return changed
 
 
 def _current_lab() -> Lab | None:
@@ -97,9 +100,10 @@ def stop() -> None:
 
 
 def step_now() -> set[tuple[str, str]]:
-    """One step at once (tests, and a page that wants the latest before it renders)."""
+    """One round at once, as the runner thread does it (tests step on a ManualClock)."""
     with engine.locked():
-        return lab().step()
+        lab()
+    return _step()
 
 
 # --- what views call ------------------------------------------------------------------

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
+
+from logcore import ManualClock
 
 
 def make_user(username: str, role: str | None) -> User:
@@ -50,3 +54,24 @@ def operator_client(operator: User) -> Client:
 @pytest.fixture
 def admin_client_(admin_user: User) -> Client:
     return login(admin_user)
+
+
+@pytest.fixture
+def lab_clock(engine_dir: Path, settings: Any) -> Iterator[ManualClock]:
+    """The engine on a ManualClock with no rebalance delay: lab scenarios give exact numbers.
+
+    Time moves only through ``lab_helpers.advance``, which steps the checkers as the
+    server's runner thread does (the thread itself is off in tests).
+    """
+    from offsetsite import engine
+
+    manual = ManualClock()
+    settings.OFFSETSITE = {
+        **settings.OFFSETSITE,
+        "CLOCK": manual,
+        "INITIAL_REBALANCE_DELAY_MS": "0",
+        "LAB_RUNNER": False,
+    }
+    engine.close()
+    yield manual
+    engine.close()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
@@ -18,25 +16,12 @@ from logcore.checkers import CheckerSpec, CommitPolicy
 from offsetsite import engine
 from offsetsite.asgi import application
 from offsetsite.lab import service
-from offsetsite.live.bridge import BRIDGE
+
+from .lab_helpers import advance
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
 ORIGIN = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
-
-
-@pytest.fixture
-def clock(engine_dir: Path, settings: Any) -> Iterator[ManualClock]:
-    manual = ManualClock()
-    settings.OFFSETSITE = {
-        **settings.OFFSETSITE,
-        "CLOCK": manual,
-        "INITIAL_REBALANCE_DELAY_MS": "0",
-        "LAB_RUNNER": False,
-    }
-    engine.close()
-    yield manual
-    engine.close()
 
 
 @pytest_asyncio.fixture
@@ -55,15 +40,6 @@ def setup_train() -> None:
     service.start_checker(CheckerSpec("front", "checkers", "train", pace=10, policy=CommitPolicy.parse("every:10")))
 
 
-def advance(clock: ManualClock, ms: int) -> None:
-    """As the server's runner does: step, and tell the live layer what moved."""
-    for _ in range(ms // 100):
-        clock.advance(100)
-        changed = service.step_now()
-        if changed:
-            BRIDGE.touch_lab(changed)
-
-
 def count(frame: str, name: str) -> int:
     found = re.search(rf'class="num count-{name}">(\d+)<', frame)
     assert found, frame
@@ -77,7 +53,7 @@ async def last_frame(comm: WebsocketCommunicator) -> str:
     return frames[-1]
 
 
-async def test_the_group_socket_carries_the_new_counts_after_a_step(clock: ManualClock, fresh_layer: None) -> None:
+async def test_the_group_socket_carries_the_new_counts_after_a_step(lab_clock: ManualClock, fresh_layer: None) -> None:
     await sync_to_async(setup_train)()
     comm = WebsocketCommunicator(application, "/ws/group/checkers/", headers=ORIGIN)
     connected, _ = await comm.connect()
@@ -86,13 +62,13 @@ async def test_the_group_socket_carries_the_new_counts_after_a_step(clock: Manua
         snapshot = await comm.receive_from()
         assert 'id="lab-checkers" hx-swap-oob="true"' in snapshot
         assert count(snapshot, "processed") == 0
-        await sync_to_async(advance)(clock, 1_500)
+        await sync_to_async(advance)(lab_clock, 1_500)
         frame = await last_frame(comm)
         assert 'id="lab-counts" hx-swap-oob="true"' in frame
         assert count(frame, "processed") == 15 and "checking seat 15 of compartment 0" in frame
         await sync_to_async(service.control)("front", "crash")
         await sync_to_async(service.control)("front", "restart")
-        await sync_to_async(advance)(clock, 15_000)
+        await sync_to_async(advance)(lab_clock, 15_000)
         frame = await last_frame(comm)
         assert (count(frame, "duplicates"), count(frame, "losses"), count(frame, "processed")) == (5, 0, 35)
     finally:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,26 +13,7 @@ from offsetsite import engine
 from offsetsite.core.models import AuditEntry
 from offsetsite.lab import service
 
-
-@pytest.fixture
-def clock(engine_dir: Path, settings: Any, db: Any) -> Iterator[ManualClock]:
-    manual = ManualClock()
-    settings.OFFSETSITE = {
-        **settings.OFFSETSITE,
-        "CLOCK": manual,
-        "INITIAL_REBALANCE_DELAY_MS": "0",
-        "LAB_RUNNER": False,
-    }
-    engine.close()
-    yield manual
-    engine.close()
-
-
-def advance(clock: ManualClock, ms: int) -> None:
-    """Move time in the runner's steps, as the server's thread would."""
-    for _ in range(ms // 100):
-        clock.advance(100)
-        service.step_now()
+from .lab_helpers import advance
 
 
 def train(records: int = 30, group: str = "checkers") -> None:
@@ -64,32 +43,32 @@ def totals(html: str) -> dict[str, int]:
     }
 
 
-def test_crash_and_restart_with_every_10_shows_5_duplicates(clock: ManualClock, operator_client: Client) -> None:
+def test_crash_and_restart_with_every_10_shows_5_duplicates(lab_clock: ManualClock, operator_client: Client) -> None:
     train()
     r = start(operator_client)
     assert r.status_code == 302 and r["Location"].endswith("/groups/checkers/#checkers")
-    advance(clock, 1_500)
+    advance(lab_clock, 1_500)
     page = operator_client.get("/groups/checkers/").content.decode()
     assert "checking seat 15 of compartment 0" in page
     assert control(operator_client, "front", "crash").status_code == 302
     assert control(operator_client, "front", "restart").status_code == 302
-    advance(clock, 5_000)
+    advance(lab_clock, 5_000)
     page = operator_client.get("/groups/checkers/").content.decode()
     assert "waiting for the group: the crashed member&#x27;s session ends in ~" in page
-    advance(clock, 10_000)
+    advance(lab_clock, 10_000)
     page = operator_client.get("/groups/checkers/").content.decode()
     assert totals(page) == {"duplicates": 5, "losses": 0, "in-flight": 0, "processed": 35}
     actions = list(AuditEntry.objects.filter(action="lab.checker").values_list("details__action", flat=True))
     assert sorted(actions) == ["crash", "restart", "start"]
 
 
-def test_commit_before_processing_shows_the_lost_seats(clock: ManualClock, operator_client: Client) -> None:
+def test_commit_before_processing_shows_the_lost_seats(lab_clock: ManualClock, operator_client: Client) -> None:
     train()
     assert start(operator_client, policy="before").status_code == 302
-    advance(clock, 1_200)  # 12 checked; the third batch (10..14) was noted when fetched
+    advance(lab_clock, 1_200)  # 12 checked; the third batch (10..14) was noted when fetched
     control(operator_client, "front", "crash")
     control(operator_client, "front", "restart")
-    advance(clock, 15_000)
+    advance(lab_clock, 15_000)
     page = operator_client.get("/groups/checkers/").content.decode()
     assert totals(page) == {"duplicates": 0, "losses": 3, "in-flight": 0, "processed": 27}
     assert '<small class="lost-seats">seats 12, 13, 14</small>' in page
@@ -108,7 +87,7 @@ def test_commit_before_processing_shows_the_lost_seats(clock: ManualClock, opera
     ],
 )
 def test_refused_input_shows_the_form_again_and_changes_nothing(
-    clock: ManualClock, operator_client: Client, fields: dict[str, str], message: str
+    lab_clock: ManualClock, operator_client: Client, fields: dict[str, str], message: str
 ) -> None:
     train()
     r = start(operator_client, **fields)
@@ -120,7 +99,7 @@ def test_refused_input_shows_the_form_again_and_changes_nothing(
     assert not AuditEntry.objects.exists()
 
 
-def test_a_taken_name_is_refused(clock: ManualClock, operator_client: Client) -> None:
+def test_a_taken_name_is_refused(lab_clock: ManualClock, operator_client: Client) -> None:
     train()
     assert start(operator_client).status_code == 302
     r = start(operator_client, policy="each")
@@ -131,7 +110,7 @@ def test_a_taken_name_is_refused(clock: ManualClock, operator_client: Client) ->
 
 
 def test_a_viewer_gets_403_and_nothing_changes(
-    clock: ManualClock, operator_client: Client, viewer_client: Client
+    lab_clock: ManualClock, operator_client: Client, viewer_client: Client
 ) -> None:
     train()
     start(operator_client)
@@ -147,7 +126,7 @@ def test_a_viewer_gets_403_and_nothing_changes(
     assert r.status_code == 302 and "/login" in r["Location"]
 
 
-def test_csrf_is_required(clock: ManualClock, operator: Any) -> None:
+def test_csrf_is_required(lab_clock: ManualClock, operator: Any) -> None:
     train()
     client = Client(enforce_csrf_checks=True)
     client.force_login(operator)
@@ -165,7 +144,7 @@ def test_csrf_is_required(clock: ManualClock, operator: Any) -> None:
 
 
 def test_a_hostile_checker_name_is_refused_and_a_hostile_group_id_escaped(
-    clock: ManualClock, operator_client: Client
+    lab_clock: ManualClock, operator_client: Client
 ) -> None:
     hostile = '<img src=x onerror="alert(1)">'
     train(group=hostile)
@@ -189,7 +168,7 @@ def test_a_hostile_checker_name_is_refused_and_a_hostile_group_id_escaped(
 
 
 def test_workshop_visitors_control_only_their_own_checkers(
-    clock: ManualClock, operator_client: Client, settings: Any
+    lab_clock: ManualClock, operator_client: Client, settings: Any
 ) -> None:
     train(group="mine")
     engine.get_cluster().commit_offsets("theirs", {("train", 0): 0})
@@ -224,14 +203,16 @@ def seat_states(html: str) -> dict[int, str]:
     return {int(o): s for o, s in re.findall(r'data-offset="(\d+)" data-seat="(\w+)"', html)}
 
 
-def test_the_topic_strip_colours_seats_for_the_chosen_lab_group(clock: ManualClock, operator_client: Client) -> None:
+def test_the_topic_strip_colours_seats_for_the_chosen_lab_group(
+    lab_clock: ManualClock, operator_client: Client
+) -> None:
     train()
     engine.get_cluster().commit_offsets("late", {("train", 0): 0})
     start(operator_client)  # every:10 in "checkers"
-    advance(clock, 1_500)
+    advance(lab_clock, 1_500)
     control(operator_client, "front", "crash")
     control(operator_client, "front", "restart")
-    advance(clock, 15_000)
+    advance(lab_clock, 15_000)
     page = operator_client.get("/topics/train/").content.decode()
     seats = seat_states(page)
     assert [o for o, s in sorted(seats.items()) if s == "twice"] == [10, 11, 12, 13, 14]
@@ -244,7 +225,7 @@ def test_the_topic_strip_colours_seats_for_the_chosen_lab_group(clock: ManualClo
         "/lab/groups/late/checkers/", {"name": "rear", "topic": "train", "pace": "10", "strategy": "before"}
     )
     assert r.status_code == 302
-    advance(clock, 300)
+    advance(lab_clock, 300)
     page = operator_client.get("/topics/train/").content.decode()
     assert '<option value="late">late</option>' in page and "twice" in seat_states(page).values()
     page = operator_client.get("/topics/train/?lab=late").content.decode()

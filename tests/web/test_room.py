@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,32 +17,24 @@ from offsetsite.core import site_settings
 from offsetsite.core.models import AuditEntry
 from offsetsite.lab import live, room, room_html, service
 
+from .lab_helpers import advance
+
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def clock(engine_dir: Path, settings: Any) -> Iterator[ManualClock]:
-    manual = ManualClock()
+def clock(lab_clock: ManualClock, settings: Any) -> Iterator[ManualClock]:
+    """The lab's ManualClock, in workshop mode, with a room that starts empty."""
     settings.OFFSETSITE = {
         **settings.OFFSETSITE,
-        "CLOCK": manual,
-        "INITIAL_REBALANCE_DELAY_MS": "0",
         "WORKSHOP": True,
         "ROOM_COUNTS_INTERVAL_S": 0,  # count at every version: exact numbers after each step
     }
     site_settings.invalidate()
-    engine.close()
     room.forget_all()
-    yield manual
+    yield lab_clock
     room.forget_all()
-    engine.close()
     site_settings.invalidate()
-
-
-def advance(clock: ManualClock, ms: int) -> None:
-    for _ in range(ms // 100):
-        clock.advance(100)
-        service.step_now()
 
 
 def join(client: Client, name: str, **extra: str) -> Any:
