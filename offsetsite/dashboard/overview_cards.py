@@ -106,14 +106,32 @@ def sparklines(group_ids: Iterable[str], now: datetime, cluster: str | None = No
     return {gid: Sparkline(tuple(pts)).svg() for gid, pts in series.items()}
 
 
+# (cluster) -> (newest sample id, window start, rates): live frames come up to 10 times a
+# second and samples every few seconds; the aggregate runs again only for new samples.
+_rates_cache: dict[str, tuple[int | None, datetime, list[TopicRate]]] = {}
+
+
 def topic_rates(now: datetime, cluster: str | None = None) -> list[TopicRate]:
-    """Records per second in (high watermarks) and out (commits) per topic; one query.
+    """Records per second in (high watermarks) and out (commits) per topic.
 
     Rates are (newest - oldest) / time between them, per partition over the window, so
-    an operator's reset backwards is not counted as reading (Min/Max, not deltas).
+    an operator's reset backwards is not counted as reading (Min/Max, not deltas). One
+    cheap query for the newest sample id, and the aggregate only when it moved.
     """
+    name = cluster or current_cluster_name()
+    newest = LagSample.objects.filter(cluster=name).aggregate(m=Max("id"))["m"]
+    cached = _rates_cache.get(name)
+    # Reused while no sample came and the window start moved less than a sample interval.
+    if cached is not None and cached[0] == newest and abs((now - cached[1]).total_seconds()) < 5:
+        return cached[2]
+    rates = _topic_rates(now, name)
+    _rates_cache[name] = (newest, now, rates)
+    return rates
+
+
+def _topic_rates(now: datetime, name: str) -> list[TopicRate]:
     rows = (
-        LagSample.objects.filter(cluster=cluster or current_cluster_name(), at__gte=now - RATE_WINDOW, at__lte=now)
+        LagSample.objects.filter(cluster=name, at__gte=now - RATE_WINDOW, at__lte=now)
         .values("group_id", "topic", "partition")
         .annotate(
             first=Min("at"),
