@@ -197,6 +197,27 @@ def log(
     )
 
 
+def checker_changed(
+    actor: Actor, *, topic: str, group_id: str, checker: str, action: str, summary: str, **details: Any
+) -> AuditEntry:
+    """A lab ticket checker started, paused, crashed, restarted, removed or changed strategy.
+
+    On the embedded engine only (the lab has no checkers on a Kafka cluster), so the
+    cluster is the current one; ``details`` says where (room, lesson step) and how.
+    """
+    from offsetsite.engine import current_cluster_name
+
+    return log(
+        actor,
+        Action.LAB_CHECKER,
+        cluster=current_cluster_name(),
+        topic=topic,
+        group_id=group_id,
+        summary=summary,
+        details={"checker": checker, "action": action, **details},
+    )
+
+
 # --- resets, read back ------------------------------------------------------------------
 
 

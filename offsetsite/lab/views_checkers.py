@@ -28,7 +28,7 @@ from logcore.errors import KafkaError
 from logcore.ledger import Seat
 from offsetsite import engine
 from offsetsite.core import audit
-from offsetsite.core.audit import Action, Actor
+from offsetsite.core.audit import Actor
 from offsetsite.core.roles import has_role, workshop_mode
 from offsetsite.core.workshop import may_use_group
 
@@ -260,14 +260,15 @@ def start(request: HttpRequest, group: str) -> HttpResponse:
         return _group_page(request, group, form, REFUSED)
     if not has_role(request.user, "operator"):
         _claim(request, view.name)
-    audit.log(
+    audit.checker_changed(
         Actor.web(request),
-        Action.LAB_CHECKER,
-        cluster=engine.current_cluster_name(),
         topic=spec.topic,
         group_id=group,
+        checker=view.name,
+        action="start",
         summary=f"started ticket checker {view.name!r} ({view.policy_text}, {spec.pace:g} records/s)",
-        details={"checker": view.name, "action": "start", "pace": spec.pace, "policy": view.policy},
+        pace=spec.pace,
+        policy=view.policy,
     )
     return _back(group)
 
@@ -294,13 +295,12 @@ def control(request: HttpRequest, name: str) -> HttpResponse:
         return HttpResponse(f"Nothing changed: {e}.", status=REFUSED, content_type="text/plain")
     if action == "remove" and not operator:
         _forget(request, name)
-    audit.log(
+    audit.checker_changed(
         Actor.web(request),
-        Action.LAB_CHECKER,
-        cluster=engine.current_cluster_name(),
         topic=view.topic,
         group_id=view.group,
+        checker=view.name,
+        action=action,
         summary=f"{action} ticket checker {view.name!r}",
-        details={"checker": view.name, "action": action},
     )
     return _back(view.group)

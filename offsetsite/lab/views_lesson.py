@@ -139,14 +139,14 @@ def _audit_step(request: HttpRequest, number: int, outcome: lesson.Outcome) -> N
             details={"count": len(outcome.produced), "lesson_step": number},
         )
     for name, what in outcome.checkers:
-        audit.log(
+        audit.checker_changed(
             actor,
-            Action.LAB_CHECKER,
-            cluster=cluster,
             topic=lesson.TOPIC,
             group_id=lesson.GROUP,
+            checker=name,
+            action=what,
             summary=f"lesson step {number}: checker {name} {what}",
-            details={"checker": name, "action": what, "lesson_step": number},
+            lesson_step=number,
         )
 
 

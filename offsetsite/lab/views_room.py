@@ -136,14 +136,14 @@ def join(request: HttpRequest) -> HttpResponse:
     except RoomError as e:
         return _render_room(request, None, error=str(e), form=form, status=BAD_INPUT)
     room.remember(request.session, attendee)
-    audit.log(
+    audit.checker_changed(
         Actor.web(request),
-        Action.LAB_CHECKER,
-        cluster=engine.current_cluster_name(),
         topic=room.TOPIC,
         group_id=attendee.group,
+        checker=attendee.name,
+        action="start",
         summary=f"room: {attendee.name} joined and started a checker ({form['strategy']}, {pace:g}/s)",
-        details={"checker": attendee.name, "action": "start", "room": True},
+        room=True,
     )
     return HttpResponseRedirect(reverse("lab_room"))
 
@@ -179,14 +179,14 @@ def control(request: HttpRequest, attendee: str) -> HttpResponse:
     except RoomError as e:
         messages.error(request, str(e))
         return _back(request)
-    audit.log(
+    audit.checker_changed(
         Actor.web(request),
-        Action.LAB_CHECKER,
-        cluster=engine.current_cluster_name(),
         topic=view.topic,
         group_id=view.group,
+        checker=target.name,
+        action=action,
         summary=f"room: {action} {target.name}",
-        details={"checker": target.name, "action": action, "room": True},
+        room=True,
     )
     if is_htmx(request):
         return HttpResponse(status=204)
@@ -202,14 +202,15 @@ def strategy(request: HttpRequest, attendee: str) -> HttpResponse:
     except RoomError as e:
         messages.error(request, str(e))
         return _back(request)
-    audit.log(
+    audit.checker_changed(
         Actor.web(request),
-        Action.LAB_CHECKER,
-        cluster=engine.current_cluster_name(),
         topic=view.topic,
         group_id=view.group,
+        checker=target.name,
+        action="strategy",
         summary=f"room: {target.name} now {view.policy}",
-        details={"checker": target.name, "action": "strategy", "strategy": view.policy, "room": True},
+        strategy=view.policy,
+        room=True,
     )
     return _back(request)
 
