@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kio.schema.errors import ErrorCode
 
-from ..errors import KafkaError
+from ..errors import KafkaError, RecordTooLarge
 from ..events import Event, GroupChanged, GroupDeleted, GroupRebalanced, RecordsAppended
 from ..groups import GroupState, OffsetAndMetadata
 from . import batches
@@ -97,6 +97,20 @@ class _ProducerState:
     epoch: int
     last_seq: int = -1
     recent: deque[tuple[int, int, int]] = field(default_factory=lambda: deque(maxlen=5))  # first, last, offset
+
+
+def _append(p: Any, records: list[Any]) -> int:
+    """Append as one logcore batch, or as several when logcore's layout of a batch that
+    fit max.message.bytes on the wire does not (it spends a few more bytes a record)."""
+    try:
+        return int(p.append_batch(records))
+    except RecordTooLarge:
+        if len(records) < 2:
+            raise
+    half = len(records) // 2
+    base = _append(p, records[:half])
+    _append(p, records[half:])
+    return base
 
 
 class Caller(NamedTuple):
@@ -430,8 +444,16 @@ class Broker:
                 continue
             if not wb.records:
                 continue
+            if len(wb.raw) > p.config.max_message_bytes:
+                # Kafka checks the batch as sent against max.message.bytes (LogValidator).
+                out["error_code"] = ErrorCode.message_too_large
+                out["error_message"] = (
+                    f"the batch is {len(wb.raw)} bytes, larger than max.message.bytes="
+                    f"{p.config.max_message_bytes} of topic {topic}"
+                )
+                return out
             try:
-                base = p.append_batch(wb.records)
+                base = _append(p, wb.records)
             except KafkaError as e:
                 out["error_code"] = error_code(e)
                 out["error_message"] = str(e)
