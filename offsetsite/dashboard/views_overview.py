@@ -18,7 +18,6 @@ from urllib.parse import urlencode
 
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import render
-from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django_htmx.http import push_url
@@ -27,7 +26,7 @@ from logcore.log_manager import TopicDescription
 from offsetsite.core.htmx import HtmxHttpRequest
 from offsetsite.engine import get_cluster
 
-from .group_status import GroupSummary, human_ms, summary_of, tracker
+from .group_status import GroupSummary, summary_of, tracker
 
 PAGE_SIZE = 50
 GROUP_STATES = ("Stable", "Empty", "PreparingRebalance", "CompletingRebalance")
@@ -161,12 +160,9 @@ def _sorted_topics(topics: list[TopicDescription], sort: str, desc: bool) -> lis
 
 
 def _retention(t: TopicDescription) -> dict[str, str]:
-    """retention.ms and retention.bytes, raw (the config value) and for people."""
-    ms = t.config.get("retention.ms", "")
-    size = t.config.get("retention.bytes", "")
-    ms_text = "unlimited" if ms == "-1" else human_ms(int(ms)) if ms.lstrip("-").isdigit() else ms
-    bytes_text = "unlimited" if size == "-1" else filesizeformat(int(size)) if size.isdigit() else size
-    return {"ms": ms, "bytes": size, "ms_text": ms_text, "bytes_text": bytes_text}
+    """retention.ms and retention.bytes as the config holds them: the page humanizes them
+    with the one config filter (dashboard/templatetags/config_values.py), raw on hover."""
+    return {"ms": t.config.get("retention.ms", ""), "bytes": t.config.get("retention.bytes", "")}
 
 
 def overview_context(qy: OverviewQuery) -> dict[str, Any]:

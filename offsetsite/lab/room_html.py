@@ -54,8 +54,8 @@ def me_panel(row: Row | None, *, oob: bool) -> SafeString:
     facts = (
         ("Partitions", "", row.assignment),
         ("Processed", "num", row.processed),
-        (f"Duplicates{group_word}", "num", row.duplicates),
-        (f"Losses{group_word}", "num", row.losses),
+        (f"Duplicates{group_word}", "num count-duplicates", row.duplicates),
+        (f"Losses{group_word}", "num count-losses", row.losses),
         (f"In flight{group_word}", "num", row.in_flight),
         ("Lag", "num", row.lag),
     )

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 from offsetsite.core.site_settings import read_login_required
 from offsetsite.engine import current_cluster_name
 
+from .marks import chart_marks
 from .models import TOTAL_PARTITION, LagMinute, LagSample
 
 # range -> (seconds, tier). The raw tier is kept an hour; longer ranges read minutes.
@@ -99,5 +100,7 @@ def group_lag(request: HttpRequest, group: str) -> JsonResponse:
             "since": int(since.timestamp()),
             "partitions": partitions,
             "series": series,
+            # Resets, rebalances and operators' actions within the range (offsetsite/live/marks.py).
+            "marks": chart_marks(current_cluster_name(), group, since, now),
         }
     )

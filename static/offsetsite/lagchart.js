@@ -1,6 +1,12 @@
 /* Lag charts: fetch /groups/<g>/lag.json?range=... and draw one uPlot series per
  * partition plus the group total. Refreshes every 5 s, and on "live:lag" events from
  * live.js (at most once every 2 s, so a burst of frames is not a burst of fetches).
+ *
+ * The JSON's "marks" (resets, rebalances, deletes, operators' actions: offsetsite/live/
+ * marks.py) are dashed vertical lines on the time axis, listed under the chart with their
+ * time and author. The legend shows each series' value at the cursor, and the newest
+ * values while the cursor is elsewhere. Colours come from site.css's tokens and follow
+ * the theme (theme.js sends "theme:change").
  */
 (function () {
   "use strict";
@@ -9,8 +15,43 @@
 
   var REFRESH_MS = 5000;
   var MIN_GAP_MS = 2000;
-  var PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-                 "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+  // Okabe & Ito's colour-blind-safe set (the total is drawn thicker, in the text colour).
+  var PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00",
+                 "#999933", "#882255", "#44AA99", "#AA4499"];
+  var MARK_LETTER = { reset: "R", rebalance: "G", "delete": "D", action: "A" };
+  var MARK_WORD = { reset: "reset", rebalance: "rebalance", "delete": "delete", action: "operator action" };
+  var MARKS_LISTED = 6;
+
+  function token(name, fallback) {
+    var v = getComputedStyle(document.documentElement).getPropertyValue(name);
+    return (v && v.trim()) || fallback;
+  }
+
+  function pad(n) { return n < 10 ? "0" + n : String(n); }
+
+  // One time format with the tables (times.py's "2026-11-30 12:34:56", local): the axis
+  // says HH:MM (HH:MM:SS under a minute apart) and adds the date where the day changes.
+  function axisValues(u, splits, axisIdx, space, incr) {
+    var prevDay = null;
+    return splits.map(function (ts) {
+      var d = new Date(ts * 1000);
+      var day = d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate());
+      var text = pad(d.getHours()) + ":" + pad(d.getMinutes()) + (incr < 60 ? ":" + pad(d.getSeconds()) : "");
+      if (prevDay !== null && day !== prevDay) text = day + "\n" + text;
+      prevDay = day;
+      return text;
+    });
+  }
+
+  function stamp(ts) {
+    var d = new Date(ts * 1000);
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
+      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+  }
+
+  function legendValue(u, v) {
+    return v == null ? "\u2013" : Math.round(v).toLocaleString();
+  }
 
   function Chart(fig) {
     this.fig = fig;
@@ -20,6 +61,11 @@
     this.emptyEl = fig.querySelector(".lag-chart-empty");
     this.plot = null;
     this.keys = "";
+    this.marks = [];
+    this.markList = document.createElement("ul");
+    this.markList.className = "lag-chart-marks";
+    this.markList.setAttribute("aria-label", "Marks on the time axis");
+    this.plotEl.insertAdjacentElement("afterend", this.markList);
     this.lastFetch = 0;
     this.inflight = false;
     this.timer = null;
@@ -41,9 +87,65 @@
         if (self.plot) self.plot.setSize(self.size());
       }).observe(this.plotEl);
     }
+    document.addEventListener("theme:change", function () {
+      // Stroke colours are baked into a uPlot instance: build it again in the new palette.
+      if (self.plot && self.data) { self.keys = ""; self.draw(self.data); }
+    });
     this.fetch(true);
     this.timer = setInterval(function () { self.fetch(false); }, REFRESH_MS);
   }
+
+  Chart.prototype.showMarks = function (marks) {
+    this.marks = marks;
+    var counts = {};
+    marks.forEach(function (m) { counts[m.kind] = (counts[m.kind] || 0) + 1; });
+    this.fig.setAttribute("data-marks", String(marks.length));
+    this.fig.setAttribute("data-marks-reset", String(counts.reset || 0));
+    var list = this.markList;
+    while (list.firstChild) list.removeChild(list.firstChild);
+    marks.slice(-MARKS_LISTED).reverse().forEach(function (m) {
+      var li = document.createElement("li");
+      li.className = "mark-" + m.kind;
+      li.setAttribute("data-kind", m.kind);
+      var key = document.createElement("span");
+      key.className = "key";
+      key.textContent = MARK_LETTER[m.kind] || "?";
+      li.appendChild(key);
+      var text = stamp(m.t) + " " + (MARK_WORD[m.kind] || m.kind) + (m.by ? " by " + m.by : "");
+      li.appendChild(document.createTextNode(" " + text));
+      li.title = m.label || text;  // textContent and title: never markup from the JSON
+      list.appendChild(li);
+    });
+    list.hidden = marks.length === 0;
+  };
+
+  Chart.prototype.drawMarks = function (u) {
+    var marks = this.marks;
+    if (!marks.length) return;
+    var ctx = u.ctx;
+    var top = u.bbox.top, height = u.bbox.height;
+    var dpr = window.devicePixelRatio || 1;
+    ctx.save();
+    ctx.lineWidth = 1.5 * dpr;
+    ctx.setLineDash([4 * dpr, 3 * dpr]);
+    ctx.font = "600 " + Math.round(10 * dpr) + "px system-ui, sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "top";
+    var min = u.scales.x.min, max = u.scales.x.max;
+    marks.forEach(function (m) {
+      if (m.t < min || m.t > max) return;
+      var x = Math.round(u.valToPos(m.t, "x", true));
+      var colour = token("--mark-" + (m.kind === "action" ? "member" : m.kind), "#c2410c");
+      ctx.strokeStyle = colour;
+      ctx.fillStyle = colour;
+      ctx.beginPath();
+      ctx.moveTo(x, top);
+      ctx.lineTo(x, top + height);
+      ctx.stroke();
+      ctx.fillText(MARK_LETTER[m.kind] || "?", x + 7 * dpr, top + 2 * dpr);
+    });
+    ctx.restore();
+  };
 
   Chart.prototype.size = function () {
     return { width: Math.max(320, this.plotEl.clientWidth || 600), height: 240 };
@@ -66,6 +168,8 @@
   };
 
   Chart.prototype.draw = function (data) {
+    this.data = data;
+    this.showMarks(data.marks || []);
     var s = data.series || {};
     var t = s.t || [];
     this.fig.setAttribute("data-points", String(t.length));
@@ -85,22 +189,46 @@
     if (this.plot && keys === this.keys) {
       this.plot.setData(cols);
       this.plot.setScale("x", { min: this.xRange[0], max: this.xRange[1] });
+      this.latestLegend();
       return;
     }
     if (this.plot) this.plot.destroy();
     this.keys = keys;
     var self = this;
-    var series = [{}, { label: "total", stroke: "#222", width: 2 }];
+    var fg = token("--fg", "#18202e"), muted = token("--muted", "#5b6576"), grid = token("--chart-grid", "#e6e9ef");
+    var series = [
+      { value: function (u, v) { return v == null ? "\u2013" : stamp(v); } },
+      { label: "total", stroke: token("--chart-total", fg), width: 2.5, value: legendValue }
+    ];
     parts.forEach(function (p, i) {
-      series.push({ label: p.key, stroke: PALETTE[i % PALETTE.length], width: 1 });
+      series.push({ label: p.key, stroke: PALETTE[i % PALETTE.length], width: 1.5, value: legendValue });
     });
+    var axis = { stroke: muted, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, font: "12px system-ui, sans-serif" };
     var opts = Object.assign(this.size(), {
       series: series,
       scales: { x: { time: true, range: function () { return self.xRange; } }, y: { range: function (u, min, max) { return [0, Math.max(1, max)]; } } },
-      axes: [{}, { label: "messages" }],
-      legend: { live: true }
+      // space: at least 90 px between time labels, so "07:59" and "08:00" never touch.
+      axes: [
+        Object.assign({}, axis, { space: 90, values: axisValues, size: 44 }),
+        Object.assign({}, axis, { label: "messages", labelFont: "12px system-ui, sans-serif", size: 56,
+          values: function (u, splits) { return splits.map(function (v) { return v.toLocaleString(); }); } })
+      ],
+      legend: { live: true },
+      cursor: { points: { size: 6 } },
+      hooks: {
+        draw: [function (u) { self.drawMarks(u); }],
+        setCursor: [function (u) { if (u.cursor.idx == null) self.latestLegend(); }]
+      }
     });
     this.plot = new uPlot(opts, cols, this.plotEl);
+    this.latestLegend();
+  };
+
+  // With the cursor off the chart the legend shows the newest point, not dashes.
+  Chart.prototype.latestLegend = function () {
+    var u = this.plot;
+    if (!u || !u.data || !u.data[0] || !u.data[0].length || u.cursor.idx != null) return;
+    if (typeof u.setLegend === "function") u.setLegend({ idx: u.data[0].length - 1 });
   };
 
   function start() {

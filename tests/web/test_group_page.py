@@ -107,7 +107,7 @@ def test_stable_group_page(client: Client, stable_group: Consumer) -> None:
     assert rows[1][6] == "0 ms"  # caught up
     assert rows[1][8] == "OK"
     totals = html.split('<tfoot id="group-totals"', 1)[1].split("</tfoot>", 1)[0]
-    assert '<td class="num">1</td>' in totals
+    assert '<td class="num lag" data-label="Lag">1</td>' in totals
     assert "next to read" in html
 
 
