@@ -24,7 +24,7 @@ import gzip
 import io
 import struct
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import cramjam
 from crc32c import crc32c
@@ -65,8 +65,11 @@ class WireBatch(NamedTuple):
     producer_id: int
     producer_epoch: int
     base_sequence: int
-    records: list[tuple[bytes | None, bytes | None, tuple[Header, ...], int]]  # key, value, headers, ts
-    raw: bytes  # the batch as sent (its base offset is rewritten on append)
+    keys: list[bytes | None]
+    values: list[bytes | None]
+    headers: list[tuple[Header, ...]] | None  # None: no record has headers
+    timestamps: list[int] | int  # one int when every record has the same
+    raw: bytes  # the batch as sent
 
     @property
     def codec(self) -> int:
@@ -74,7 +77,21 @@ class WireBatch(NamedTuple):
 
     @property
     def n_records(self) -> int:
-        return len(self.records)
+        return len(self.values)
+
+    @property
+    def records(self) -> list[tuple[bytes | None, bytes | None, tuple[Header, ...], int]]:
+        """(key, value, headers, timestamp) of each record."""
+        n = len(self.values)
+        ts = [self.timestamps] * n if isinstance(self.timestamps, int) else self.timestamps
+        hs = self.headers if self.headers is not None else [()] * n
+        return list(zip(self.keys, self.values, hs, ts, strict=True))
+
+    def rows(self) -> tuple[list[tuple[Any, ...]], int | None]:
+        """What ``PartitionLog.append_batch`` takes: (records, shared timestamp or None)."""
+        if self.headers is None and isinstance(self.timestamps, int):
+            return list(zip(self.keys, self.values, strict=True)), self.timestamps
+        return self.records, None
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
@@ -183,32 +200,67 @@ def decode(data: bytes, start: int, end: int, *, max_bytes: int) -> WireBatch:
     codec = attributes & 0x07
     if codec:
         body = decompress(codec, body, max_bytes)
-    records: list[tuple[bytes | None, bytes | None, tuple[Header, ...], int]] = []
-    append = records.append
+    keys: list[bytes | None] = []
+    values: list[bytes | None] = []
+    deltas: list[int] = []
+    headers: list[tuple[Header, ...]] | None = None
     pos = 0
     varint = _varint
     try:
-        for _ in range(count):
-            length, pos = varint(body, pos)
+        for i in range(count):
+            # Each varint inline for its one-byte case (nearly all of them): a function
+            # call per field was most of the cost of a produce.
+            b = body[pos]
+            if b < 0x80:
+                length = (b >> 1) ^ -(b & 1)
+                pos += 1
+            else:
+                length, pos = varint(body, pos)
             stop = pos + length
             pos += 1  # attributes (unused, Kafka's DefaultRecord)
-            ts_delta, pos = varint(body, pos)
-            _odelta, pos = varint(body, pos)
-            klen, pos = varint(body, pos)
+            b = body[pos]
+            if b < 0x80:
+                deltas.append((b >> 1) ^ -(b & 1))
+                pos += 1
+            else:
+                ts_delta, pos = varint(body, pos)
+                deltas.append(ts_delta)
+            b = body[pos]
+            if b < 0x80:
+                pos += 1
+            else:
+                _odelta, pos = varint(body, pos)
+            b = body[pos]
+            if b < 0x80:
+                klen = (b >> 1) ^ -(b & 1)
+                pos += 1
+            else:
+                klen, pos = varint(body, pos)
             if klen < 0:
-                key = None
+                keys.append(None)
             else:
-                key = body[pos : pos + klen]
+                keys.append(body[pos : pos + klen])
                 pos += klen
-            vlen, pos = varint(body, pos)
-            if vlen < 0:
-                value = None
+            b = body[pos]
+            if b < 0x80:
+                vlen = (b >> 1) ^ -(b & 1)
+                pos += 1
             else:
-                value = body[pos : pos + vlen]
+                vlen, pos = varint(body, pos)
+            if vlen < 0:
+                values.append(None)
+            else:
+                values.append(body[pos : pos + vlen])
                 pos += vlen
-            nh, pos = varint(body, pos)
-            headers: tuple[Header, ...] = ()
-            if nh:
+            b = body[pos]
+            if b == 0:
+                pos += 1
+                if headers is not None:
+                    headers.append(())
+            else:
+                nh, pos = varint(body, pos)
+                if nh < 0:
+                    raise BatchError(f"a record claims {nh} headers")
                 hs: list[Header] = []
                 for _h in range(nh):
                     hk, pos = varint(body, pos)
@@ -222,14 +274,20 @@ def decode(data: bytes, start: int, end: int, *, max_bytes: int) -> WireBatch:
                     else:
                         hs.append((name, body[pos : pos + hv]))
                         pos += hv
-                headers = tuple(hs)
+                if headers is None:
+                    headers = [()] * i
+                headers.append(tuple(hs))
             if pos != stop or pos > len(body):
                 raise BatchError("a record's fields do not add up to its length")
-            append((key, value, headers, base_ts + ts_delta))
     except (IndexError, UnicodeDecodeError):
         raise BatchError("a record runs past the end of its batch") from None
     if pos != len(body):
         raise BatchError(f"{len(body) - pos} bytes follow the last record of the batch")
+    timestamps: list[int] | int
+    if not deltas or (deltas.count(deltas[0]) == len(deltas)):
+        timestamps = base_ts + (deltas[0] if deltas else 0)
+    else:
+        timestamps = [base_ts + d for d in deltas]
     return WireBatch(
         base_offset,
         attributes,
@@ -239,7 +297,10 @@ def decode(data: bytes, start: int, end: int, *, max_bytes: int) -> WireBatch:
         producer_id,
         producer_epoch,
         base_sequence,
-        records,
+        keys,
+        values,
+        headers,
+        timestamps,
         bytes(data[start:end]),
     )
 
@@ -258,12 +319,12 @@ def _zz(value: int) -> bytes:
 
 
 # Precomputed one-byte varints: most lengths and deltas in a batch are small.
-_SMALL = [_zz(i) for i in range(64)]
+_SMALL = [_zz(i) for i in range(1 << 14)]
 _NULL = _zz(-1)
 
 
 def _vi(value: int) -> bytes:
-    return _SMALL[value] if 0 <= value < 64 else _zz(value)
+    return _SMALL[value] if 0 <= value < 16384 else _zz(value)
 
 
 def encode(
@@ -321,9 +382,12 @@ def encode(
     return _PREFIX.pack(base_offset, len(after) + 9, 0, MAGIC) + _U32.pack(crc) + after
 
 
-def with_base_offset(raw: bytes, base_offset: int) -> bytes:
-    """The batch with its base offset set (the CRC does not cover it, so it stays valid)."""
-    return struct.pack(">q", base_offset) + raw[8:]
+def as_stored(raw: bytes, base_offset: int, leader_epoch: int = 0) -> bytes:
+    """The batch with the base offset and leader epoch a broker sets on append.
+
+    Neither is covered by the CRC (it starts at the attributes), so it stays valid.
+    """
+    return struct.pack(">qiiB", base_offset, len(raw) - 12, leader_epoch, MAGIC) + raw[17:]
 
 
 def compress(codec: int, data: bytes) -> bytes:

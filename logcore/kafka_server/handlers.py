@@ -30,9 +30,19 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from kio.schema.errors import ErrorCode
 
 from ..errors import KafkaError, RecordTooLarge
-from ..events import Event, GroupChanged, GroupDeleted, GroupRebalanced, RecordsAppended
+from ..events import (
+    Event,
+    GroupChanged,
+    GroupDeleted,
+    GroupRebalanced,
+    RecordsAppended,
+    RecordsDeleted,
+    TopicCreated,
+    TopicDeleted,
+)
 from ..groups import GroupState, OffsetAndMetadata
 from . import batches
+from .cache import BatchCache
 from .protocol import build, ms, response_class
 
 if TYPE_CHECKING:
@@ -99,17 +109,17 @@ class _ProducerState:
     recent: deque[tuple[int, int, int]] = field(default_factory=lambda: deque(maxlen=5))  # first, last, offset
 
 
-def _append(p: Any, records: list[Any]) -> int:
+def _append(p: Any, records: list[Any], timestamp: int | None) -> int:
     """Append as one logcore batch, or as several when logcore's layout of a batch that
     fit max.message.bytes on the wire does not (it spends a few more bytes a record)."""
     try:
-        return int(p.append_batch(records))
+        return int(p.append_batch(records, timestamp))
     except RecordTooLarge:
         if len(records) < 2:
             raise
     half = len(records) // 2
-    base = _append(p, records[:half])
-    _append(p, records[half:])
+    base = _append(p, records[:half], timestamp)
+    _append(p, records[half:], timestamp)
     return base
 
 
@@ -167,6 +177,7 @@ class Broker:
         cluster_id: str = "offsetsite",
         auto_create_topics: bool = True,
         max_fetch_bytes: int = 8 * 1024 * 1024,
+        cache_bytes: int = 64 * 1024 * 1024,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cluster = cluster
@@ -177,6 +188,7 @@ class Broker:
         self.auto_create_topics = auto_create_topics
         self.max_fetch_bytes = max_fetch_bytes
         self.clock = clock
+        self.cache = BatchCache(cache_bytes)
         self.records_changed: Waiter | None = None
         self.groups_changed: Waiter | None = None
         self._next_pid = int(time.time() * 1000) & 0x0FFF_FFFF_FFFF  # fresh ids after a restart
@@ -222,6 +234,12 @@ class Broker:
             self._unsubscribe = None
 
     def _on_event(self, event: Event) -> None:
+        if isinstance(event, RecordsDeleted):
+            with self.lock:
+                self.cache.drop((event.topic, event.partition))
+        elif isinstance(event, TopicDeleted | TopicCreated):
+            with self.lock:
+                self.cache.drop_topic(event.topic)
         if isinstance(event, RecordsAppended):
             if self.records_changed is not None:
                 self.records_changed.notify()
@@ -442,7 +460,7 @@ class Broker:
                     return out
                 first_offset = offset if first_offset < 0 else first_offset
                 continue
-            if not wb.records:
+            if not wb.n_records:
                 continue
             if len(wb.raw) > p.config.max_message_bytes:
                 # Kafka checks the batch as sent against max.message.bytes (LogValidator).
@@ -453,12 +471,14 @@ class Broker:
                 )
                 return out
             try:
-                base = _append(p, wb.records)
+                base = _append(p, *wb.rows())
             except KafkaError as e:
                 out["error_code"] = error_code(e)
                 out["error_message"] = str(e)
                 return out
             self._record_sequence(wb, topic, index, base)
+            if not append_time and not p.config.compact and self.cache.max_bytes:
+                self.cache.add((topic, index), base, base + wb.n_records - 1, batches.as_stored(wb.raw, base))
             if first_offset < 0:
                 first_offset = base
         out["error_code"] = 0
@@ -521,6 +541,12 @@ class Broker:
                         # empty, even above the limits (KIP-74), so a large record never
                         # stalls a consumer.
                         limit = min(fp.partition_max_bytes, budget - total)
+                        cached, _next = self.cache.read((t.topic, fp.partition), fp.fetch_offset, limit)
+                        if cached and fp.fetch_offset >= p.log_start_offset:
+                            data = b"".join(cached)
+                            entry["records"] = data
+                            total += len(data)
+                            continue
                         records = p.read(fp.fetch_offset, max_records=max(64, limit // 64), max_bytes=limit)
                     except KafkaError as e:
                         entry["error_code"] = error_code(e)
