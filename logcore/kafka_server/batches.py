@@ -214,6 +214,10 @@ def decode(data: bytes, start: int, end: int, *, max_bytes: int) -> WireBatch:
             if b < 0x80:
                 length = (b >> 1) ^ -(b & 1)
                 pos += 1
+            elif body[pos + 1] < 0x80:
+                v = (b & 0x7F) | (body[pos + 1] << 7)
+                length = (v >> 1) ^ -(v & 1)
+                pos += 2
             else:
                 length, pos = varint(body, pos)
             stop = pos + length
@@ -222,18 +226,28 @@ def decode(data: bytes, start: int, end: int, *, max_bytes: int) -> WireBatch:
             if b < 0x80:
                 deltas.append((b >> 1) ^ -(b & 1))
                 pos += 1
+            elif body[pos + 1] < 0x80:
+                v = (b & 0x7F) | (body[pos + 1] << 7)
+                deltas.append((v >> 1) ^ -(v & 1))
+                pos += 2
             else:
                 ts_delta, pos = varint(body, pos)
                 deltas.append(ts_delta)
             b = body[pos]
             if b < 0x80:
                 pos += 1
+            elif body[pos + 1] < 0x80:
+                pos += 2
             else:
                 _odelta, pos = varint(body, pos)
             b = body[pos]
             if b < 0x80:
                 klen = (b >> 1) ^ -(b & 1)
                 pos += 1
+            elif body[pos + 1] < 0x80:
+                v = (b & 0x7F) | (body[pos + 1] << 7)
+                klen = (v >> 1) ^ -(v & 1)
+                pos += 2
             else:
                 klen, pos = varint(body, pos)
             if klen < 0:
@@ -245,6 +259,10 @@ def decode(data: bytes, start: int, end: int, *, max_bytes: int) -> WireBatch:
             if b < 0x80:
                 vlen = (b >> 1) ^ -(b & 1)
                 pos += 1
+            elif body[pos + 1] < 0x80:
+                v = (b & 0x7F) | (body[pos + 1] << 7)
+                vlen = (v >> 1) ^ -(v & 1)
+                pos += 2
             else:
                 vlen, pos = varint(body, pos)
             if vlen < 0:
