@@ -128,6 +128,7 @@ class Caller(NamedTuple):
 
     client_id: str
     host: str
+    local: str = ""  # the address the client connected to (what it can reach us at)
 
 
 class Waiter:
@@ -189,6 +190,7 @@ class Broker:
         self.max_fetch_bytes = max_fetch_bytes
         self.clock = clock
         self.cache = BatchCache(cache_bytes)
+        self.advertise_local = False
         self.records_changed: Waiter | None = None
         self.groups_changed: Waiter | None = None
         self._next_pid = int(time.time() * 1000) & 0x0FFF_FFFF_FFFF  # fresh ids after a restart
@@ -263,8 +265,15 @@ class Broker:
             },
         )
 
-    def _broker(self) -> dict[str, Any]:
-        return {"node_id": NODE_ID, "broker_id": NODE_ID, "host": self.host, "port": self.port, "rack": None}
+    def _host(self, client: Caller) -> str:
+        # Listening on every interface with nothing advertised: tell each client the
+        # address it already reached us at (Kafka needs advertised.listeners for this),
+        # so a laptop on 0.0.0.0 serves a whole room without configuration.
+        return client.local if self.advertise_local and client.local else self.host
+
+    def _broker(self, client: Caller) -> dict[str, Any]:
+        host = self._host(client)
+        return {"node_id": NODE_ID, "broker_id": NODE_ID, "host": host, "port": self.port, "rack": None}
 
     def _topic_metadata(self, name: str) -> dict[str, Any]:
         logs = self.cluster.logs
@@ -317,7 +326,7 @@ class Broker:
             3,
             version,
             {
-                "brokers": [self._broker()],
+                "brokers": [self._broker(client)],
                 "cluster_id": self.cluster_id,
                 "controller_id": NODE_ID,
                 "topics": topics,
@@ -335,7 +344,7 @@ class Broker:
                 "endpoint_type": 1,
                 "cluster_id": self.cluster_id,
                 "controller_id": NODE_ID,
-                "brokers": [self._broker()],
+                "brokers": [self._broker(client)],
                 "cluster_authorized_operations": -2147483648,
             },
         )
@@ -604,7 +613,7 @@ class Broker:
         message = None if key_type == 0 else "this server has no transaction coordinator"
         node = {
             "node_id": NODE_ID if not message else -1,
-            "host": self.host if not message else "",
+            "host": self._host(client) if not message else "",
             "port": self.port if not message else -1,
         }
         if version >= 4:

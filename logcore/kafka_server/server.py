@@ -157,6 +157,7 @@ class KafkaListener:
         self.broker.port = self.port
         if self._advertised_host is None and self.host in ("", "0.0.0.0", "::"):  # noqa: S104 - compared
             self.broker.host = "127.0.0.1"
+            self.broker.advertise_local = True
         self.broker.attach(loop)
 
     async def _close(self) -> None:
@@ -194,8 +195,10 @@ class KafkaListener:
         self.connections += 1
         peer = writer.get_extra_info("peername")
         host = f"/{peer[0]}" if isinstance(peer, tuple) else "/unknown"
+        sock = writer.get_extra_info("sockname")
+        local = str(sock[0]) if isinstance(sock, tuple) else ""
         try:
-            await self._serve(reader, writer, host)
+            await self._serve(reader, writer, host, local)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the client went away
         except asyncio.CancelledError:
@@ -217,7 +220,9 @@ class KafkaListener:
         if self._on_connection_error is not None:
             self._on_connection_error(why)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str) -> None:
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, local: str = ""
+    ) -> None:
         budget = self._budget
         assert budget is not None
         while True:
@@ -232,7 +237,7 @@ class KafkaListener:
             await budget.take(size)
             try:
                 frame = await reader.readexactly(size)
-                response = await self.handle(frame, host)
+                response = await self.handle(frame, host, local)
                 del frame
             finally:
                 await budget.give(size)
@@ -240,7 +245,7 @@ class KafkaListener:
                 writer.write(response)
                 await writer.drain()
 
-    async def handle(self, frame: bytes, host: str) -> bytes | None:
+    async def handle(self, frame: bytes, host: str, local: str = "") -> bytes | None:
         """One request frame (without its size prefix) to its response frame (None: no answer)."""
         if len(frame) < 8:
             raise FrameError(f"a request frame of {len(frame)} bytes cannot hold a request header")
@@ -258,7 +263,7 @@ class KafkaListener:
         header = read_header(frame, is_flexible(api_key, version))
         request = read_body(api_key, version, frame, header.body_offset)
         handler = self.broker.handlers[api_key]
-        result = handler(version, request, Caller(header.client_id or "", host))
+        result = handler(version, request, Caller(header.client_id or "", host, local))
         if inspect.isawaitable(result):
             result = await result
         if api_key == 0 and request.acks == 0:
