@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from logcore.cluster import GroupDescription
+from logcore.lag import evaluate_group
 from offsetsite.engine import current_cluster_name
 from offsetsite.live.models import TOTAL_PARTITION, LagMinute, LagSample
 
@@ -37,6 +38,7 @@ SPARK_W, SPARK_H = 96, 22
 TOP_TOPICS = 8
 NO_COMMITS = "NO COMMITS"
 HEALTH_ORDER = ("ERR", "WARN", "OK", "RESET", "NEW", NO_COMMITS)
+PARTITION_ORDER = ("STOP", "STALL", "REWIND", "WARN")
 
 
 @dataclass(frozen=True)
@@ -164,28 +166,47 @@ def _topic_rates(now: datetime, name: str) -> list[TopicRate]:
 
 def health_counts(lt: LagTracker, descs: Sequence[GroupDescription], at: int) -> list[dict[str, Any]]:
     """How many groups have each health code (in memory: no reads, no queries)."""
+    return health_summary(lt, descs, at)[0]
+
+
+def health_summary(
+    lt: LagTracker, descs: Sequence[GroupDescription], at: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Groups per group code, and partitions per Burrow status other than OK (STOP, STALL,
+    REWIND, WARN: what an ERR or WARN group is made of); pending partitions not counted."""
     counts: dict[str, int] = defaultdict(int)
+    partitions: dict[str, int] = defaultdict(int)
     for d in descs:
         s = summary_of(d)
         if s.total_lag is None:
             counts[NO_COMMITS] += 1
             continue
-        health = lt.group_health(d.group_id, d.offsets, at)
+        statuses = [st for p in d.offsets if (st := lt.health(d.group_id, p, at)) is not None]
+        for st in statuses:
+            if not st.pending and st.status.name != "OK":
+                partitions[st.status.name] += 1
+        health = evaluate_group(statuses)
         moved = any(lt.operator_move(d.group_id, p) is not None for p in d.offsets)
         name = GroupSummary(s.group_id, s.state, 0, 0, 0, 0, health=health, moved=moved).health_name
         counts[name] += 1
     order = {n: i for i, n in enumerate(HEALTH_ORDER)}
-    return [
+    groups = [
         {"name": n, "count": c, "css": HEALTH_CSS.get(n, "muted")}
         for n, c in sorted(counts.items(), key=lambda kv: (order.get(kv[0], 99), kv[0]))
     ]
+    part_order = {n: i for i, n in enumerate(PARTITION_ORDER)}
+    parts = [
+        {"name": n, "count": c, "css": HEALTH_CSS.get(n, "muted")}
+        for n, c in sorted(partitions.items(), key=lambda kv: (part_order.get(kv[0], 99), kv[0]))
+    ]
+    return groups, parts
 
 
 def cards(lt: LagTracker, descs: Sequence[GroupDescription], shown: Sequence[GroupSummary]) -> dict[str, Any]:
     """The cards' context: every group of the cluster (not only the filter), the page's rows."""
     at = lt.clock()
     with lt.lock:
-        counts = health_counts(lt, descs, at)
+        counts, partition_counts = health_summary(lt, descs, at)
     worst = lt.estimated_time_lag(descs, at)
     worst_id, worst_ms = (worst[0], worst[1].ms) if worst else ("", None)
     for row in shown:  # exact for the rows on the page (record timestamps)
@@ -195,6 +216,7 @@ def cards(lt: LagTracker, descs: Sequence[GroupDescription], shown: Sequence[Gro
     rates = topic_rates(now)
     return {
         "health_counts": counts,
+        "partition_health": partition_counts,
         "group_total": len(descs),
         "worst_lag": {"group_id": worst_id, "ms": worst_ms, "text": human_ms(worst_ms)} if worst_ms else None,
         "rates": rates[:TOP_TOPICS],

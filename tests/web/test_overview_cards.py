@@ -19,7 +19,7 @@ from django.utils import timezone
 from logcore.cluster import Cluster, GroupDescription, PartitionOffsets
 from logcore.kafka_cluster import KafkaCluster
 from logcore.kafka_config import KafkaClusterConfig
-from logcore.lag import GroupHealth, GroupStatus
+from logcore.lag import PartitionHealth, PartitionStatus
 from offsetsite import clusters
 from offsetsite.dashboard import overview_cards, views_overview
 from offsetsite.engine import get_cluster
@@ -74,40 +74,35 @@ def test_health_card_counts_every_group_as_the_rows_name_them(client: Client, cl
 
 
 class _Tracker:
-    """Just what health_counts asks of a tracker: a chosen group code per group."""
+    """Just what the health card asks of a tracker: a chosen Burrow status per partition."""
 
-    def __init__(self, codes: dict[str, GroupHealth]) -> None:
+    def __init__(self, codes: dict[str, list[PartitionHealth]]) -> None:
         self.codes = codes
 
-    def group_health(self, group_id: str, offsets: Any, at: int) -> GroupStatus:
-        return GroupStatus(self.codes[group_id], None, "chosen")
+    def health(self, group_id: str, p: PartitionOffsets, at: int) -> PartitionStatus:
+        return PartitionStatus(self.codes[group_id][p.partition], "chosen", 5)
 
     def operator_move(self, group_id: str, p: Any) -> None:
         return None
 
 
-def desc(gid: str, committed: int | None) -> GroupDescription:
-    return GroupDescription(
-        gid, "Empty", 0, "consumer", "", None, (), (PartitionOffsets("t", 0, committed, 0, 10, None, None, None),)
-    )
+def desc(gid: str, committed: int | None, partitions: int = 1) -> GroupDescription:
+    offsets = tuple(PartitionOffsets("t", p, committed, 0, 10, None, None, None) for p in range(partitions))
+    return GroupDescription(gid, "Empty", 0, "consumer", "", None, (), offsets)
 
 
-def test_health_counts_order_worst_first_and_groups_without_commits() -> None:
-    codes = {
-        "a": GroupHealth.OK,
-        "b": GroupHealth.ERR,
-        "c": GroupHealth.WARN,
-        "d": GroupHealth.ERR,
-        "e": GroupHealth.OK,
-    }
-    descs = [desc(g, 5) for g in codes] + [desc("none", None)]
-    counts = overview_cards.health_counts(_Tracker(codes), descs, 0)  # type: ignore[arg-type]
-    assert [(c["name"], c["count"], c["css"]) for c in counts] == [
+def test_health_counts_groups_worst_first_and_their_partitions() -> None:
+    ok, warn, stop, stall = PartitionHealth.OK, PartitionHealth.WARN, PartitionHealth.STOP, PartitionHealth.STALL
+    codes = {"a": [ok, ok], "b": [stall, warn], "c": [warn, ok], "d": [stop, stall], "e": [ok, ok]}
+    descs = [desc(g, 5, 2) for g in codes] + [desc("none", None)]
+    groups, parts = overview_cards.health_summary(_Tracker(codes), descs, 0)  # type: ignore[arg-type]
+    assert [(c["name"], c["count"], c["css"]) for c in groups] == [
         ("ERR", 2, "bad"),
         ("WARN", 1, "warn"),
         ("OK", 2, "ok"),
         ("NO COMMITS", 1, "muted"),
     ]
+    assert [(c["name"], c["count"]) for c in parts] == [("STOP", 1), ("STALL", 2), ("WARN", 2)]
 
 
 def test_worst_lag_in_time_names_the_group(client: Client, cluster: Cluster) -> None:
@@ -140,7 +135,7 @@ def test_rates_in_from_high_watermarks_out_from_commits(client: Client, engine_d
         [
             # p0 grows 59 records in 59 s, p1 118: in = 3.0/s (both groups see the same HW).
             sample("g1", "trips", 0, t0, 40, 100), sample("g1", "trips", 0, t1, 99, 159),
-            sample("g2", "trips", 0, t0, 10, 100), sample("g2", "trips", 0, t1, 39.5 * 0 + 39, 159),
+            sample("g2", "trips", 0, t0, 10, 100), sample("g2", "trips", 0, t1, 39, 159),
             sample("g1", "trips", 1, t0, 0, 0), sample("g1", "trips", 1, t1, 0, 118),
             # An old sample outside the 5-minute window changes nothing.
             sample("g1", "trips", 0, now - timedelta(minutes=20), 0, 0),
