@@ -30,9 +30,37 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+class _Listener:
+    """logcore's own Kafka listener (logcore.kafka_server) over an embedded engine."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+
+
+@pytest.fixture(scope="module")
+def listener_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Listener]:
+    import threading
+
+    from logcore import EmbeddedCluster
+    from logcore.kafka_server import KafkaListener
+
+    engine = EmbeddedCluster(tmp_path_factory.mktemp("listener"), initial_rebalance_delay_ms=0)
+    listener = KafkaListener(engine, threading.RLock(), "127.0.0.1", 0)
+    listener.start()
+    yield _Listener(f"127.0.0.1:{listener.port}")
+    listener.stop()
+    engine.close()
+
+
+@pytest.fixture(params=["tansu", "listener"])
+def broker(request: pytest.FixtureRequest) -> Any:
+    """The same backend tests against tansu and against logcore's Kafka listener."""
+    return request.getfixturevalue("kafka_broker" if request.param == "tansu" else "listener_broker")
+
+
 @pytest.fixture
-def cluster(kafka_broker: Any) -> Iterator[KafkaCluster]:
-    c = KafkaCluster(KafkaClusterConfig("t", kafka_broker.bootstrap, timeout_s=10))
+def cluster(broker: Any) -> Iterator[KafkaCluster]:
+    c = KafkaCluster(KafkaClusterConfig("t", broker.bootstrap, timeout_s=10))
     yield c
     c.close()
 
@@ -124,17 +152,19 @@ def test_offset_for_timestamp_special_values_and_record_time(cluster: KafkaClust
         cluster.offset_for_timestamp(unique("missing"), 0, 1_000_000)
 
 
-def test_tansu_gap_list_offsets_by_timestamp_ignores_the_timestamp(cluster: KafkaCluster) -> None:
+def test_tansu_gap_list_offsets_by_timestamp_ignores_the_timestamp(cluster: KafkaCluster, broker: Any) -> None:
     """Kafka answers ListOffsets(T) with the first offset whose timestamp >= T, or -1
     (none) past the newest record (KIP-79). tansu 0.6 answers offset 0 for any T, so
     --to-datetime and --by-duration resets cannot be checked against it; logcore's
-    planning of them is tested on the embedded engine (tests/web/test_reset_flow.py)."""
+    planning of them is tested on the embedded engine (tests/web/test_reset_flow.py).
+    logcore's own listener answers as Kafka does."""
     topic = unique("times")
     cluster.create_topic(topic, 1)
     for i in range(5):
         cluster.produce(topic, b"x", partition=0, timestamp=1_000_000 + i * 1000)
-    assert cluster.offset_for_timestamp(topic, 0, 1_002_000) == 0  # Kafka: 2
-    assert cluster.offset_for_timestamp(topic, 0, 9_999_999_999) == 0  # Kafka: none
+    kafka = isinstance(broker, _Listener)
+    assert cluster.offset_for_timestamp(topic, 0, 1_002_000) == (2 if kafka else 0)
+    assert cluster.offset_for_timestamp(topic, 0, 9_999_999_999) == (None if kafka else 0)
 
 
 def test_commit_describe_and_lag(cluster: KafkaCluster) -> None:
@@ -206,7 +236,7 @@ def test_reset_from_file(cluster: KafkaCluster, tmp_path: Any) -> None:
     assert cluster.committed_offsets(group)[(topic, 0)].offset == 1
 
 
-def test_watcher_turns_outside_changes_into_events(cluster: KafkaCluster, kafka_broker: Any) -> None:
+def test_watcher_turns_outside_changes_into_events(cluster: KafkaCluster, broker: Any) -> None:
     topic = seeded(cluster, 1, 2)
     group = unique("watched")
     cluster.commit_offsets(group, {(topic, 0): 1})
@@ -215,7 +245,7 @@ def test_watcher_turns_outside_changes_into_events(cluster: KafkaCluster, kafka_
     watcher = KafkaWatcher(cluster, interval_s=60, tail=False)
     watcher.round()  # the base: nothing to compare with yet
     # Changes made by another client, as a team's own consumers would make them.
-    other = KafkaCluster(KafkaClusterConfig("other", kafka_broker.bootstrap))
+    other = KafkaCluster(KafkaClusterConfig("other", broker.bootstrap))
     try:
         other.produce(topic, b"new", partition=0)
         other.commit_offsets(group, {(topic, 0): 2})
