@@ -12,11 +12,20 @@ tests) can tell which state it shows.
 Pages showing the same thing to the same viewer share one render (:func:`render_shared`):
 a change wakes every open copy of a page at once, and two hundred viewers of one topic
 would otherwise render the same HTML two hundred times (measured by ``bench/web.py``).
+
+After the snapshot a socket is sent only what changed since its last frame
+(:mod:`offsetsite.live.delta`): the cells and rows that moved, new rows appended. The
+difference between two shared renders is worked out once for every socket that was
+sent the same render (:meth:`Render.frame_from`), not once per socket. A socket's
+frames arrive in order and a reconnect is a new socket (a full snapshot), so "what this
+socket was last sent" is what its page shows. ``OFFSETSITE["LIVE_FULL_FRAMES"]`` sends
+the whole region every time instead (bench/web.py's baseline).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -34,6 +43,7 @@ from offsetsite.core.site_settings import read_login_required
 from . import registry
 from .bridge import Bridge, bridge_for
 from .coalesce import Coalescer
+from .delta import Node, diff, parse
 from .fragments import timeline_html, version_marker
 from .names import channel_group
 
@@ -44,6 +54,34 @@ TICK_S = 2.0  # reconciliation: how late a lost notice may make a page
 # A socket outlives the request that opened it: how late a logout, a deactivation or a
 # password change may reach an open logged-in page (one session read per check).
 SESSION_CHECK_S = 10.0
+
+
+class Render:
+    """One shared render of a page's live parts, read once into elements with ids."""
+
+    _serials = itertools.count(1)  # next() is atomic: renders run in worker threads
+
+    def __init__(self, html: str) -> None:
+        self.serial = next(Render._serials)
+        self.html = html
+        self.nodes: list[Node] | None = parse(html)
+        # serial of a render a socket was sent -> the frame from there to here. Every
+        # socket sent the same render gets the same frame: one diff for all of them.
+        self._frames: dict[int, str] = {}
+
+    def frame_from(self, shown: Render | None) -> str:
+        """What a socket that was last sent ``shown`` needs to show this render."""
+        if shown is None or shown.nodes is None or self.nodes is None:
+            return self.html
+        if shown is self:
+            return ""
+        frame = self._frames.get(shown.serial)
+        if frame is None:
+            frame = diff(shown.nodes, self.nodes)
+            if len(self._frames) >= 8:  # sockets lag behind by a few renders at most
+                self._frames.pop(next(iter(self._frames)))
+            self._frames[shown.serial] = frame
+        return frame
 
 
 def _render(kind: str, key: str, user: Any) -> str:
@@ -68,11 +106,16 @@ def _render(kind: str, key: str, user: Any) -> str:
         close_old_connections()
 
 
+def _render_read(kind: str, key: str, user: Any) -> Render:
+    # Read into elements here, in the worker thread, once for all the sockets sharing it.
+    return Render(_render(kind, key, user))
+
+
 @dataclass
 class _SharedRender:
     version: int  # the page's version read before this render started
     loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[str]
+    future: asyncio.Future[Render]
 
 
 # (kind, render key, viewer, renderer) -> the newest render of that page for that viewer.
@@ -87,7 +130,7 @@ def _viewer(user: Any) -> Any:
     return ("user", user.pk)
 
 
-async def render_shared(kind: str, key: str, user: Any, version: int) -> str:
+async def render_shared(kind: str, key: str, user: Any, version: int) -> Render:
     """The live parts of a page at ``version`` or newer, rendered once for all who ask.
 
     A render started after the page's version was ``v`` shows every change up to ``v``,
@@ -100,7 +143,7 @@ async def render_shared(kind: str, key: str, user: Any, version: int) -> str:
     k = (current_cluster_name(), kind, key, _viewer(user), registry.get(kind))
     entry = _shared.get(k)
     if entry is None or entry.loop is not loop or entry.version < version:
-        future = asyncio.ensure_future(sync_to_async(_render, thread_sensitive=False)(kind, key, user))
+        future = asyncio.ensure_future(sync_to_async(_render_read, thread_sensitive=False)(kind, key, user))
         entry = _SharedRender(version, loop, future)
         _shared[k] = entry
         future.add_done_callback(lambda f, k=k, e=entry: _finished(k, e, f))  # type: ignore[misc]
@@ -108,7 +151,7 @@ async def render_shared(kind: str, key: str, user: Any, version: int) -> str:
     return await asyncio.shield(entry.future)
 
 
-def _finished(k: tuple[str, str, str, Any, Any], entry: _SharedRender, future: asyncio.Future[str]) -> None:
+def _finished(k: tuple[str, str, str, Any, Any], entry: _SharedRender, future: asyncio.Future[Render]) -> None:
     failed = not future.cancelled() and future.exception() is not None  # retrieved: no "never retrieved"
 
     def forget() -> None:
@@ -165,6 +208,8 @@ class LivePageConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channel
         self.next_session_check = time.monotonic() + SESSION_CHECK_S
         fps = float(str(settings.OFFSETSITE.get("LIVE_MAX_FPS", 10)))
         self.coalescer = Coalescer(max_fps=fps)
+        self.full_frames = bool(settings.OFFSETSITE.get("LIVE_FULL_FRAMES", False))
+        self.shown: Render | None = None  # the render this socket's page shows
         self._flush_lock = asyncio.Lock()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -231,18 +276,27 @@ class LivePageConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channel
             # Read the version before rendering: a change during the render makes the
             # page look behind, and the next tick sends it again.
             version = self.bridge.version(self.kind, self.key)
+            render: Render | None
             try:
-                html = await render_shared(self.kind, self.render_key(), self.scope.get("user"), version)
+                render = await render_shared(self.kind, self.render_key(), self.scope.get("user"), version)
             except Exception:
                 _log.exception("live renderer for %s %r failed", self.kind, self.key)
-                html = ""
+                render = None
             if not self.listening:
                 return
+            if render is None:
+                html = ""  # the page keeps what it shows, and so does self.shown
+            elif self.full_frames:
+                html = render.html
+            else:
+                html = render.frame_from(self.shown)
             try:
                 await self.send(text_data=html + version_marker(version))
             except Exception:  # the socket closed during the render; disconnect() follows
                 _log.debug("live frame for %s %r not sent: the socket closed", self.kind, self.key)
                 return
+            if render is not None:
+                self.shown = render
             self.coalescer.sent(version)
 
     def render_key(self) -> str:

@@ -53,14 +53,17 @@
   // elements it finds inside <template> wrappers, each parsed in a table context; so
   // wrap the frame's table parts and let htmx.swap do the frame. (The lazy match ends at
   // the first closing tag: a live table part must not hold a nested table.)
-  var OOB_TABLE_PART = /<(caption|tbody|thead|tfoot|tr)\b[^>]*\bhx-swap-oob=[^>]*>[\s\S]*?<\/\1>/gi;
+  // Frames that carry only what changed (offsetsite/live/delta.py) swap single rows and
+  // cells too, and wrap new rows in a <tbody hx-swap-oob="beforeend:#id">.
+  var OOB_TABLE_PART = /<(caption|tbody|thead|tfoot|tr|td|th)\b[^>]*\bhx-swap-oob=[^>]*>[\s\S]*?<\/\1>/gi;
   var ID_ATTR = /^<[a-z]+\b[^>]*?\bid="([^"]+)"/i;
+  var OOB_TARGET = /^<[a-z]+\b[^>]*?\bhx-swap-oob="[a-z]+:#([^"]+)"/i;
 
   // A frame may carry parts this page does not show (the topic page's frame holds every
   // partition's newest records; the page shows one): drop those instead of letting htmx
   // report a missing target for each.
   function wrapOrDrop(part) {
-    var id = ID_ATTR.exec(part);
+    var id = OOB_TARGET.exec(part) || ID_ATTR.exec(part);
     if (id && !document.getElementById(id[1])) return "";
     return "<template>" + part + "</template>";
   }
@@ -134,11 +137,36 @@
     return "";
   }
 
+  // A frame that carries only what changed names the elements that left the page (rows
+  // that fell off a tail, seats that slid out of a strip) in one
+  // <template data-live-delete="id id ...">: remove them before the frame's swaps.
+  var DELETE_PART = /<template data-live-delete="([^"]*)"><\/template>/g;
+
+  function deleteIds(_match, ids) {
+    ids.split(" ").forEach(function (id) {
+      var el = id ? document.getElementById(id) : null;
+      if (el) el.remove();
+    });
+    return "";
+  }
+
+  // An element swapped alone (a seat whose state changed) inside a data-live-merge part
+  // is merged too, so its unchanged children keep their nodes.
+  document.addEventListener("htmx:oobBeforeSwap", function (evt) {
+    var d = evt.detail;
+    if (!d || !d.target || !d.fragment || !d.target.closest || !d.target.closest("[data-live-merge]")) return;
+    var next = d.fragment.firstElementChild;
+    if (!next || next.id !== d.target.id || d.fragment.childElementCount !== 1) return;  // an insert, not a swap
+    merge(d.target, next);
+    d.shouldSwap = false;
+  });
+
   document.addEventListener("htmx:wsBeforeMessage", function (evt) {
     var el = socketEl();
     var message = evt.detail ? evt.detail.message : null;
     if (!el || typeof message !== "string" || !window.htmx || typeof window.htmx.swap !== "function") return;
     evt.preventDefault();  // the extension skips its own swap (and htmx:wsAfterMessage)
+    message = message.replace(DELETE_PART, deleteIds);
     message = message.replace(MERGE_PART, mergeOrSwap);
     window.htmx.swap(el, message.replace(OOB_TABLE_PART, wrapOrDrop), { swapStyle: "none" });
     afterFrame();
