@@ -98,10 +98,10 @@ def test_search_finds_values_reads_in_chunks_and_shows_progress(
 
 def test_search_by_key_and_header_in_any_case(client: Client, topic: str) -> None:
     get_cluster().produce(topic, b"x", key=b"other", headers=[("trace-ID", b"ABC-123")], partition=1)
-    _, job = start(client, topic, q="abc-1", **{"in": ["headers"]})
+    _, job = start(client, topic, q="abc-1", **{"in": "headers"})
     run(job, get_cluster())
     assert [(h.partition, h.offset, h.where, h.match) for h in job.hits] == [(1, 700, "header trace-ID", "ABC-1")]
-    _, job = start(client, topic, q="K2-69", **{"in": ["key"]})
+    _, job = start(client, topic, q="K2-69", **{"in": "key"})
     run(job, get_cluster())
     assert {(h.partition, h.offset) for h in job.hits} == {(2, 69)} | {(2, i) for i in range(690, 700)}
     assert all(h.where == "key" for h in job.hits)
