@@ -109,9 +109,20 @@ class _ProducerState:
     recent: deque[tuple[int, int, int]] = field(default_factory=lambda: deque(maxlen=5))  # first, last, offset
 
 
-def _append(p: Any, records: list[Any], timestamp: int | None) -> int:
+def _append(p: Any, records: list[Any], timestamp: int | None, wire_size: int = 0) -> int:
     """Append as one logcore batch, or as several when logcore's layout of a batch that
     fit max.message.bytes on the wire does not (it spends a few more bytes a record)."""
+    # logcore's layout: 8 to 16 bytes of lengths and timestamp a record against Kafka's
+    # 7 or so in varints; split up front rather than encode a batch only to refuse it.
+    room = p.config.max_message_bytes
+    estimate = wire_size + 16 * len(records)
+    if wire_size and estimate > room and len(records) > 1:
+        parts = -(-estimate // room) + 1
+        step = -(-len(records) // parts)
+        base = _append(p, records[:step], timestamp)
+        for i in range(step, len(records), step):
+            _append(p, records[i : i + step], timestamp)
+        return base
     try:
         return int(p.append_batch(records, timestamp))
     except RecordTooLarge:
@@ -480,7 +491,7 @@ class Broker:
                 )
                 return out
             try:
-                base = _append(p, *wb.rows())
+                base = _append(p, *wb.rows(), len(wb.raw) if not wb.codec else 0)
             except KafkaError as e:
                 out["error_code"] = error_code(e)
                 out["error_message"] = str(e)
