@@ -1,4 +1,4 @@
-"""``python -m bench log|groups|web|kafka|room|multi [args]``: run one benchmark (``./dev bench ...`` calls this)."""
+"""``python -m bench NAME [args]``: run one benchmark (``./dev bench ...`` calls this); NAME as listed below."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ BENCHMARKS = {
     "kafka": "the Kafka backend's group refresh against plain confluent-kafka calls, on tansu (bench/kafka.py)",
     "room": "a workshop room: attendees with checkers and live pages, produce-to-frame latency (bench/room.py)",
     "multi": "serve --workers 2 (Redis, PostgreSQL) against one process: live frames and page loads (bench/multi.py)",
+    "listener": "the Kafka listener against tansu: confluent-kafka produce, consume, latency (bench/listener.py)",
 }
 
 
@@ -36,6 +37,10 @@ def _runner(name: str) -> Callable[[list[str] | None], int]:
         from bench import multi
 
         return multi.main
+    if name == "listener":
+        from bench import listener
+
+        return listener.main
     from bench import groups
 
     return groups.main
@@ -47,7 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         out = sys.stdout if not args or args[0] in ("-h", "--help") else sys.stderr
         if args and args[0] not in ("-h", "--help"):
             print(f"unknown benchmark {args[0]!r}; allowed: {', '.join(BENCHMARKS)}", file=out)
-        print("usage: python -m bench {log|groups|web|kafka|room|multi} [--json] [options] (each: --help)", file=out)
+        print(
+            "usage: python -m bench {log|groups|web|kafka|room|multi|listener} [--json] [options] (each: --help)",
+            file=out,
+        )
         for name, what in BENCHMARKS.items():
             print(f"  {name:8s} {what}", file=out)
         return 0 if out is sys.stdout else 2

