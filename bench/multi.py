@@ -175,7 +175,17 @@ def live_run(
     outs = [scratch / f"frames-{tag}-{i}.pickle" for i in range(len(client_ports))]
     readies = [ctx.Event() for _ in client_ports]
     cprocs = [
-        ctx.Process(target=web.clients_main, args=(port, f"/ws/topic/{web.LIVE}/", k, str(out), ready, stop))
+        ctx.Process(
+            target=web.clients_main,
+            kwargs={
+                "port": port,
+                "path": f"/ws/topic/{web.LIVE}/",
+                "n": k,
+                "out_path": str(out),
+                "ready": ready,
+                "stop": stop,
+            },
+        )
         for port, k, out, ready in zip(client_ports, per, outs, readies, strict=True)
     ]
     produced_path = scratch / f"produced-{tag}.pickle"
@@ -189,7 +199,18 @@ def live_run(
         time.sleep(0.5)  # let the last snapshots settle before the clock starts
         pproc = ctx.Process(
             target=web.producer_main,
-            args=(produce_port, token, 1, args.rate, args.batch, args.duration, args.connections, str(produced_path)),
+            # By name: bench/web.py's signatures grow (the topic came first lately).
+            kwargs={
+                "topic": web.LIVE,
+                "port": produce_port,
+                "token": token,
+                "partitions": 1,
+                "rate": args.rate,
+                "batch": args.batch,
+                "duration": args.duration,
+                "connections": args.connections,
+                "out_path": str(produced_path),
+            },
         )
         cpu0 = [web._cpu_seconds(pid) for pid in pids]
         ccpu0 = sum(web._cpu_seconds(c.pid or 0) for c in cprocs)
@@ -224,7 +245,15 @@ def live_run(
         errors += got["errors"]
     produced = pickle.loads(produced_path.read_bytes())
     live = web._analyse(
-        {"frames": frames, "errors": errors}, produced, args.clients, args.batch, {}, sum(cpu), clients_cpu, loadavg
+        got={"frames": frames, "errors": errors},
+        produced=produced,
+        clients=args.clients,
+        batch=args.batch,
+        gets={},
+        server_cpu=sum(cpu),
+        clients_cpu=clients_cpu,
+        loadavg=loadavg,
+        load_s=load_s,
     )
     return Run(live, cpu, gets)
 
