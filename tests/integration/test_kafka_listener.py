@@ -9,6 +9,9 @@ join takes a few seconds of librdkafka's own timers.
 
 from __future__ import annotations
 
+import functools
+import shutil
+import subprocess
 import threading
 import time
 import uuid
@@ -265,3 +268,17 @@ def test_fetch_long_poll_returns_when_records_arrive(served: Served) -> None:
     assert msg.value() == b"late"
     c.close()
     assert appended
+
+
+@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat (the Debian package kcat) is not installed")
+def test_kcat_produces_consumes_in_a_group_and_commits(served: Served) -> None:
+    topic, group = unique("kcat"), unique("kcat-group")
+    lines = "".join(f"k{i}\tv{i}\n" for i in range(20))
+    run = functools.partial(subprocess.run, capture_output=True, text=True, timeout=DEADLINE_S, check=True)
+    run(["kcat", "-b", served.bootstrap, "-P", "-t", topic, "-K", "\t", "-z", "lz4"], input=lines)
+    assert [r.value for r in served.cluster.read(topic, 0, 0, 100)] == [f"v{i}".encode() for i in range(20)]
+    commits = ["-X", "enable.auto.commit=true", "-X", "auto.commit.interval.ms=100"]
+    consume = ["kcat", "-b", served.bootstrap, "-G", group, "-o", "beginning", "-e", "-f", "%o %k %s\n", topic]
+    out = run([*consume, *commits]).stdout
+    assert out.splitlines() == [f"{i} k{i} v{i}" for i in range(20)]
+    assert served.cluster.committed_offsets(group)[(topic, 0)].offset == 20
