@@ -876,7 +876,7 @@ class Broker:
                         "group_id": gid,
                         "group_state": str(g.state),
                         "protocol_type": g.protocol_type or "",
-                        "protocol_data": g.protocol or "" if stable else "",
+                        "protocol_data": (g.protocol or "") if stable else "",
                         "members": members,
                         "authorized_operations": -2147483648,
                     }

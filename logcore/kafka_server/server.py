@@ -263,9 +263,15 @@ class KafkaListener:
         header = read_header(frame, is_flexible(api_key, version))
         request = read_body(api_key, version, frame, header.body_offset)
         handler = self.broker.handlers[api_key]
-        result = handler(version, request, Caller(header.client_id or "", host, local))
-        if inspect.isawaitable(result):
-            result = await result
+        try:
+            result = handler(version, request, Caller(header.client_id or "", host, local))
+            if inspect.isawaitable(result):
+                result = await result
+        except TypeError as e:
+            # kio reads a null (-1 or compact 0) array or string even where Kafka's schema
+            # says it cannot be null; the handler then trips over None. Such a request is
+            # malformed: Kafka's own parser refuses it the same way.
+            raise FrameError(f"API key {api_key} v{version}: a field is null where a value is required ({e})") from None
         if api_key == 0 and request.acks == 0:
             return None  # acks=0: Kafka sends no response at all
         return encode_response(api_key, version, correlation_id, result)
