@@ -149,7 +149,7 @@ def test_any_bytes_are_answered_or_refused(
     _handled(*offline, data)
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(sorted(SUPPORTED)), st.data(), st.binary(max_size=120))
 def test_every_listed_api_survives_random_bodies(
     offline: tuple[KafkaListener, asyncio.AbstractEventLoop], api_key: int, data: st.DataObject, body: bytes
@@ -184,7 +184,7 @@ records_strategy = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(records_strategy, st.integers(0, 2**40), st.sampled_from([0, 1, 2, 3, 4]))
 def test_batches_round_trip_through_every_codec(rows: list, base: int, codec: int) -> None:  # type: ignore[type-arg]
     recs = [Record(base + i, ts, k, v, tuple(h)) for i, (k, v, h, ts) in enumerate(rows)]
