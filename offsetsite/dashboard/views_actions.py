@@ -9,7 +9,6 @@ the form and its values; the templates tell htmx to swap those in too.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
@@ -29,6 +28,7 @@ from offsetsite.core.workshop import may_use_group
 from offsetsite.engine import current_cluster_name, get_cluster, locked
 
 from .forms_actions import DeleteGroupForm, DeleteOffsetsForm
+from .templatetags.times import local_text
 
 INVALID = 422  # the input was wrong: nothing was tried
 REFUSED = 409  # logcore (Kafka's rules) refused the change: nothing changed
@@ -57,9 +57,10 @@ def committed(group_id: str) -> dict[TopicPartition, int]:
 
 
 def format_ms(ms: int | None) -> str:
+    """A record time as every page shows one (templatetags/times.py); "-" for none."""
     if ms is None or ms < 0:
         return "-"
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+    return local_text(ms) or "-"
 
 
 def member_access(request: HttpRequest, group_id: str, *, exists: bool) -> HttpResponse | None:

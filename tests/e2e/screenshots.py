@@ -1,8 +1,9 @@
 """Screenshots of the main pages for docs/dashboard.md: ``python -m tests.e2e.screenshots``.
 
 Starts its own server on a fresh temporary directory with the demo seed (as the e2e
-tests do), drives Debian's Chromium at 1280x800 as the operator ``otto``, and writes
-docs/screenshots/<name>.png. The lag chart needs samples: the server samples every
+tests do), drives Debian's Chromium as the operator ``otto``, and writes
+docs/screenshots/<name>.png: the desktop at 1440x900, a phone at 390x844 (``*-phone``)
+and the dark theme (``*-dark``). The lag chart needs samples: the server samples every
 group's lag every few seconds, so the script produces a few records between samples to
 give the chart a slope, and waits until the chart has at least MIN_SAMPLES points.
 
@@ -19,13 +20,15 @@ import time
 import urllib.request
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 
-from .conftest import CHROMIUM, REPO, VIEWPORT, Server, running_server, sign_in
+from .conftest import CHROMIUM, REPO, Server, running_server, sign_in
 
 MIN_SAMPLES = 8
 SAMPLE_WAIT_S = 70.0
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+DESKTOP: ViewportSize = {"width": 1440, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 def _lag_points(server: Server, group: str) -> int:
@@ -74,7 +77,7 @@ def take(server: Server, out: Path, browser: Browser | None = None) -> list[Path
                 own.close()
     out.mkdir(parents=True, exist_ok=True)
     shots: list[Path] = []
-    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    context = browser.new_context(viewport=DESKTOP, device_scale_factor=1, color_scheme="light")
     page = context.new_page()
     sign_in(page, server.url, "otto")
 
@@ -119,6 +122,46 @@ def take(server: Server, out: Path, browser: Browser | None = None) -> list[Path
     page.goto(server.url + "/audit/")
     shot("audit")
     context.close()
+
+    # The same pages on a phone and in the dark theme (prefers-color-scheme: dark).
+    for suffix, viewport, scheme in (("phone", PHONE, "light"), ("dark", DESKTOP, "dark")):
+        context = browser.new_context(viewport=viewport, device_scale_factor=1, color_scheme=scheme)
+        page = context.new_page()
+        sign_in(page, server.url, "otto")
+
+        def shot_as(name: str, page: Page = page, suffix: str = suffix) -> None:
+            path = out / f"{name}-{suffix}.png"
+            page.screenshot(path=str(path))
+            shots.append(path)
+
+        page.goto(server.url + "/")
+        _wait_live(page)
+        shot_as("overview")
+        page.goto(server.url + "/groups/ticket-checker/")
+        _wait_live(page)
+        expect(page.locator("#lag-chart canvas").first).to_be_attached(timeout=10_000)
+        if suffix == "phone":
+            shot_as("group")
+            page.evaluate("document.getElementById('group-partitions').scrollIntoView({block: 'start'})")
+            shot_as("group-partitions")
+        else:
+            page.evaluate("document.getElementById('lag-chart').scrollIntoView({block: 'start'})")
+            page.wait_for_timeout(300)  # let the chart redraw at its final width
+            shot_as("group-lag-chart")
+        page.goto(server.url + "/topics/train-seats/")
+        _wait_live(page)
+        page.evaluate("document.getElementById('records').scrollIntoView({block: 'start'})")
+        shot_as("topic-records")
+        page.goto(server.url + "/groups/dining-car/reset/")
+        page.check("input[name=scenario][value=shift-by]")
+        page.fill("[name=shift_by]", "-2")
+        page.get_by_role("button", name="Preview (changes nothing)").click()
+        expect(page.locator("#plan-title")).to_be_visible()
+        page.evaluate("document.getElementById('plan-title').scrollIntoView({block: 'start'})")
+        shot_as("reset-preview")
+        page.goto(server.url + "/lab/lesson/")
+        shot_as("lesson")
+        context.close()
     return shots
 
 
