@@ -49,7 +49,7 @@ def partition_rows(html: str) -> list[list[str]]:
     """The partitions table, one list of cell texts (tags stripped) per row."""
     body = html.split('<tbody id="group-partitions"', 1)[1].split("</tbody>", 1)[0]
     rows = []
-    for tr in re.findall(r"<tr class=\"partition\">(.*?)</tr>", body, re.S):
+    for tr in re.findall(r"<tr class=\"partition\"[^>]*>(.*?)</tr>", body, re.S):
         cells = re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)
         rows.append([re.sub(r"<[^>]+>", "", c).strip() for c in cells])
     return rows

@@ -18,11 +18,16 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
+from logcore import ManualClock
+from logcore.checkers import CheckerSpec, CommitPolicy
 from offsetsite.asgi import application
 from offsetsite.dashboard import live_topics
 from offsetsite.engine import get_cluster
+from offsetsite.lab import service
 from offsetsite.live import delta, registry
 from offsetsite.live.bridge import BRIDGE
+
+from .lab_helpers import advance
 
 ORIGIN = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
 TAG = delta._TAG  # the same reading of tags: the applier below is the browser's stand-in
@@ -267,3 +272,46 @@ async def test_full_frames_setting_sends_the_whole_region(orders: None, settings
             assert len(frame) > len(snapshot) * 0.9
         finally:
             await comm.disconnect()
+
+
+# --- every live page kind -----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_every_page_kind_is_read_and_its_frames_apply_exactly(lab_clock: ManualClock, operator: Any) -> None:
+    """Overview, topic, group (with its timeline and ticket checkers), __consumer_offsets
+    and the lab's lesson: each render is read into elements (else the socket would send
+    whole frames), a frame after some work is smaller than the render, and applying it
+    gives the fresh render."""
+    from offsetsite.live.consumers import _render
+
+    cluster = get_cluster()
+    cluster.create_topic("train", 2)
+    for i in range(40):
+        cluster.produce("train", b"p%d" % i, partition=i % 2)
+    cluster.commit_offsets("kitchen", {("train", 0): 3, ("train", 1): 2})
+    service.start_checker(CheckerSpec("front", "checkers", "train", pace=10, policy=CommitPolicy.parse("every:5")))
+    advance(lab_clock, 1_000)
+    pages = [
+        ("overview", ""),
+        ("topic", "train"),
+        ("group", "kitchen"),
+        ("group", "checkers"),
+        ("consumer_offsets", ""),
+        ("consumer_offsets", "view=latest"),
+        ("lab", "view=lesson&step=1"),
+    ]
+    before = {p: _render(*p, operator) for p in pages}
+    for p, html in before.items():
+        assert delta.parse(html) is not None, f"{p} cannot be read: its frames would be whole"
+    for i in range(5):
+        cluster.produce("train", b"more-%d" % i, partition=0)
+    cluster.commit_offsets("kitchen", {("train", 0): 6})
+    advance(lab_clock, 1_000)
+    for p, html in before.items():
+        after = _render(*p, operator)
+        old, new = delta.parse(html), delta.parse(after)
+        assert old is not None and new is not None
+        frame = delta.diff(old, new)
+        assert same(apply(html, frame), after), p
+        assert len(frame) < len(after), (p, len(frame), len(after))

@@ -90,3 +90,19 @@ def lag_chart(group_id: str) -> SafeString:
 @register.simple_tag
 def group_timeline(group_id: str) -> SafeString:
     return mark_safe(timeline_html(str(group_id)))  # noqa: S308 - rendered with autoescape
+
+
+_ID_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-")
+
+
+@register.filter
+def live_id(name: object, prefix: str) -> str:
+    """A stable element id for a row named ``name`` (a topic, a group id), so a live frame
+    can swap that row alone (offsetsite/live/delta.py).
+
+    Group ids may hold any character (Kafka allows them); every character outside
+    ``[A-Za-z0-9.-]`` is written as ``_`` and its code point in hex, so two names never
+    share an id and the id holds no space or quote.
+    """
+    text = str(name)
+    return prefix + "-" + "".join(c if c in _ID_SAFE else f"_{ord(c):x}_" for c in text)
