@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from .conftest import Server, sign_in
 
@@ -24,17 +24,24 @@ def no_sideways_scroll(page: Page) -> None:
     assert width <= PHONE["width"], f"the page is {width} px wide on a {PHONE['width']} px phone"
 
 
-def inside_viewport(cells: Locator, what: str) -> None:
-    """Every cell lies within 0..390 px across (it may be further down: that is scrolling)."""
-    expect(cells.first).to_be_attached(timeout=WAIT)
-    count = cells.count()
-    assert count > 0, f"no {what} on the page"
-    for i in range(count):
-        cell = cells.nth(i)
-        cell.scroll_into_view_if_needed()
-        box = cell.bounding_box()
-        assert box is not None, f"{what} #{i} is not displayed"
-        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], f"{what} #{i} at {box}"
+def inside_viewport(page: Page, selector: str, what: str) -> None:
+    """Every cell lies within 0..390 px across (it may be further down: that is scrolling).
+
+    Measured in one step inside the page: live frames replace rows at any moment, so a
+    cell found by one call may be gone by the next.
+    """
+    expect(page.locator(selector).first).to_be_attached(timeout=WAIT)
+    boxes = page.evaluate(
+        """sel => [...document.querySelectorAll(sel)].map(e => {
+             const r = e.getBoundingClientRect();
+             return {left: r.left, right: r.right, width: r.width};
+           })""",
+        selector,
+    )
+    assert boxes, f"no {what} on the page"
+    for i, box in enumerate(boxes):
+        assert box["width"] > 0, f"{what} #{i} is not displayed"
+        assert box["left"] >= 0 and box["right"] <= PHONE["width"], f"{what} #{i} at {box}"
 
 
 @pytest.fixture
@@ -51,9 +58,9 @@ def test_overview_on_a_phone_shows_lag_lag_in_time_and_health(server: Server, ph
     rows = phone.locator("#groups-rows tr.group")
     expect(rows.first).to_be_visible(timeout=WAIT)
     no_sideways_scroll(phone)
-    inside_viewport(rows.locator("td.lag"), "lag")
-    inside_viewport(rows.locator("td.lag-in-time"), "lag in time")
-    inside_viewport(rows.locator("td.health-cell .health"), "health")
+    inside_viewport(phone, "#groups-rows tr.group td.lag", "lag")
+    inside_viewport(phone, "#groups-rows tr.group td.lag-in-time", "lag in time")
+    inside_viewport(phone, "#groups-rows tr.group td.health-cell .health", "health")
     # Each value says what it is: the column header is gone, the cell carries its label.
     expect(rows.first.locator("td.lag")).to_have_attribute("data-label", "Lag")
 
@@ -62,9 +69,9 @@ def test_group_page_on_a_phone_shows_each_partitions_lag(server: Server, phone: 
     phone.goto(server.url + "/groups/ticket-checker/")
     expect(phone.locator("#group-partitions tr.partition").first).to_be_visible(timeout=WAIT)
     no_sideways_scroll(phone)
-    inside_viewport(phone.locator("#group-partitions tr.partition td.lag"), "partition lag")
-    inside_viewport(phone.locator("#group-partitions tr.partition td.lag-in-time"), "partition lag in time")
-    inside_viewport(phone.locator("#group-facts dd"), "group facts")
+    inside_viewport(phone, "#group-partitions tr.partition td.lag", "partition lag")
+    inside_viewport(phone, "#group-partitions tr.partition td.lag-in-time", "partition lag in time")
+    inside_viewport(phone, "#group-facts dd", "group facts")
 
 
 def test_reset_preview_on_a_phone_shows_after_and_effect(server: Server, phone: Page) -> None:
@@ -74,8 +81,8 @@ def test_reset_preview_on_a_phone_shows_after_and_effect(server: Server, phone: 
     phone.get_by_role("button", name="Preview (changes nothing)").click()
     expect(phone.locator("#plan-title")).to_be_visible(timeout=WAIT)
     no_sideways_scroll(phone)
-    inside_viewport(phone.locator("table.plan-table tbody td.after"), "after")
-    inside_viewport(phone.locator("table.plan-table tbody td.effect"), "effect")
+    inside_viewport(phone, "table.plan-table tbody td.after", "after")
+    inside_viewport(phone, "table.plan-table tbody td.effect", "effect")
 
 
 def test_topic_records_on_a_phone_keep_values_readable(server: Server, phone: Page) -> None:
