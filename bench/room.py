@@ -377,8 +377,20 @@ def phase(srv: Server, scratch: Path, people: list[Attendee], rate: float, durat
     got = pickle.loads(frames_path.read_bytes())
     produced: list[tuple[float, float, int, int, int]] = pickle.loads(produced_path.read_bytes())
     n = len(people)
-    att = _analyse({"frames": got["frames"][:n], "errors": got["errors"]}, produced, n, 1, {}, server_cpu, 0.0, loadavg)
-    fac = _analyse({"frames": got["frames"][n:], "errors": []}, produced, 1, 1, {}, server_cpu, 0.0, loadavg)
+    att = _analyse(
+        {"frames": got["frames"][:n], "errors": got["errors"]},
+        produced,
+        n,
+        1,
+        {},
+        server_cpu,
+        0.0,
+        loadavg,
+        load_s=duration,
+    )
+    fac = _analyse(
+        {"frames": got["frames"][n:], "errors": []}, produced, 1, 1, {}, server_cpu, 0.0, loadavg, load_s=duration
+    )
     return Phase(att, fac, server_cpu, sum(1 for r in produced if r[4] == 201), max(1, round(duration * rate)))
 
 
