@@ -32,7 +32,6 @@ from .views_actions import (
     REFUSED,
     committed,
     describe,
-    format_ms,
     render_action,
     state_note,
     user_topics,
@@ -82,14 +81,9 @@ class RowView:
         return "no change"
 
     @property
-    def before_time(self) -> str:
-        return format_ms(self.row.before_timestamp) if self.row.before is not None else "-"
-
-    @property
-    def after_time(self) -> str:
-        if self.row.after_timestamp is None and self.row.after >= self.row.high_watermark:
-            return "(high watermark: no record yet)"
-        return format_ms(self.row.after_timestamp)
+    def after_at_high_watermark(self) -> bool:
+        """The group would next read a record not produced yet: there is no time to show."""
+        return self.row.after_timestamp is None and self.row.after >= self.row.high_watermark
 
     @property
     def span(self) -> str:

@@ -87,6 +87,8 @@ def test_preview_explains_impact_in_words_and_time(operator_client: Client, log:
     assert "I understand 2 partitions move" in html
     r = preview(operator_client, scenario="to-latest")
     assert "skips 15 record(s) it has not read" in r.content.decode()
+    # At the high watermark there is no record, hence no time: the plan says why.
+    assert "(high watermark: no record yet)" in r.content.decode()
 
 
 def test_scopes_topics_and_partitions(operator_client: Client, log: None) -> None:
