@@ -149,7 +149,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # through Redis would be 500 Redis messages. Between processes (``serve --workers N``)
 # the engine's process publishes one message per flush on the "relay" layer, which
 # each other process receives once and fans out to its own pages (offsetsite.live.relay).
-CHANNEL_LAYERS: dict[str, dict[str, object]] = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Channels' in-memory layer, sweeping expired messages once a second instead of on every
+# message (quadratic in open pages: offsetsite/live/layers.py).
+CHANNEL_LAYERS: dict[str, dict[str, object]] = {"default": {"BACKEND": "offsetsite.live.layers.InMemoryChannelLayer"}}
 if redis_url := os.environ.get("OFFSETSITE_REDIS"):
     # redis://host:port[/db]; the prefix keeps two sites (or two test runs) on one Redis apart.
     CHANNEL_LAYERS["relay"] = {
