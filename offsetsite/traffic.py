@@ -27,7 +27,7 @@ from logcore.consumer import Consumer
 from logcore.errors import KafkaError
 
 from . import engine
-from .dashboard.partition_strip import Marker
+from .dashboard.topics.strip import Marker
 from .demo import _COACHES, _MENU, _PASSENGERS, ORDERS_TOPIC, SEATS_TOPIC
 
 _log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ def member_positions(topic: str) -> list[Marker]:
 def start(seed: int | None = None) -> DemoTraffic:
     global _current
     if _current is None or not _current.is_alive():
-        from .dashboard.partition_strip import register_position_source
+        from .dashboard.topics.strip import register_position_source
 
         register_position_source(member_positions)
         _current = DemoTraffic(seed)

@@ -203,7 +203,7 @@ def _loopback(request: HttpRequest) -> bool:
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """Open to loopback scrapers, or to anyone with ``OFFSETSITE["METRICS_TOKEN"]`` when it is set."""
     from offsetsite import engine
-    from offsetsite.dashboard.group_status import tracker
+    from offsetsite.dashboard.groups.status import tracker
 
     if request.method not in ("GET", "HEAD"):
         return error_response(405, "METHOD_NOT_ALLOWED", "only GET is allowed on /metrics")

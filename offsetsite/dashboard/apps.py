@@ -9,7 +9,10 @@ class DashboardConfig(AppConfig):
     def ready(self) -> None:
         # Each page's live parts are rendered by the same partials as the page itself;
         # the live layer finds them through its registry.
-        from . import live_groups, live_topics
+        from offsetsite.dashboard.consumer_offsets import live as consumer_offsets_live
+        from offsetsite.dashboard.groups import live as groups_live
+        from offsetsite.dashboard.topics import live as topics_live
 
-        live_topics.register_all()
-        live_groups.register_all()
+        topics_live.register_all()
+        consumer_offsets_live.register_all()
+        groups_live.register_all()

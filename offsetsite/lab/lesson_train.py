@@ -16,8 +16,8 @@ from logcore.errors import GroupIdNotFound, UnknownTopicOrPartition
 from logcore.java_hash import partition_for_group
 from logcore.ledger import Counts, Seat
 from offsetsite import engine
-from offsetsite.dashboard.consumer_offsets_view import OFFSETS_TOPIC
-from offsetsite.dashboard.records_view import iso_utc
+from offsetsite.dashboard.consumer_offsets.page import OFFSETS_TOPIC
+from offsetsite.dashboard.topics.records import iso_utc
 
 from . import lesson, service
 

@@ -24,7 +24,7 @@ from logcore.checkers import CheckerSpec, CheckerView, Lab, PartitionCounts
 from logcore.cluster import EmbeddedCluster
 from logcore.ledger import Counts, Seat
 from offsetsite import engine
-from offsetsite.dashboard.partition_strip import Marker, register_position_source, register_seat_source
+from offsetsite.dashboard.topics.strip import Marker, register_position_source, register_seat_source
 
 _log = logging.getLogger(__name__)
 
@@ -279,7 +279,7 @@ NOTABLE_RUNS = 6  # runs of duplicates or losses given their own window on the s
 
 
 class _LabSeats:
-    """The lab as the topic page's seat source (offsetsite.dashboard.partition_strip.SeatSource)."""
+    """The lab as the topic page's seat source (offsetsite.dashboard.topics.strip.SeatSource)."""
 
     def groups_on(self, topic: str) -> list[str]:
         with engine.locked():

@@ -231,7 +231,7 @@ def _form(group: str, data: Any = None) -> CheckerForm:
 
 
 def _group_page(request: HttpRequest, group: str, form: CheckerForm, status: int) -> HttpResponse:
-    from offsetsite.dashboard.views_groups import render_group
+    from offsetsite.dashboard.groups.views import render_group
 
     return render_group(request, group, lab_form=form, status=status)
 

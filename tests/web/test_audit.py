@@ -12,7 +12,7 @@ from django.test import Client
 from offsetsite.core import audit
 from offsetsite.core.audit import Action, Actor, Source
 from offsetsite.core.models import AuditEntry
-from offsetsite.dashboard.views_audit import escape_cell
+from offsetsite.dashboard.audit.views import escape_cell
 
 
 @pytest.fixture

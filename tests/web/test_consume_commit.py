@@ -13,7 +13,7 @@ from django.test import Client
 
 from offsetsite import engine
 from offsetsite.core.models import AuditEntry
-from offsetsite.dashboard import views_consume
+from offsetsite.dashboard.groups import consume as views_consume
 from offsetsite.engine import get_cluster
 
 from .actions_helpers import live_member, offsets, seed_log

@@ -13,8 +13,8 @@ from logcore import offsets_codec as codec
 from logcore.consumer import Consumer
 from logcore.java_hash import partition_for_group
 from logcore.records import Record
-from offsetsite.dashboard import live_topics
-from offsetsite.dashboard.consumer_offsets_view import decode_record, parse_cursor
+from offsetsite.dashboard.consumer_offsets import live as consumer_offsets_live
+from offsetsite.dashboard.consumer_offsets.page import decode_record, parse_cursor
 from offsetsite.engine import embedded, get_cluster, locked
 
 XSS = "<script>alert(1)</script>"
@@ -151,7 +151,7 @@ def test_names_are_escaped_and_live_renderer(client: Client, engine_dir: Path) -
     c.commit_offsets(XSS, {("t", 0): 0})
     html = client.get("/consumer-offsets/").content.decode()
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    live = live_topics.render_consumer_offsets("", None)
+    live = consumer_offsets_live.render_consumer_offsets("", None)
     assert re.search(r'<section id="co-partitions" hx-swap-oob="true">', live)
     assert re.search(r'<tbody id="co-newest" hx-swap-oob="true">', live)
     assert "<script>alert" not in live and "&lt;script&gt;" in live
@@ -210,14 +210,14 @@ def test_group_without_entries_is_said_so_and_escaped(client: Client, engine_dir
 
 def test_live_frames_render_the_viewers_filter(client: Client, engine_dir: Path) -> None:
     _two_groups()
-    live = live_topics.render_consumer_offsets("group=billing", None)
+    live = consumer_offsets_live.render_consumer_offsets("group=billing", None)
     rows = re.search(r'<tbody id="co-newest" hx-swap-oob="true">.*?</tbody>', live, re.S)
     assert rows and "<td>billing</td>" in rows.group(0) and "<td>audit</td>" not in rows.group(0)
     # A group with no entries yet gets them live, and the message goes.
-    empty = live_topics.render_consumer_offsets("group=newbie&view=latest", None)
+    empty = consumer_offsets_live.render_consumer_offsets("group=newbie&view=latest", None)
     assert "Group &#x27;newbie&#x27; has no entries" in empty
     get_cluster().commit_offsets("newbie", {("t", 0): 3})
-    latest = live_topics.render_consumer_offsets("group=newbie&view=latest", None)
+    latest = consumer_offsets_live.render_consumer_offsets("group=newbie&view=latest", None)
     tbody = re.search(r'<tbody id="co-latest" hx-swap-oob="true">.*?</tbody>', latest, re.S)
     assert tbody and "<td>newbie</td>" in tbody.group(0) and "has no entries" not in tbody.group(0)
     page = client.get("/consumer-offsets/?group=newbie&view=latest").content.decode()
@@ -235,7 +235,7 @@ async def test_consumer_offsets_socket_follows_the_filter(engine_dir: Path) -> N
     from offsetsite.live import registry
 
     await sync_to_async(_two_groups)()
-    with registry.registered("consumer_offsets", live_topics.render_consumer_offsets):
+    with registry.registered("consumer_offsets", consumer_offsets_live.render_consumer_offsets):
         comm = WebsocketCommunicator(
             application,
             "/ws/consumer-offsets/?group=billing&view=latest",

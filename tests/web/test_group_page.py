@@ -15,8 +15,9 @@ from logcore.cluster import Cluster
 from logcore.consumer import Consumer
 from logcore.lag import DEFAULT_WINDOW_COMMITS
 from offsetsite import engine
-from offsetsite.dashboard import group_status, views_groups
-from offsetsite.dashboard.group_status import LagTracker
+from offsetsite.dashboard.groups import status as group_status
+from offsetsite.dashboard.groups import views as views_groups
+from offsetsite.dashboard.groups.status import LagTracker
 from offsetsite.engine import get_cluster
 
 DASH = "\u2013"  # the en dash the page shows for "no value"
@@ -347,7 +348,7 @@ def test_operator_reset_and_undo_are_not_a_rewind(operator_client: Client, clust
 def test_health_seeded_from_existing_commit_when_not_watching(client: Client, cluster: Cluster) -> None:
     """Offsets committed before anybody watched still get a verdict (one commit, lag > 0: STOP)."""
     from logcore import EventBus
-    from offsetsite.dashboard.group_status import tracker
+    from offsetsite.dashboard.groups.status import tracker
 
     # The tracker follows the engine from the moment it opens; point it elsewhere so that
     # the commit below happens unwatched, as after a server restart.
@@ -379,7 +380,8 @@ def test_page_has_live_socket_chart_and_timeline(client: Client, stable_group: C
 
 
 def test_register_all_registers_both_renderers() -> None:
-    from offsetsite.dashboard import live_groups, views_overview
+    from offsetsite.dashboard.groups import live as live_groups
+    from offsetsite.dashboard.overview import views as views_overview
     from offsetsite.live import registry
 
     with registry.registered("overview", lambda k, u: ""), registry.registered("group", lambda k, u: ""):

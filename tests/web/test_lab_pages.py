@@ -190,7 +190,7 @@ def test_workshop_visitors_control_only_their_own_checkers(
     # The live frames: the socket's render key carries the visitor's checkers (GroupConsumer).
     from django.contrib.auth.models import AnonymousUser
 
-    from offsetsite.dashboard.views_groups import render_live
+    from offsetsite.dashboard.groups.views import render_live
 
     frame = render_live("mine\x00guest", AnonymousUser())
     assert 'aria-label="resume checker guest"' in frame and 'aria-label="crash checker staff"' not in frame
@@ -233,7 +233,7 @@ def test_the_topic_strip_colours_seats_for_the_chosen_lab_group(
     assert seats[0] == "checked" and seats[4] == "fetched" and seats[20] == "unread"
     assert 'ws-connect="/ws/topic/train/?lab=late"' in page
     # The live renderer reads the same choice from the socket's query string.
-    from offsetsite.dashboard.live_topics import render_topic
+    from offsetsite.dashboard.topics.live import render_topic
 
     assert seat_states(render_topic("train?lab=late", None)) == seats
     # A group that is not a lab group on the topic: the default, not an error.

@@ -21,7 +21,7 @@ from channels.testing import WebsocketCommunicator
 from logcore import ManualClock
 from logcore.checkers import CheckerSpec, CommitPolicy
 from offsetsite.asgi import application
-from offsetsite.dashboard import live_topics
+from offsetsite.dashboard.topics import live as live_topics
 from offsetsite.engine import get_cluster
 from offsetsite.lab import service
 from offsetsite.live import delta, registry

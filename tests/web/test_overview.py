@@ -11,7 +11,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
 from logcore.cluster import Cluster
-from offsetsite.dashboard import group_status, views_overview
+from offsetsite.dashboard.groups import status as group_status
+from offsetsite.dashboard.overview import views as views_overview
 from offsetsite.engine import get_cluster
 
 

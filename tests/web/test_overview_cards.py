@@ -21,7 +21,8 @@ from logcore.kafka_cluster import KafkaCluster
 from logcore.kafka_config import KafkaClusterConfig
 from logcore.lag import PartitionHealth, PartitionStatus
 from offsetsite import clusters
-from offsetsite.dashboard import overview_cards, views_overview
+from offsetsite.dashboard.overview import cards as overview_cards
+from offsetsite.dashboard.overview import views as views_overview
 from offsetsite.engine import get_cluster
 from offsetsite.live.models import TOTAL_PARTITION, LagMinute, LagSample
 

@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from offsetsite.core.models import AuditEntry
-from offsetsite.dashboard import bursts
+from offsetsite.dashboard.topics import bursts
 from offsetsite.engine import get_cluster
 
 XSS = "<script>alert(1)</script>"

@@ -16,8 +16,8 @@ from logcore.cluster import Cluster, EmbeddedCluster
 from logcore.kafka_cluster import KafkaCluster
 from logcore.kafka_config import KafkaClusterConfig
 from offsetsite import clusters
-from offsetsite.dashboard import record_search
-from offsetsite.dashboard.record_search import SearchJob
+from offsetsite.dashboard.topics import search as record_search
+from offsetsite.dashboard.topics.search import SearchJob
 from offsetsite.engine import get_cluster
 
 pytestmark = pytest.mark.django_db

@@ -29,8 +29,8 @@ from logcore.checkers import CheckerSpec
 from offsetsite import engine
 from offsetsite.api.models import ApiToken
 from offsetsite.core.models import AuditEntry, SiteSettings
-from offsetsite.dashboard import bursts
-from offsetsite.dashboard.views_reset import fingerprint, targets_fingerprint
+from offsetsite.dashboard.groups.reset import fingerprint, targets_fingerprint
+from offsetsite.dashboard.topics import bursts
 from offsetsite.engine import get_cluster, restore_points
 from offsetsite.lab import room
 from offsetsite.lab import service as lab_service

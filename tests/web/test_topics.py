@@ -11,9 +11,10 @@ import pytest
 from django.test import Client
 
 from offsetsite.core.models import AuditEntry
-from offsetsite.dashboard import live_topics
-from offsetsite.dashboard.partition_strip import Marker, windows
-from offsetsite.dashboard.records_view import show_bytes
+from offsetsite.dashboard.consumer_offsets import live as consumer_offsets_live
+from offsetsite.dashboard.topics import live as live_topics
+from offsetsite.dashboard.topics.records import show_bytes
+from offsetsite.dashboard.topics.strip import Marker, windows
 from offsetsite.engine import embedded, get_cluster, locked
 
 XSS = "<script>alert(1)</script>"
@@ -304,7 +305,10 @@ def test_config_in_kafka_names_and_overrides_marked(client: Client, engine_dir: 
     get_cluster().create_topic("t", 1, {"retention.ms": "3600000"})
     html = client.get("/topics/t/").content.decode()
     # Humanized (templatetags/config_values.py) with the raw value on hover.
-    assert re.search(r'<code[^>]*>cleanup.policy</code></td><td><span class="config-value" title="cleanup.policy = delete">delete<', html)
+    assert re.search(
+        r'<code[^>]*>cleanup.policy</code></td><td><span class="config-value" title="cleanup.policy = delete">delete<',
+        html,
+    )
     assert re.search(
         r'<tr class="override"><td><code[^>]*>retention.ms</code></td>'
         r'<td><span class="config-value" title="retention.ms = 3600000">1 h</span>',
@@ -370,8 +374,9 @@ def test_register_all_registers_both_kinds(engine_dir: Path) -> None:
     old = {k: registry.get(k) for k in ("topic", "consumer_offsets")}
     try:
         live_topics.register_all()
+        consumer_offsets_live.register_all()
         assert registry.get("topic") is live_topics.render_topic
-        assert registry.get("consumer_offsets") is live_topics.render_consumer_offsets
+        assert registry.get("consumer_offsets") is consumer_offsets_live.render_consumer_offsets
     finally:
         for kind, renderer in old.items():
             if renderer is None:
@@ -381,7 +386,7 @@ def test_register_all_registers_both_kinds(engine_dir: Path) -> None:
 
 
 def test_position_markers_from_a_source(client: Client, engine_dir: Path) -> None:
-    from offsetsite.dashboard import partition_strip
+    from offsetsite.dashboard.topics import strip as partition_strip
 
     get_cluster().create_topic("t", 1)
     fill("t", 10)

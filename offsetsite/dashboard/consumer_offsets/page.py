@@ -27,8 +27,7 @@ from logcore import offsets_codec as codec
 from logcore.cluster import Cluster
 from logcore.errors import KafkaError
 from logcore.records import Record
-
-from .records_view import iso_utc
+from offsetsite.dashboard.topics.records import iso_utc
 
 OFFSETS_TOPIC = "__consumer_offsets"
 DEFAULT_PAGE = 50

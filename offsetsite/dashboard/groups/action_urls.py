@@ -6,7 +6,9 @@ from typing import Any
 
 from django.urls import path
 
-from . import views_actions, views_consume, views_reset
+from offsetsite.dashboard.groups import actions as views_actions
+from offsetsite.dashboard.groups import consume as views_consume
+from offsetsite.dashboard.groups import reset as views_reset
 
 urlpatterns: list[Any] = [
     path("consume/", views_consume.consume, name="consume"),

@@ -25,10 +25,9 @@ from offsetsite.core.audit import Action, Actor, offset_changes
 from offsetsite.core.htmx import is_htmx
 from offsetsite.core.roles import has_role, require_role, workshop_mode
 from offsetsite.core.workshop import may_use_group
+from offsetsite.dashboard.groups.forms import DeleteGroupForm, DeleteOffsetsForm
+from offsetsite.dashboard.templatetags.times import local_text
 from offsetsite.engine import current_cluster_name, get_cluster, locked
-
-from .forms_actions import DeleteGroupForm, DeleteOffsetsForm
-from .templatetags.times import local_text
 
 INVALID = 422  # the input was wrong: nothing was tried
 REFUSED = 409  # logcore (Kafka's rules) refused the change: nothing changed

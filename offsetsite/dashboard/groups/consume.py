@@ -25,11 +25,7 @@ from logcore.groups import OffsetAndMetadata, TopicPartition
 from offsetsite.core import audit
 from offsetsite.core.audit import Action, Actor, offset_changes
 from offsetsite.core.workshop import claim_group
-from offsetsite.engine import current_cluster_name, embedded, get_cluster, is_embedded, locked
-from offsetsite.lab.service import note_consumed
-
-from .forms_actions import CommitForm, ConsumeForm
-from .views_actions import (
+from offsetsite.dashboard.groups.actions import (
     INVALID,
     REFUSED,
     committed,
@@ -40,6 +36,9 @@ from .views_actions import (
     state_note,
     user_topics,
 )
+from offsetsite.dashboard.groups.forms import CommitForm, ConsumeForm
+from offsetsite.engine import current_cluster_name, embedded, get_cluster, is_embedded, locked
+from offsetsite.lab.service import note_consumed
 
 # How long a request waits for the group to hand this member partitions when other
 # members must rejoin first (they learn of the rebalance at their next heartbeat).

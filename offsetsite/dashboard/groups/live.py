@@ -12,10 +12,10 @@ def register_all() -> None:
     # Imported here: the live app may load after this one, and importing views at app
     # registry time would pull in models too early.
     from offsetsite import engine
+    from offsetsite.dashboard.groups import views as views_groups
+    from offsetsite.dashboard.groups.status import local_tracker
+    from offsetsite.dashboard.overview import views as views_overview
     from offsetsite.live.registry import register
-
-    from . import views_groups, views_overview
-    from .group_status import local_tracker
 
     register("overview", views_overview.render_live)
     register("group", views_groups.render_live)
@@ -25,7 +25,6 @@ def register_all() -> None:
     engine.on_open(lambda cluster: local_tracker().attach(cluster.events))
     # A Kafka cluster's tracker follows its watcher's events from the moment it opens.
     from offsetsite import clusters
-
-    from .group_status import tracker
+    from offsetsite.dashboard.groups.status import tracker
 
     clusters.on_open(lambda name, cluster: tracker(name).attach(cluster.events))

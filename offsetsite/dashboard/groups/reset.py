@@ -24,10 +24,7 @@ from logcore.errors import KafkaError
 from offsetsite.core import audit
 from offsetsite.core.audit import Actor, offset_changes
 from offsetsite.core.roles import require_role
-from offsetsite.engine import current_cluster_name, get_cluster, locked, restore_points
-
-from .forms_actions import ResetForm
-from .views_actions import (
+from offsetsite.dashboard.groups.actions import (
     INVALID,
     REFUSED,
     committed,
@@ -36,6 +33,8 @@ from .views_actions import (
     state_note,
     user_topics,
 )
+from offsetsite.dashboard.groups.forms import ResetForm
+from offsetsite.engine import current_cluster_name, get_cluster, locked, restore_points
 
 TEMPLATE = "dashboard/actions/reset.html"
 

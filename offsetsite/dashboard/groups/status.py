@@ -20,9 +20,8 @@ from logcore import lag_tracker
 from logcore.cluster import Cluster, GroupDescription, MemberDescription
 from logcore.lag import GroupHealth, GroupStatus, PartitionHealth, PartitionStatus, evaluate_group, known_high_watermark
 from logcore.lag_tracker import OperatorMove, PartitionLag, TimeLag, TimeToClear
+from offsetsite.dashboard.topics.records import iso_utc
 from offsetsite.engine import DEFAULT_CLUSTER, current_cluster_name
-
-from .records_view import iso_utc
 
 # Display names beside Burrow's codes: a partition (or group) whose commit window is not
 # full yet has no verdict (PartitionStatus.pending); "RESET" when the window starts at an
@@ -379,7 +378,7 @@ def tracker(cluster_name: str | None = None) -> LagTracker:
 
     One per cluster name (``offsetsite.engine.current_cluster_name()``), created on first
     use. It follows the event bus of the cluster it is used with (``sync``); the embedded
-    engine ("local") attaches it as soon as it opens (``live_groups.register_all``).
+    engine ("local") attaches it as soon as it opens (``dashboard.groups.live.register_all``).
     """
     name = current_cluster_name() if cluster_name is None else cluster_name
     found = _trackers.get(name)

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.urls import path
 
-from . import views_audit, views_groups
+from offsetsite.dashboard.audit import views as views_audit
+from offsetsite.dashboard.groups import views as views_groups
 
 urlpatterns: list[Any] = [
     # <str:...> stops at "/": a group id holding one is reachable through the API only.

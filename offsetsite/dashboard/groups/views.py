@@ -11,9 +11,8 @@ from django.template.loader import render_to_string
 from logcore.errors import GroupIdNotFound
 from offsetsite.core.roles import has_role, workshop_mode
 from offsetsite.core.workshop import may_use_group
+from offsetsite.dashboard.groups.status import LAG_SOURCES, GroupView, tracker
 from offsetsite.engine import get_cluster
-
-from .group_status import LAG_SOURCES, GroupView, tracker
 
 
 def group_context(group_id: str) -> dict[str, Any] | None:

@@ -27,10 +27,9 @@ from django.utils.html import format_html
 
 from logcore.cluster import GroupDescription
 from logcore.lag import evaluate_group
+from offsetsite.dashboard.groups.status import HEALTH_CSS, GroupSummary, LagTracker, human_ms, summary_of
 from offsetsite.engine import current_cluster_name
 from offsetsite.live.models import TOTAL_PARTITION, LagMinute, LagSample
-
-from .group_status import HEALTH_CSS, GroupSummary, LagTracker, human_ms, summary_of
 
 SPARK_WINDOW = timedelta(minutes=30)
 RATE_WINDOW = timedelta(minutes=5)

@@ -24,9 +24,8 @@ from django_htmx.http import push_url
 
 from logcore.log_manager import TopicDescription
 from offsetsite.core.htmx import HtmxHttpRequest
+from offsetsite.dashboard.groups.status import GroupSummary, summary_of, tracker
 from offsetsite.engine import get_cluster
-
-from .group_status import GroupSummary, summary_of, tracker
 
 PAGE_SIZE = 50
 GROUP_STATES = ("Stable", "Empty", "PreparingRebalance", "CompletingRebalance")
@@ -190,7 +189,7 @@ def overview_context(qy: OverviewQuery) -> dict[str, Any]:
     rows = _sorted_groups(rows, qy.sort, qy.desc)
     page_rows, group_page = _page(rows, qy.page)
     shown = lt.with_health(cluster, [by_id[r.group_id] for r in page_rows])
-    from . import overview_cards  # the summary cards and the rows' sparklines
+    from offsetsite.dashboard.overview import cards as overview_cards  # the summary cards and the rows' sparklines
 
     cards = overview_cards.cards(lt, every_group, shown)
 

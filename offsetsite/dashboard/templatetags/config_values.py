@@ -68,5 +68,5 @@ def config_human(value: object, key: str) -> str:
 @register.filter
 def spark_for(sparks: dict[str, str], group_id: str) -> str:
     """``{{ sparks|spark_for:g.group_id }}``: the row's sparkline SVG (built with format_html
-    from numbers only: see dashboard/overview_cards.py), "" without history."""
+    from numbers only: see dashboard/overview/cards.py), "" without history."""
     return sparks.get(group_id, "") if isinstance(sparks, dict) else ""

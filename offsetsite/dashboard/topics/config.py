@@ -24,9 +24,8 @@ from logcore.log_manager import TopicDescription
 from offsetsite.core import audit
 from offsetsite.core.audit import Action, Actor
 from offsetsite.core.roles import require_role
+from offsetsite.dashboard.topics.views import _describe
 from offsetsite.engine import current_cluster_name, get_cluster
-
-from .views_topics import _describe
 
 # kafka-topics.sh prints this before adding partitions (TopicCommand.alterTopic).
 KEY_PLACEMENT_WARNING = (

@@ -1,4 +1,4 @@
-"""Live parts of the topic page and of ``__consumer_offsets``, pushed over the websocket.
+"""Live parts of the topic page, pushed over the websocket.
 
 Each renderer renders the very partials the page is built from, with ``oob`` set so
 every top-level element carries ``hx-swap-oob="true"``: the browser replaces the
@@ -14,9 +14,8 @@ from urllib.parse import parse_qs
 from django.template.loader import render_to_string
 
 from logcore.errors import InvalidTopic, UnknownTopicOrPartition
+from offsetsite.dashboard.topics.parts import DEFAULT_PAGE, records_page, topic_context
 from offsetsite.engine import get_cluster
-
-from .topic_parts import DEFAULT_PAGE, records_page, topic_context
 
 
 def render_topic(key: str, user: Any) -> str:
@@ -49,27 +48,8 @@ def render_topic(key: str, user: Any) -> str:
     return "\n".join(parts)
 
 
-def render_consumer_offsets(key: str, user: Any) -> str:
-    """The partitions table and the rows of ``/consumer-offsets/`` as the viewer filtered them.
-
-    ``key`` is the socket's query string (``group=G``, ``p=N``, ``view=latest``): each
-    frame renders the same view as the page, through the same context.
-    """
-    from .views_topics import consumer_offsets_context
-
-    query = {k: v[0] for k, v in parse_qs(key).items() if v}
-    ctx = consumer_offsets_context(None, query)
-    ctx["oob"] = True
-    rows = "co_latest_rows" if ctx["view"] == "latest" else "co_rows"
-    parts = [render_to_string("dashboard/consumer_offsets.html#co_partitions", ctx)]
-    if ctx["live_rows"]:
-        parts.append(render_to_string(f"dashboard/consumer_offsets.html#{rows}", ctx))
-    return "\n".join(parts)
-
-
 def register_all() -> None:
-    """Register the renderers of kinds "topic" and "consumer_offsets" with the live layer."""
+    """Register the renderer of kind "topic" with the live layer."""
     from offsetsite.live.registry import register
 
     register("topic", render_topic)
-    register("consumer_offsets", render_consumer_offsets)

@@ -12,8 +12,8 @@ from typing import Any
 from logcore.cluster import Cluster
 from logcore.errors import KafkaError
 from logcore.log_manager import PartitionInfo, TopicDescription
-
-from .partition_strip import (
+from offsetsite.dashboard.topics.records import RecordRow, ViewMode, record_row
+from offsetsite.dashboard.topics.strip import (
     Marker,
     Strip,
     build_strip,
@@ -22,7 +22,6 @@ from .partition_strip import (
     position_markers,
     seat_source,
 )
-from .records_view import RecordRow, ViewMode, record_row
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 500

@@ -39,10 +39,9 @@ from django.views.decorators.http import require_GET, require_POST
 from logcore.cluster import Cluster
 from logcore.errors import KafkaError
 from logcore.records import Record
+from offsetsite.dashboard.topics.records import iso_utc, record_row
+from offsetsite.dashboard.topics.views import _describe
 from offsetsite.engine import current_cluster_name, get_cluster, using
-
-from .records_view import iso_utc, record_row
-from .views_topics import _describe
 
 DEFAULT_MAX_SCAN = 100_000
 LIMIT_MAX_SCAN = 1_000_000

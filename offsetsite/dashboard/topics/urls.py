@@ -6,9 +6,9 @@ from typing import Any
 
 from django.urls import path
 
-from . import record_search as rs
-from . import views_topic_settings as vs
-from . import views_topics as v
+from offsetsite.dashboard.topics import config as vs
+from offsetsite.dashboard.topics import search as rs
+from offsetsite.dashboard.topics import views as v
 
 urlpatterns: list[Any] = [
     # Before "topics/<topic>/": Kafka allows a topic called "new"; its own page is then
@@ -27,5 +27,4 @@ urlpatterns: list[Any] = [
     path("topics/<str:topic>/search/jobs/<str:job_id>/", rs.search_status, name="topic_search_status"),
     path("topics/<str:topic>/search/jobs/<str:job_id>/cancel/", rs.search_cancel, name="topic_search_cancel"),
     path("topics/<str:topic>/merged/", rs.merged_page, name="topic_merged"),
-    path("consumer-offsets/", v.consumer_offsets, name="consumer_offsets"),
 ]

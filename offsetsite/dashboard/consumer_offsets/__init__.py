@@ -1,0 +1,1 @@
+"""The __consumer_offsets page: the groups' notebook, decoded."""

@@ -1,0 +1,1 @@
+"""Group pages: members, lag and health, and the actions (consume, commit, reset, delete)."""

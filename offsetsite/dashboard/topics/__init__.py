@@ -1,0 +1,1 @@
+"""Topic pages: partitions as seat strips, records, produce, search, settings."""
