@@ -221,3 +221,14 @@ def test_kafka_search_and_merged_view(viewer_client: Client, kafka: KafkaCluster
     html = client.get(f"/clusters/k/topics/{topic}/merged/").content.decode()
     rows = re.findall(r'<tr>\s*<td class="num">(\d+)</td>\s*<td class="num">(\d+)</td>', html)
     assert [(int(p), int(o)) for p, o in rows[:3]] == [(1, 29), (0, 29), (1, 28)]
+
+
+def test_a_worker_without_the_engine_sends_a_progress_check_to_worker_0(
+    engine_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """serve --workers N: the search started (a forwarded POST) in worker 0 and lives there."""
+    from offsetsite import engine
+
+    monkeypatch.setattr(engine, "is_owner", lambda: False)
+    with pytest.raises(engine.EngineElsewhere):
+        record_search.get_job("not-here", "orders")

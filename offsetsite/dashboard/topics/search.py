@@ -39,6 +39,7 @@ from django.views.decorators.http import require_GET, require_POST
 from logcore.cluster import Cluster
 from logcore.errors import KafkaError
 from logcore.records import Record
+from offsetsite import engine
 from offsetsite.dashboard.topics.records import iso_utc, record_row
 from offsetsite.dashboard.topics.views import _describe
 from offsetsite.engine import current_cluster_name, get_cluster, using
@@ -247,6 +248,10 @@ def _remember(job: SearchJob) -> None:
 def get_job(job_id: str, topic: str) -> SearchJob:
     with _jobs_lock:
         job = _jobs.get(job_id)
+    if job is None and engine.is_embedded() and not engine.is_owner():
+        # serve --workers N: the start was a POST, forwarded to worker 0, so the job
+        # runs there; its progress is asked there too (core/forward.py).
+        raise engine.EngineElsewhere("this search runs in the engine's own process (worker 0)")
     if job is None or job.topic != topic:
         raise Http404("No such search: it finished long ago or the server restarted. Start it again.")
     return job
