@@ -461,7 +461,7 @@ def _analyse(
     server_cpu: float,
     clients_cpu: float,
     loadavg: float,
-    load_s: float,
+    load_s: float = float("nan"),  # seconds of load, for bytes per second (nan: not reported)
 ) -> LiveRun:
     ok = [r for r in produced if r[4] == 201]
     span = (max(r[1] for r in ok) - min(r[0] for r in ok)) if ok else float("nan")
