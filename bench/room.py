@@ -39,11 +39,9 @@ import asyncio
 import http.client
 import json
 import multiprocessing as mp
-import os
 import pickle
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -59,7 +57,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from bench.common import Figure, machine, positive_int, table, today
-from bench.web import ROOT, LiveRun, _analyse, _cpu_seconds, _free_port, _loadavg, _quantile, get
+from bench.web import LiveRun, _analyse, _cpu_seconds, _loadavg, _quantile, running_server
 
 TOPIC = "room-train"  # offsetsite.lab.room.TOPIC (not imported: no Django in the bench's processes)
 PARTITIONS = 6  # offsetsite.lab.room.PARTITIONS
@@ -104,54 +102,17 @@ def server(scratch: Path) -> Iterator[Server]:
     """A fresh database and data directory, workshop mode on, ``offsetsite serve``."""
     var = scratch / "var"
     var.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFSETSITE_")}
-    env.update(
-        OFFSETSITE_VAR=str(var),
-        OFFSETSITE_DATA_DIR=str(scratch / "data"),
-        OFFSETSITE_SECRET_KEY="bench-room-not-secret",
-        OFFSETSITE_WORKSHOP="1",
-        OFFSETSITE_INITIAL_REBALANCE_DELAY_MS="0",
-        DJANGO_SETTINGS_MODULE="offsetsite.settings",
-        PYTHONUNBUFFERED="1",
-    )
-    setup = subprocess.run(
-        [sys.executable, "-c", SETUP], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    if setup.returncode != 0:
-        raise RuntimeError(f"setting up the database failed:\n{setup.stderr}")
-    token, session = setup.stdout.split()
-    port = _free_port()
+    env = {
+        "OFFSETSITE_VAR": str(var),
+        "OFFSETSITE_DATA_DIR": str(scratch / "data"),
+        "OFFSETSITE_SECRET_KEY": "bench-room-not-secret",
+        "OFFSETSITE_WORKSHOP": "1",
+        "OFFSETSITE_INITIAL_REBALANCE_DELAY_MS": "0",
+    }
     log = scratch / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "offsetsite", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if get(port, "/login/", timeout=5)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not answer within 60 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
+    with running_server(SETUP, env, log) as (port, out, proc):
+        token, session = out.split()
         yield Server(port, token, session, proc, log)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 # --- attendees over HTTP --------------------------------------------------------------

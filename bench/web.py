@@ -182,32 +182,21 @@ class Server:
 
 
 @contextmanager
-def server(scratch: Path, data_dir: Path, full_frames: bool = False) -> Iterator[Server]:
-    """Migrate a fresh database, make an operator with an API token, run ``offsetsite serve``.
+def running_server(
+    setup: str, env_extra: dict[str, str], log: Path
+) -> Iterator[tuple[int, str, subprocess.Popen[bytes]]]:
+    """Run ``setup`` (a Python script: migrate, make users; what it prints comes back), then
+    ``offsetsite serve`` on a free loopback port as a user starts it; stopped on exit.
 
-    ``full_frames``: live frames carry the whole live region (OFFSETSITE_LIVE_FULL_FRAMES=1).
+    ``env_extra`` are the server's OFFSETSITE_* settings (its var and data directories at
+    least); nothing of this process's own OFFSETSITE_* environment leaks into it.
     """
-    name = "full" if full_frames else "delta"
-    var = scratch / f"var-{name}"
-    var.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OFFSETSITE_")}
-    env.update(
-        OFFSETSITE_VAR=str(var),
-        OFFSETSITE_DATA_DIR=str(data_dir),
-        OFFSETSITE_SECRET_KEY="bench-web-not-secret",
-        DJANGO_SETTINGS_MODULE="offsetsite.settings",
-        PYTHONUNBUFFERED="1",
-    )
-    if full_frames:
-        env["OFFSETSITE_LIVE_FULL_FRAMES"] = "1"
-    setup = subprocess.run(
-        [sys.executable, "-c", SETUP], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    if setup.returncode != 0:
-        raise RuntimeError(f"setting up the database failed:\n{setup.stderr}")
-    token = setup.stdout.strip()
+    env.update(DJANGO_SETTINGS_MODULE="offsetsite.settings", PYTHONUNBUFFERED="1", **env_extra)
+    done = subprocess.run([sys.executable, "-c", setup], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"setting up the database failed:\n{done.stderr}")
     port = _free_port()
-    log = scratch / f"server-{name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "offsetsite", "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -229,7 +218,7 @@ def server(scratch: Path, data_dir: Path, full_frames: bool = False) -> Iterator
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not answer within 60 s:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
-        yield Server(port, token, proc, log)
+        yield port, done.stdout, proc
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -238,6 +227,27 @@ def server(scratch: Path, data_dir: Path, full_frames: bool = False) -> Iterator
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@contextmanager
+def server(scratch: Path, data_dir: Path, full_frames: bool = False) -> Iterator[Server]:
+    """Migrate a fresh database, make an operator with an API token, run ``offsetsite serve``.
+
+    ``full_frames``: live frames carry the whole live region (OFFSETSITE_LIVE_FULL_FRAMES=1).
+    """
+    name = "full" if full_frames else "delta"
+    var = scratch / f"var-{name}"
+    var.mkdir()
+    env = {
+        "OFFSETSITE_VAR": str(var),
+        "OFFSETSITE_DATA_DIR": str(data_dir),
+        "OFFSETSITE_SECRET_KEY": "bench-web-not-secret",
+    }
+    if full_frames:
+        env["OFFSETSITE_LIVE_FULL_FRAMES"] = "1"
+    log = scratch / f"server-{name}.log"
+    with running_server(SETUP, env, log) as (port, out, proc):
+        yield Server(port, out.strip(), proc, log)
 
 
 # --- producer process ----------------------------------------------------------------
