@@ -29,6 +29,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from local_services import need, psql
 
 from offsetsite.cli import main as cli_main
 from offsetsite.cli.workers import redis_problem
@@ -37,30 +38,6 @@ REPO = Path(__file__).resolve().parents[2]
 DEADLINE_S = 90.0  # generous: a loaded CI machine starts three Django processes
 WORKER_RE = re.compile(r"worker (\d+) \(process (\d+)\) also on (http://\S+)")
 HW_RE = re.compile(r'id="hw-p0">(\d+)<')
-
-
-def _reachable(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def _need(port: int, what: str) -> None:
-    if _reachable(port):
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{what} is not answering on 127.0.0.1:{port}; CI machines run it")
-    pytest.skip(f"{what} is not running on 127.0.0.1:{port} (serve --workers N needs it)")
-
-
-def _psql(sql: str) -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", sql],
-        check=True,
-        capture_output=True,
-    )
 
 
 def _free_port() -> int:
@@ -93,11 +70,11 @@ sys.stdout.write(raw)
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    _need(5432, "PostgreSQL")
-    _need(6379, "Redis")
+    need(5432, "PostgreSQL", "serve --workers N needs it")
+    need(6379, "Redis", "serve --workers N needs it")
     tag = uuid.uuid4().hex[:10]
     db = f"offsetsite_mp_{tag}"
-    _psql(f"CREATE DATABASE {db}")
+    psql(f"CREATE DATABASE {db}")
     var = tmp_path_factory.mktemp("mp-var")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OFFSETSITE_")}
     env.update(
@@ -158,7 +135,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        _psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
 
 
 def _answers(url: str) -> bool:

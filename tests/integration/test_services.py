@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -14,39 +13,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from local_services import need, psql
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
-def _reachable(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def need(port: int, what: str) -> None:
-    if _reachable(port):
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{what} is not answering on 127.0.0.1:{port}; CI machines run it")
-    pytest.skip(f"{what} is not running on 127.0.0.1:{port}")
-
-
-def _psql(sql: str) -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", sql],
-        check=True,
-        capture_output=True,
-    )
-
-
 def test_migrations_and_audit_on_postgresql(tmp_path: Path) -> None:
     need(5432, "PostgreSQL")
     name = f"offsetsite_it_{uuid.uuid4().hex[:10]}"
-    _psql(f"CREATE DATABASE {name}")
+    psql(f"CREATE DATABASE {name}")
     try:
         env = {
             **os.environ,
@@ -78,7 +54,7 @@ def test_migrations_and_audit_on_postgresql(tmp_path: Path) -> None:
         )
         assert out.split() == ["postgresql", "['admin',", "'operator',", "'viewer']", "g<1>", "0"]
     finally:
-        _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def test_live_notices_cross_processes_through_redis() -> None:
