@@ -186,9 +186,11 @@ def control(attendee: Attendee, action: str) -> CheckerView:
     if action not in ACTIONS:
         raise RoomError(f"Unknown action {action!r}; allowed: {', '.join(ACTIONS)}.")
     try:
-        return service.control(attendee.name, action)
+        view = service.control(attendee.name, action)
     except KafkaError as e:
         raise RoomError(str(e)) from None
+    _count_again()
+    return view
 
 
 def change_strategy(attendee: Attendee, strategy: str) -> CheckerView:
@@ -209,9 +211,11 @@ def change_strategy(attendee: Attendee, strategy: str) -> CheckerView:
     with _roster.lock:
         try:
             service.control(attendee.name, "remove")
-            return service.start_checker(spec)
+            view = service.start_checker(spec)
         except KafkaError as e:
             raise RoomError(str(e)) from None
+    _count_again()
+    return view
 
 
 def forget_all() -> None:
@@ -340,6 +344,17 @@ def _lab_version() -> tuple[int, int]:
     from offsetsite.live.bridge import BRIDGE
 
     return BRIDGE.version("lab"), service.version()
+
+
+def _count_again() -> None:
+    """A button was pressed: the next page shows its effect, not counts from before it.
+
+    The counting interval throttles what checkers do on their own (many changes a
+    second); a person's action is rare and must be seen at once (a reload right after a
+    crash showed the checker still running).
+    """
+    with _state_lock:
+        _counted.pop(engine.current_cluster_name(), None)
 
 
 def counts_interval_s() -> float:

@@ -182,6 +182,18 @@ def test_counting_waits_for_its_interval_and_then_wakes_the_pages(clock: ManualC
     timer.cancel()
 
 
+def test_a_crash_shows_at_once_whatever_the_counting_interval(clock: ManualClock, settings: Any) -> None:
+    """A reload right after pressing crash showed the checker still running (counts throttled)."""
+    ada = Client()
+    join(ada, "ada")
+    advance(clock, 1_000)
+    assert room.room_state().row("ada").state == "running"  # type: ignore[union-attr]
+    settings.OFFSETSITE = {**settings.OFFSETSITE, "ROOM_COUNTS_INTERVAL_S": 3600}
+    r = ada.post("/lab/room/a/ada/control/", {"action": "crash"})
+    assert r.status_code == 302
+    assert room.room_state().row("ada").state == "crashed"  # type: ignore[union-attr]
+
+
 def test_facilitator_reset_clears_everything(clock: ManualClock, operator: User, viewer: User) -> None:
     join(Client(), "ada")
     join(Client(), "bob", mode="shared")
