@@ -61,9 +61,12 @@ def _private_socket() -> socket.socket:
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    # SIGTERM, not SIGINT: a process started in the background by a non-interactive shell
+    # (CI, nohup, `cmd &`) inherits SIGINT ignored, and a worker that ignored it outlived
+    # the server as an orphan holding its ports. daphne stops cleanly on SIGTERM.
     for p in procs:
         if p.poll() is None:
-            p.send_signal(signal.SIGINT)
+            p.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + 20
     for p in procs:
         try:
@@ -100,6 +103,9 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
     public = [_public_socket(args.host, args.port) for _ in range(n)]
     private = [_private_socket() for _ in range(n)]
     procs: list[subprocess.Popen[bytes]] = []
+    # From before the first worker starts: a SIGTERM while they start stops them too (it
+    # used to end the parent alone and leave its workers running).
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         for i in range(n):
             env = {
@@ -137,7 +143,6 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
         for s in public + private:
             s.close()  # the workers hold them now
         print(f"offsetsite: {n} workers serve http://{args.host}:{args.port}", file=sys.stderr)
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while True:
             for i, p in enumerate(procs):
                 if p.poll() is not None:

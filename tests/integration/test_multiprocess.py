@@ -85,6 +85,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         OFFSETSITE_REDIS_PREFIX=f"offsetsite-mp-{tag}",
         OFFSETSITE_SECRET_KEY="test-multiprocess-not-secret",
         OFFSETSITE_LAB_RUNNER="0",
+        OFFSETSITE_KAFKA_LISTENER="off",  # 9092 stays free for a developer's own use
         DJANGO_SETTINGS_MODULE="offsetsite.settings",
         PYTHONUNBUFFERED="1",
     )
@@ -129,7 +130,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield Site(urls, port, setup.stdout.strip(), pids)
     finally:
         if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            # SIGTERM: under a background shell (CI) SIGINT is ignored, and killing the
+            # parent after the timeout left its workers running.
+            proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
@@ -265,3 +268,60 @@ def test_a_page_of_worker_1_shows_worker_0s_data(site: Site, topic: str) -> None
     # The shared port answers too, whichever worker the kernel picked.
     status, html, _ = _request(f"http://127.0.0.1:{site.public}", "GET", f"/topics/{topic}/")
     assert status == 200 and f'id="hw-p0">{hw}<' in html
+
+
+def test_stopping_the_server_stops_every_worker(tmp_path: Path) -> None:
+    """Even when SIGINT is ignored, as in a job a non-interactive shell started in the background."""
+    need(5432, "PostgreSQL", "serve --workers N needs it")
+    need(6379, "Redis", "serve --workers N needs it")
+    db = f"offsetsite_mp_{uuid.uuid4().hex[:10]}"
+    psql(f"CREATE DATABASE {db}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFSETSITE_")}
+    env.update(
+        OFFSETSITE_VAR=str(tmp_path),
+        OFFSETSITE_DB=f"postgres://postgres@127.0.0.1:5432/{db}",
+        OFFSETSITE_REDIS="redis://127.0.0.1:6379/0",
+        OFFSETSITE_REDIS_PREFIX=f"offsetsite-{db}",
+        OFFSETSITE_SAMPLER="0",
+        PYTHONUNBUFFERED="1",
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = [sys.executable, "-m", "offsetsite", "--data-dir", str(tmp_path / "data"), "serve"]
+    argv += ["--port", str(port), "--workers", "2", "--no-kafka-listener"]
+    proc = subprocess.Popen(
+        argv,
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    pids: list[int] = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if m := WORKER_RE.search(line):
+                pids.append(int(m[2]))
+            if len(pids) == 2:
+                break  # stop while the workers may still be starting: they must not outlive it
+        assert len(pids) == 2, pids
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        for pid in pids:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                assert time.monotonic() < deadline, f"worker {pid} outlived the server"
+                time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
