@@ -138,7 +138,7 @@ def workers_server(scratch: Path, data_dir: Path, n: int, redis: str, pg: str) -
         yield Workers(public, [ports[i] for i in range(n)], [pids[i] for i in range(n)], setup.stdout.strip())
     finally:
         if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGTERM)  # SIGINT is ignored under a background shell
             try:
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:

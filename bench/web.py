@@ -221,7 +221,7 @@ def running_server(
         yield port, done.stdout, proc
     finally:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGTERM)  # SIGINT is ignored under a background shell
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
