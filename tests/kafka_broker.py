@@ -16,6 +16,7 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -48,6 +49,15 @@ _TANSU_ENV = (
 )
 
 _log = logging.getLogger(__name__)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the parent (pytest) dies (Linux prctl; memory storage)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 class TansuError(RuntimeError):
@@ -240,6 +250,9 @@ class TansuBroker:
                 # Its own process group: a Ctrl-C in the terminal reaches pytest, which
                 # then stops the broker in fixture teardown, instead of killing it early.
                 start_new_session=True,
+                # And it dies with pytest when no teardown runs (a session killed by
+                # `timeout`): orphaned brokers were found still running an hour later.
+                preexec_fn=_die_with_parent,
             )
 
     def _wait_ready(self, timeout: float) -> None:
