@@ -45,7 +45,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,6 +57,7 @@ from urllib.parse import quote, urlencode
 
 from bench.common import Figure, machine, positive_int, table, today
 from bench.web import LiveRun, _analyse, _cpu_seconds, _loadavg, _quantile, running_server
+from bench.web import producer_main as web_producer
 
 TOPIC = "room-train"  # offsetsite.lab.room.TOPIC (not imported: no Django in the bench's processes)
 PARTITIONS = 6  # offsetsite.lab.room.PARTITIONS
@@ -196,49 +196,10 @@ def states(port: int, session: str) -> dict[str, int]:
 
 
 def producer_main(port: int, token: str, rate: float, duration: float, out_path: str) -> None:
-    """POST one record a request at ``rate`` a second; pickle [(sent, acked, partition, hw_after, status)]."""
-    slots = max(1, round(duration * rate))
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    bodies = [
-        json.dumps({"records": [{"value": f"passenger on p{p}", "partition": p}]}).encode() for p in range(PARTITIONS)
-    ]
-    results: list[tuple[float, float, int, int, int]] = []
-    lock = threading.Lock()
-    start = time.monotonic() + 0.2
+    """One record a request at ``rate`` a second over the room topic's partitions, as
+    bench.web's producer paces and records it (pickles [(sent, acked, partition, hw_after, status)])."""
     connections = max(1, min(4, int(rate // 10) + 1))
-
-    def worker(k: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        for i in range(k, slots, connections):
-            delay = start + i / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            p = i % PARTITIONS
-            sent = time.monotonic()
-            try:
-                conn.request("POST", f"/api/topics/{TOPIC}/records", body=bodies[p], headers=headers)
-                resp = conn.getresponse()
-                body = resp.read()
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                with lock:
-                    results.append((sent, time.monotonic(), p, -1, 0))
-                continue
-            acked = time.monotonic()
-            hw = -1
-            if resp.status == 201:
-                hw = max(r["offset"] for r in json.loads(body)["results"]) + 1
-            with lock:
-                results.append((sent, acked, p, hw, resp.status))
-        conn.close()
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(connections)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    Path(out_path).write_bytes(pickle.dumps(sorted(results)))
+    web_producer(TOPIC, port, token, PARTITIONS, rate, 1, duration, connections, out_path)
 
 
 # --- websocket client process -------------------------------------------------------
