@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .clock import Clock, SystemClock
 from .config import LONG_MAX, TopicConfig
@@ -40,8 +40,11 @@ from .errors import (
     StorageClosed,
 )
 from .events import EventBus, RecordsAppended, RecordsDeleted
-from .records import HEADER_SIZE, Header, Record, decode_batch, encode_batch, encode_one, parse_header
+from .records import HEADER_SIZE, Header, Record, decode_batch, encode_batch, encode_one, encode_stored, parse_header
 from .segment import LOG_SUFFIX, LogSegment
+
+if TYPE_CHECKING:
+    from .recordbatch import BatchInfo
 
 META_FILE = "partition.json"
 EARLIEST_TIMESTAMP = -2
@@ -557,6 +560,45 @@ class PartitionLog:
             data = encode_batch(base, keys, values, timestamps, headers)
             max_ts = timestamps if isinstance(timestamps, int) else max(timestamps)
             self._write(data, base, base + n, max_ts, n)
+        if self._events.has_subscribers:
+            self._events.publish(
+                RecordsAppended(
+                    topic=self.topic,
+                    partition=self.partition,
+                    base_offset=base,
+                    last_offset=base + n - 1,
+                    high_watermark=base + n,
+                )
+            )
+        return base
+
+    def append_record_batch(self, batch: BatchInfo) -> int:
+        """Store a Kafka producer's RecordBatch v2 whole; returns its base offset.
+
+        ``batch`` comes from ``recordbatch.scan``, which checked it record by record
+        (CRC-32C, lengths, offset deltas, the header's timestamps) without copying its
+        keys and values out; it is written as sent with only its base offset set
+        (records.py, magic 2), as a Kafka broker stores it, and decoded when read.
+        Batches that need rewriting go through :meth:`append_batch` instead: a CreateTime
+        the header does not sum up (``batch.plain`` false), a LogAppendTime topic (every
+        timestamp replaced), a compacted topic (every key checked).
+        """
+        if not batch.plain or not batch.n_records:
+            raise InvalidRecord("this batch cannot be stored whole: append its records with append_batch")
+        if self.config.message_timestamp_type == "LogAppendTime" or self.config.compact:
+            raise InvalidRecord(
+                f"topic {self.topic} rewrites the records it stores (LogAppendTime or compaction): "
+                "append them with append_batch"
+            )
+        if batch.max_timestamp > LONG_MAX:
+            raise InvalidRecord(f"timestamp {batch.max_timestamp} is too large: at most {LONG_MAX}")
+        n = batch.n_records
+        with self._lock:
+            if self._closed:
+                raise StorageClosed(f"partition {self.topic}-{self.partition} is closed")
+            base = self._leo
+            data = encode_stored(base, batch.raw, n, batch.base_timestamp, batch.max_timestamp)
+            self._write(data, base, base + n, batch.max_timestamp, n)
         if self._events.has_subscribers:
             self._events.publish(
                 RecordsAppended(

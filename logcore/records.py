@@ -25,6 +25,17 @@ Layout (little-endian)::
     value_lengths     int32 * n    -1 for a null value (a tombstone)
     [header_lengths   int32 * n]   when any record has headers
     keys, values, headers           concatenated bytes
+
+A second kind of batch, magic 2, holds a Kafka producer's RecordBatch v2 whole: the
+same header (its attributes 0, the counts and timestamps copied from the Kafka batch),
+then the Kafka batch itself as sent, with its baseOffset set to the batch's base offset
+(https://kafka.apache.org/documentation/#recordbatch). Kafka stores a producer's batch
+this way and a fetch sends it back unchanged; storing it whole spares decoding and
+re-encoding every record on the way in (``PartitionLog.append_record_batch``), and
+a reader decodes it only when it reads it. Both kinds mix in a segment, and the outer
+CRC32, the length and the offsets are the same for both, so recovery, indexes,
+retention and compaction (which rewrites what it keeps as magic 1) treat them alike.
+Segments written before magic 2 existed hold only magic 1 and read as they always did.
 """
 
 from __future__ import annotations
@@ -43,6 +54,8 @@ Header = tuple[str, bytes | None]
 Headers = tuple[Header, ...]
 
 MAGIC = 1
+MAGIC_KAFKA = 2  # a Kafka RecordBatch v2 stored whole
+MAGICS = (MAGIC, MAGIC_KAFKA)
 ATTR_GAPS = 0x01
 ATTR_ONE_TIMESTAMP = 0x02
 ATTR_HEADERS = 0x04
@@ -57,6 +70,8 @@ FULL_HEADER = struct.Struct("<qiIBBiqqi")
 _ONE = struct.Struct("<BBiqqiii")  # body header + key/value lengths of a single record
 _I32 = struct.Struct("<i")
 _LEN_HDR = struct.Struct("<h")
+# Kafka's baseOffset, batchLength and partitionLeaderEpoch (big-endian), before its magic.
+_KAFKA_PREFIX = struct.Struct(">qii")
 _LITTLE = sys.byteorder == "little"
 
 
@@ -237,6 +252,25 @@ def encode_one(
     return PREFIX.pack(base_offset, len(body) + 4, zlib.crc32(body)) + body
 
 
+def encode_stored(
+    base_offset: int, kafka_batch: bytes, record_count: int, base_timestamp: int, max_timestamp: int
+) -> bytes:
+    """A magic-2 batch around ``kafka_batch`` (a checked RecordBatch v2), its offsets from ``base_offset``.
+
+    Kafka's baseOffset and partitionLeaderEpoch are set here; its CRC-32C starts at the
+    attributes, after both, so it stays valid without being recomputed.
+    """
+    inner = _KAFKA_PREFIX.pack(base_offset, len(kafka_batch) - LENGTH_OFFSET, 0) + kafka_batch[_KAFKA_PREFIX.size :]
+    body = BODY_HEADER.pack(MAGIC_KAFKA, 0, record_count - 1, base_timestamp, max_timestamp, record_count) + inner
+    return PREFIX.pack(base_offset, len(body) + 4, zlib.crc32(body)) + body
+
+
+def stored_kafka_batch(batch: bytes | memoryview, start: int = 0) -> bytes | memoryview:
+    """The Kafka RecordBatch v2 inside the magic-2 batch at ``start`` (its offsets set)."""
+    h = parse_header(batch, start)
+    return batch[start + HEADER_SIZE : start + h.total_size]
+
+
 def batch_crc_ok(batch: bytes | memoryview) -> bool:
     crc: int = struct.unpack_from("<I", batch, LENGTH_OFFSET)[0]
     return zlib.crc32(memoryview(batch)[PREFIX_SIZE:]) == crc
@@ -301,6 +335,8 @@ def decode_batch(batch: bytes, verify: bool = False, start: int = 0) -> list[Rec
     h = parse_header(batch, start)
     if verify and zlib.crc32(memoryview(batch)[start + PREFIX_SIZE : start + h.total_size]) != h.crc:
         raise CorruptRecord(f"batch at offset {h.base_offset} fails its CRC check")
+    if h.magic == MAGIC_KAFKA:
+        return _decode_stored(batch, start, h)
     n = h.record_count
     pos = start + HEADER_SIZE
     attrs = h.attributes
@@ -335,3 +371,19 @@ def decode_batch(batch: bytes, verify: bool = False, start: int = 0) -> list[Rec
         headers = repeat((), n)
     # tuple.__new__(Record, row) straight from map: no Python frame per record.
     return list(map(tuple.__new__, repeat(Record, n), zip(offsets, timestamps, keys, values, headers, strict=False)))
+
+
+def _decode_stored(batch: bytes, start: int, h: BatchHeader) -> list[Record]:
+    # Imported here: recordbatch imports this module (Record, Header).
+    from .recordbatch import BatchError, to_records
+
+    try:
+        records = to_records(batch, start + HEADER_SIZE, start + h.total_size, h.base_offset)
+    except BatchError as e:
+        raise CorruptRecord(f"the Kafka batch stored at offset {h.base_offset} does not decode: {e}") from None
+    if len(records) != h.record_count:
+        raise CorruptRecord(
+            f"the Kafka batch stored at offset {h.base_offset} holds {len(records)} records, "
+            f"its header {h.record_count}"
+        )
+    return records

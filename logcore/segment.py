@@ -22,7 +22,7 @@ from .index import OffsetIndex, TimeIndex
 from .records import (
     HEADER_SIZE,
     LENGTH_OFFSET,
-    MAGIC,
+    MAGICS,
     PREFIX_SIZE,
     BatchHeader,
     Record,
@@ -322,7 +322,7 @@ class LogSegment:
             h = parse_header(head)
             total = h.total_size
             if (
-                h.magic != MAGIC
+                h.magic not in MAGICS
                 or h.record_count <= 0
                 or h.batch_length < HEADER_SIZE - LENGTH_OFFSET
                 or total > max_batch_bytes
@@ -363,7 +363,7 @@ class LogSegment:
         pos = position
         while pos + HEADER_SIZE <= size:
             h = parse_header(self.pread(HEADER_SIZE, pos))
-            if h.magic != MAGIC or h.record_count <= 0 or h.total_size < HEADER_SIZE or pos + h.total_size > size:
+            if h.magic not in MAGICS or h.record_count <= 0 or h.total_size < HEADER_SIZE or pos + h.total_size > size:
                 break
             if h.base_offset < end or h.last_offset_delta < 0:
                 break
@@ -386,7 +386,7 @@ class LogSegment:
         end = pos
         for bpos, h in self.iter_headers(pos):
             if (
-                h.magic != MAGIC
+                h.magic not in MAGICS
                 or h.record_count <= 0
                 or h.base_offset < expected
                 or (last is None and pos and h.base_offset != indexed)
