@@ -209,10 +209,15 @@ class KafkaListener:
             self.closed_for_errors += 1
             _log.exception("kafka listener: a request from %s failed; closing that connection", host)
         finally:
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            # Still in _tasks while the socket closes: a stop() meanwhile waits for this
+            # task instead of closing the loop under it ("Task was destroyed but it is
+            # pending" when a client had just hung up).
+            try:
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()
+            finally:
+                self._tasks.discard(task)
 
     def _refuse(self, host: str, why: str) -> None:
         self.closed_for_errors += 1
