@@ -63,6 +63,7 @@ ATTR_HEADERS = 0x04
 PREFIX = struct.Struct("<qiI")  # base_offset, batch_length, crc
 BODY_HEADER = struct.Struct("<BBiqqi")
 PREFIX_SIZE = PREFIX.size  # 16
+MAGIC_AT = PREFIX_SIZE  # where a batch's magic byte is, which says its kind
 HEADER_SIZE = PREFIX.size + BODY_HEADER.size  # 42
 # The batch_length field counts from after itself, like Kafka's batchLength.
 LENGTH_OFFSET = 12
@@ -265,7 +266,7 @@ def encode_stored(
     return PREFIX.pack(base_offset, len(body) + 4, zlib.crc32(body)) + body
 
 
-def stored_kafka_batch(batch: bytes | memoryview, start: int = 0) -> bytes | memoryview:
+def stored_kafka_batch(batch: bytes, start: int = 0) -> bytes:
     """The Kafka RecordBatch v2 inside the magic-2 batch at ``start`` (its offsets set)."""
     h = parse_header(batch, start)
     return batch[start + HEADER_SIZE : start + h.total_size]

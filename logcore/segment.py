@@ -201,9 +201,9 @@ class LogSegment:
             pos += h.total_size
         return None
 
-    def decode_at(self, buf: bytes, start: int, size: int, position: int) -> list[Record]:
-        """Decode the batch at ``start`` of ``buf`` (file position ``position``) after
-        checking its CRC; a mismatch is a ``CorruptRecord`` naming file and offset."""
+    def check_crc(self, buf: bytes, start: int, size: int, position: int) -> None:
+        """Check the CRC of the batch at ``start`` of ``buf`` (file position ``position``);
+        a mismatch is a ``CorruptRecord`` naming file and offset."""
         (crc,) = _CRC.unpack_from(buf, start + LENGTH_OFFSET)
         if zlib.crc32(memoryview(buf)[start + PREFIX_SIZE : start + size]) != crc:
             h = parse_header(buf, start)
@@ -211,6 +211,11 @@ class LogSegment:
                 f"{self.log_path}: the batch at position {position} (offset {h.base_offset}) fails its "
                 "CRC check; its records are corrupt on disk"
             )
+
+    def decode_at(self, buf: bytes, start: int, size: int, position: int) -> list[Record]:
+        """Decode the batch at ``start`` of ``buf`` (file position ``position``) after
+        checking its CRC."""
+        self.check_crc(buf, start, size, position)
         return decode_batch(buf, start=start)
 
     def iter_spans(self, position: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes, int, int]]:

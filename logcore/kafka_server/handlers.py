@@ -41,6 +41,7 @@ from ..events import (
     TopicDeleted,
 )
 from ..groups import GroupState, OffsetAndMetadata
+from ..records import MAGIC_AT, MAGIC_KAFKA, Record, decode_batch, stored_kafka_batch
 from . import batches
 from .cache import BatchCache
 from .protocol import build, ms, response_class
@@ -98,6 +99,28 @@ def error_code(e: BaseException) -> ErrorCode:
 def topic_id(name: str) -> uuid.UUID:
     """A stable id per topic name (logcore keeps no topic ids; Fetch <= v12 needs none)."""
     return uuid.uuid5(uuid.NAMESPACE_URL, "offsetsite-topic:" + name)
+
+
+def _wire(stored: list[bytes], offset: int) -> bytes:
+    """Batches read from the log as RecordBatch v2: a producer's batch stored whole is
+    sent as it is (no record decoded); runs of logcore's own batches are encoded as one,
+    from ``offset`` on."""
+    out: list[bytes] = []
+    pending: list[Record] = []
+    for batch in stored:
+        if batch[MAGIC_AT] == MAGIC_KAFKA:
+            if pending:
+                out.append(batches.encode(pending))
+                pending = []
+            out.append(stored_kafka_batch(batch))
+            continue
+        records = decode_batch(batch)  # read_batches checked its CRC
+        if records[0].offset < offset:
+            records = [r for r in records if r.offset >= offset]
+        pending.extend(records)
+    if pending:
+        out.append(batches.encode(pending))
+    return b"".join(out)
 
 
 @dataclass
@@ -575,12 +598,12 @@ class Broker:
                             entry["records"] = data
                             total += len(data)
                             continue
-                        records = p.read(fp.fetch_offset, max_records=max(64, limit // 64), max_bytes=limit)
+                        stored = p.read_batches(fp.fetch_offset, max_bytes=limit)
                     except KafkaError as e:
                         entry["error_code"] = error_code(e)
                         continue
-                    if records:
-                        data = batches.encode(records)
+                    if stored:
+                        data = _wire(stored, fp.fetch_offset)
                         entry["records"] = data
                         total += len(data)
                 responses.append({"topic": t.topic, "partitions": parts})

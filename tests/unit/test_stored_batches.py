@@ -12,6 +12,7 @@ import struct
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from logcore.recordbatch import (
     COMPRESSION_SNAPPY,
     COMPRESSION_ZSTD,
     BatchError,
+    as_stored,
     decode,
     encode,
     iter_batches,
@@ -343,3 +345,52 @@ def test_a_batch_with_a_lying_max_timestamp_is_stored_record_by_record(broker: A
     p = broker.cluster.logs.partition("t", 0)
     assert read_all(p) == as_records(0, rows)
     assert p.offset_for_timestamp(T0 + 5) == (1, T0 + 5)
+
+
+def _fetch(broker: Any, offset: int, max_bytes: int = 1 << 20) -> bytes:
+    part = SimpleNamespace(partition=0, fetch_offset=offset, partition_max_bytes=max_bytes)
+    req = SimpleNamespace(max_bytes=max_bytes, topics=[SimpleNamespace(topic="t", partitions=[part])])
+    responses, _total = broker._fetch_once(req)
+    entry = responses[0]["partitions"][0]
+    assert entry["error_code"] == 0
+    return bytes(entry["records"])
+
+
+def _fetched_records(data: bytes) -> list[Record]:
+    out: list[Record] = []
+    for start, end in iter_batches(data):
+        wb = decode(data, start, end, max_bytes=1 << 24)
+        out += [Record(wb.base_offset + i, ts, k, v, h) for i, (k, v, h, ts) in enumerate(wb.records)]
+    return out
+
+
+def test_a_fetch_from_disk_sends_the_stored_batch_unchanged(broker: Any) -> None:
+    p = broker.cluster.logs.partition("t", 0)
+    p.append(b"own", b"record", timestamp=T0)  # logcore's own kind, before and after
+    p.append(b"own", b"record2", timestamp=T0)
+    sent = kafka_batch(rows_of(20, b"z"), COMPRESSION_LZ4)
+    assert broker._produce_partition("t", 0, sent, 1 << 24)["base_offset"] == 2
+    p.append(b"own", b"record3", timestamp=T0)
+    data = _fetch(broker, 0)
+    own = [Record(0, T0, b"own", b"record"), Record(1, T0, b"own", b"record2")]
+    expected = [*own, *as_records(2, rows_of(20, b"z")), Record(22, T0, b"own", b"record3")]
+    assert _fetched_records(data) == expected
+    # The producer's batch is in the answer byte for byte, its base offset set (KIP-74:
+    # the batch holding the fetch offset comes whole, clients skip what they did not ask for).
+    assert as_stored(sent, 2) in data
+    assert _fetch(broker, 5).startswith(as_stored(sent, 2))
+    assert _fetched_records(_fetch(broker, 1))[0] == own[1]  # own batches from the offset on
+    # A small limit still answers one batch.
+    assert _fetch(broker, 3, max_bytes=10) == as_stored(sent, 2)
+
+
+def test_read_batches_checks_what_it_returns(open_log: OpenLog) -> None:
+    p = open_log()
+    p.append_record_batch(scanned(kafka_batch(rows_of(3, b"a"))))
+    p.append(b"k", b"v", timestamp=T0)
+    got = p.read_batches(1)
+    assert [parse_header(b).magic for b in got] == [MAGIC_KAFKA, 1]
+    assert [r for b in got for r in decode_batch(b)] == read_all(p)
+    assert p.read_batches(4) == []
+    assert len(p.read_batches(0, max_bytes=1)) == 1
+    p.close()
