@@ -28,6 +28,7 @@ from logcore.admin import Scenario, Scope, execute_reset, plan_reset
 from logcore.events import Event, OffsetsCommitted, RecordsAppended
 from logcore.kafka_server import KafkaListener
 from logcore.partitioner import partition_for_key
+from logcore.records import MAGIC_KAFKA, parse_header
 
 pytestmark = [pytest.mark.integration]
 
@@ -127,6 +128,37 @@ def test_compressed_batches_of_each_codec_are_stored_and_read_back(served: Serve
     until(lambda: got.extend(m.value() for m in c.consume(500, 0.5) if not m.error()) or len(got) >= 300, "records")
     c.close()
     assert got == values
+
+
+def test_librdkafka_batches_are_stored_whole_and_fetched_from_disk_as_sent(served: Served) -> None:
+    """The producer's batches land on disk as they were sent (records.py magic 2) and a
+    fetch that misses the listener's cache sends them from the log, records intact."""
+    topic = unique("whole")
+    create(served, topic, 1)
+    producer = served.producer(**{"linger.ms": 20})
+    sent = [(b"k%d" % (i % 7) if i % 3 else None, b"value %d " % i * 4, [("n", b"%d" % i)]) for i in range(2000)]
+    for key, value, headers in sent:
+        producer.produce(topic, key=key, value=value, headers=headers)
+    assert producer.flush(DEADLINE_S) == 0
+    p = served.cluster.logs.partition(topic, 0)
+    (log,) = sorted(p.directory.glob("*.log"))
+    assert parse_header(log.read_bytes()).magic == MAGIC_KAFKA
+    served.listener.broker.cache.drop((topic, 0))
+    c = served.consumer(unique("g"))
+    c.assign([TopicPartition(topic, 0, 0)])
+    got: list[Any] = []
+
+    def all_in() -> bool:
+        got.extend(m for m in c.consume(1000, 0.5) if not m.error())
+        return len(got) >= 2000
+
+    until(all_in, "records")
+    c.close()
+    assert [m.offset() for m in got] == list(range(2000))
+    assert [(m.key(), m.value(), m.headers()) for m in got] == sent
+    stored = served.cluster.read(topic, 0, 0, 2000)
+    assert [(r.key, r.value, list(r.headers)) for r in stored] == sent
+    assert [r.timestamp for r in stored] == [m.timestamp()[1] for m in got]
 
 
 def drain(consumers: list[Consumer], seen: dict[tuple[int, int], bytes]) -> None:
