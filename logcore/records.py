@@ -261,9 +261,13 @@ def encode_stored(
     Kafka's baseOffset and partitionLeaderEpoch are set here; its CRC-32C starts at the
     attributes, after both, so it stays valid without being recomputed.
     """
-    inner = _KAFKA_PREFIX.pack(base_offset, len(kafka_batch) - LENGTH_OFFSET, 0) + kafka_batch[_KAFKA_PREFIX.size :]
-    body = BODY_HEADER.pack(MAGIC_KAFKA, 0, record_count - 1, base_timestamp, max_timestamp, record_count) + inner
-    return PREFIX.pack(base_offset, len(body) + 4, zlib.crc32(body)) + body
+    head = BODY_HEADER.pack(MAGIC_KAFKA, 0, record_count - 1, base_timestamp, max_timestamp, record_count)
+    inner = _KAFKA_PREFIX.pack(base_offset, len(kafka_batch) - LENGTH_OFFSET, 0)
+    rest = memoryview(kafka_batch)[_KAFKA_PREFIX.size :]
+    # The CRC runs over the pieces and one join copies them: the batch is copied once.
+    crc = zlib.crc32(rest, zlib.crc32(inner, zlib.crc32(head)))
+    size = len(head) + len(inner) + len(rest)
+    return b"".join((PREFIX.pack(base_offset, size + 4, crc), head, inner, rest))
 
 
 def stored_kafka_batch(batch: bytes, start: int = 0) -> bytes:
