@@ -238,6 +238,9 @@ OFFSETSITE = {
     # serve's Kafka listener (offsetsite/kafka_listener.py, docs/kafka-listener.md):
     # "auto" = 127.0.0.1:9092 when free, "HOST:PORT", or "off".
     "KAFKA_LISTENER": os.environ.get("OFFSETSITE_KAFKA_LISTENER", "auto"),
+    # A file of NAME:PASSWORD lines: the listener then needs SASL/PLAIN (SASL_PLAINTEXT).
+    # A path, not the passwords, so no secret sits in the environment or in `ps`.
+    "KAFKA_SASL_USERS": os.environ.get("OFFSETSITE_KAFKA_SASL_USERS", ""),
 }
 
 LOGGING = {

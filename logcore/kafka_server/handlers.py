@@ -42,7 +42,7 @@ from ..events import (
 )
 from ..groups import GroupState, OffsetAndMetadata
 from ..records import MAGIC_AT, MAGIC_KAFKA, Record, decode_batch, stored_kafka_batch
-from . import batches
+from . import batches, sasl
 from .cache import BatchCache
 from .protocol import build, ms, response_class
 
@@ -74,11 +74,13 @@ SUPPORTED: dict[int, tuple[int, int]] = {
     14: (0, 5),  # SyncGroup
     15: (0, 5),  # DescribeGroups
     16: (0, 4),  # ListGroups
+    17: sasl.VERSIONS[sasl.SASL_HANDSHAKE],  # SaslHandshake (sasl.py)
     18: (0, 3),  # ApiVersions
     19: (2, 7),  # CreateTopics
     20: (1, 5),  # DeleteTopics
     22: (0, 4),  # InitProducerId
     32: (1, 4),  # DescribeConfigs
+    36: sasl.VERSIONS[sasl.SASL_AUTHENTICATE],  # SaslAuthenticate (sasl.py)
     37: (0, 3),  # CreatePartitions
     42: (0, 2),  # DeleteGroups
     47: (0, 0),  # OffsetDelete
@@ -245,11 +247,15 @@ class Broker:
             14: self.sync_group,
             15: self.describe_groups,
             16: self.list_groups,
+            # Without SASL, or once logged in: ILLEGAL_SASL_STATE (the server routes a
+            # connection's own SASL exchange to sasl.SaslConnection).
+            17: sasl.handshake_refused,
             18: self.api_versions,
             19: self.create_topics,
             20: self.delete_topics,
             22: self.init_producer_id,
             32: self.describe_configs,
+            36: sasl.authenticate_refused,
             37: self.create_partitions,
             42: self.delete_groups,
             47: self.offset_delete,

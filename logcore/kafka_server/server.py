@@ -9,6 +9,10 @@ checked before its body is read: larger than ``max_request_bytes`` (Kafka's
 handled across all connections together stay under ``max_inflight_bytes`` (a new
 frame waits for room).
 
+With ``sasl_users`` the listener is Kafka's SASL_PLAINTEXT with the PLAIN mechanism
+(``sasl.py``): a connection must log in before any request but ApiVersions, and
+until it has, a frame over 512 KiB closes it.
+
 A frame that cannot be parsed, an API this server does not list, or a version
 outside the listed range closes that connection only, as Kafka does for requests
 it cannot read; ApiVersions of a newer version is answered with UNSUPPORTED_VERSION
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import struct
@@ -29,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from .handlers import SUPPORTED, Broker, Caller
 from .protocol import API_VERSIONS, FrameError, encode_response, is_flexible, read_body, read_header
+from .sasl import FAILED_AUTHENTICATION_DELAY_S, FailedLogins, PlainUsers, SaslConnection
 
 if TYPE_CHECKING:
     from ..cluster import EmbeddedCluster
@@ -94,6 +100,7 @@ class KafkaListener:
         max_connections: int = MAX_CONNECTIONS,
         auto_create_topics: bool = True,
         on_connection_error: Callable[[str], None] | None = None,
+        sasl_users: PlainUsers | None = None,
     ) -> None:
         if max_request_bytes > max_inflight_bytes:
             raise ValueError("max_request_bytes must not exceed max_inflight_bytes")
@@ -102,6 +109,8 @@ class KafkaListener:
         self.max_request_bytes = max_request_bytes
         self.max_inflight_bytes = max_inflight_bytes
         self.max_connections = max_connections
+        self.sasl_users = sasl_users
+        self.failed_logins = FailedLogins()
         self.broker = Broker(
             cluster, lock, host=advertised_host or host, port=port, auto_create_topics=auto_create_topics
         )
@@ -230,31 +239,56 @@ class KafkaListener:
     ) -> None:
         budget = self._budget
         assert budget is not None
+        sasl = SaslConnection(self.sasl_users, host, self.failed_logins) if self.sasl_users is not None else None
         while True:
             (size,) = _SIZE.unpack(await reader.readexactly(4))
-            if size < 8:
+            if size < 8 and not (sasl is not None and sasl.expects_raw_token):
                 raise FrameError(f"a request frame of {size} bytes cannot hold a request header")
             if size > self.max_request_bytes:
                 raise FrameError(
                     f"a request of {size} bytes is larger than the {self.max_request_bytes} bytes this "
                     "listener accepts (socket.request.max.bytes)"
                 )
+            if sasl is not None and not sasl.authenticated and size > sasl.max_frame_bytes:
+                raise FrameError(
+                    f"a frame of {size} bytes before SASL authentication (at most {sasl.max_frame_bytes}, "
+                    "Kafka's sasl.server.max.receive.size): is the client using SASL_PLAINTEXT?"
+                )
             await budget.take(size)
             try:
                 frame = await reader.readexactly(size)
-                response = await self.handle(frame, host, local)
+                response = await self.handle(frame, host, local, sasl)
                 del frame
             finally:
                 await budget.give(size)
+            if sasl is not None and sasl.close_after_response:
+                # A failed login (logged by sasl.FailedLogins) or an unknown mechanism:
+                # answered late, then closed, as Kafka does (KIP-306, KIP-152).
+                await asyncio.sleep(FAILED_AUTHENTICATION_DELAY_S)
+                if response is not None:
+                    writer.write(response)
+                    await writer.drain()
+                self.closed_for_errors += 1
+                return
             if response is not None:
                 writer.write(response)
                 await writer.drain()
 
-    async def handle(self, frame: bytes, host: str, local: str = "") -> bytes | None:
-        """One request frame (without its size prefix) to its response frame (None: no answer)."""
+    async def handle(
+        self, frame: bytes, host: str, local: str = "", sasl: SaslConnection | None = None
+    ) -> bytes | None:
+        """One request frame (without its size prefix) to its response frame (None: no answer).
+
+        ``sasl``: the connection's SASL progress when the listener needs SASL.
+        """
+        if sasl is not None and sasl.expects_raw_token:
+            return sasl.raw_token(frame)
         if len(frame) < 8:
             raise FrameError(f"a request frame of {len(frame)} bytes cannot hold a request header")
         api_key, version, correlation_id = _KEY_VERSION.unpack_from(frame, 0)
+        in_sasl = sasl is not None and not sasl.authenticated
+        if sasl is not None and in_sasl:
+            sasl.admit(api_key)  # anything but the SASL exchange closes the connection
         span = SUPPORTED.get(api_key)
         if span is None:
             raise FrameError(f"API key {api_key} is not supported by this listener (see ApiVersions)")
@@ -268,6 +302,8 @@ class KafkaListener:
         header = read_header(frame, is_flexible(api_key, version))
         request = read_body(api_key, version, frame, header.body_offset)
         handler = self.broker.handlers[api_key]
+        if sasl is not None and in_sasl and api_key != API_VERSIONS:
+            handler = functools.partial(self._sasl_step, sasl, api_key)
         try:
             result = handler(version, request, Caller(header.client_id or "", host, local))
             if inspect.isawaitable(result):
@@ -280,3 +316,7 @@ class KafkaListener:
         if api_key == 0 and request.acks == 0:
             return None  # acks=0: Kafka sends no response at all
         return encode_response(api_key, version, correlation_id, result)
+
+    @staticmethod
+    def _sasl_step(sasl: SaslConnection, api_key: int, version: int, request: Any, client: Caller) -> Any:
+        return sasl.handle(api_key, version, request)

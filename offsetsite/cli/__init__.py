@@ -307,9 +307,16 @@ def _add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--kafka-listener",
         metavar="HOST:PORT",
         help="also serve Kafka clients (bootstrap.servers=HOST:PORT) from the engine; default: 127.0.0.1:9092 "
-        "when that port is free (setting OFFSETSITE_KAFKA_LISTENER; no authentication: see docs/kafka-listener.md)",
+        "when that port is free (setting OFFSETSITE_KAFKA_LISTENER; no authentication without "
+        "--kafka-sasl-users: see docs/kafka-listener.md)",
     )
     listener.add_argument("--no-kafka-listener", action="store_true", help="do not serve Kafka clients")
+    p.add_argument(
+        "--kafka-sasl-users",
+        metavar="FILE",
+        help="Kafka clients must log in with SASL/PLAIN as one of the NAME:PASSWORD lines of FILE "
+        "(security.protocol=SASL_PLAINTEXT; setting OFFSETSITE_KAFKA_SASL_USERS; see docs/kafka-listener.md)",
+    )
     kafka = p.add_argument_group(
         "a Kafka cluster",
         "Show a Kafka cluster beside the embedded engine, under /clusters/NAME/ (more clusters: a TOML "
@@ -470,6 +477,14 @@ def _serve(args: argparse.Namespace, data_dir: Path) -> int:
             print(f"Error: {listener_problem}", file=sys.stderr)
             return 2
         os.environ["OFFSETSITE_KAFKA_LISTENER"] = args.kafka_listener
+    if args.kafka_sasl_users:
+        from offsetsite.kafka_listener import sasl_problem
+
+        users_file = str(Path(args.kafka_sasl_users).resolve())
+        if (sasl_error := sasl_problem(users_file)) is not None:
+            print(f"Error: {sasl_error}", file=sys.stderr)
+            return 2
+        os.environ["OFFSETSITE_KAFKA_SASL_USERS"] = users_file
     if args.worker_fds:  # one worker of `serve --workers N`: its parent checked and migrated
         _configure_django(data_dir)
         return serve(
@@ -571,6 +586,10 @@ def serve(
         except OSError as e:
             where = kafka_listener.configured()
             print(f"Error: the Kafka listener cannot listen on {where}: {e.strerror or e}", file=sys.stderr)
+            engine.close()
+            return 1
+        except kafka_listener.UsersFileError as e:
+            print(f"Error: the Kafka listener's SASL users: {e}", file=sys.stderr)
             engine.close()
             return 1
     if demo_traffic and owner:

@@ -26,8 +26,7 @@ const kafka = new Kafka({
   logCreator: () => ({ namespace, level, label, log }) => {
     process.stderr.write(`kafkajs ${label} ${namespace}: ${log.message} ${JSON.stringify(log)}\n`)
   },
-  // A refused connection (SASL) should fail the command, not retry for minutes.
-  retry: { retries: saslJson ? 0 : 5 },
+  retry: { retries: 5 },
 })
 
 // Every request kafkajs sends, by API: the versions it negotiated with the listener.
