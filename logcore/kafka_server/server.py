@@ -220,10 +220,12 @@ class KafkaListener:
         finally:
             # Still in _tasks while the socket closes: a stop() meanwhile waits for this
             # task instead of closing the loop under it ("Task was destroyed but it is
-            # pending" when a client had just hung up).
+            # pending" when a client had just hung up). A stop() cancels that wait: the
+            # task still ends normally, since Python 3.11's asyncio.streams logs
+            # "Exception in callback" for a connection task that ends cancelled.
             try:
                 writer.close()
-                with contextlib.suppress(Exception):
+                with contextlib.suppress(Exception, asyncio.CancelledError):
                     await writer.wait_closed()
             finally:
                 self._tasks.discard(task)

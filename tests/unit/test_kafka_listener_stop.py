@@ -35,4 +35,6 @@ def test_stop_right_after_a_client_hangs_up_waits_for_its_connection(
                 gc.collect()
     finally:
         cluster.close()
-    assert "Task was destroyed" not in caplog.text
+    # Nor may a connection task end cancelled: Python 3.11's asyncio.streams then logs
+    # "Exception in callback ... CancelledError" (its done callback calls exception()).
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
