@@ -18,6 +18,7 @@ References: the request and response schemas in Kafka's
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -816,6 +817,7 @@ class Broker:
         code: ErrorCode = ErrorCode.none
         try:
             with self.lock:
+                self._resolve_logical_offsets(offsets)
                 self.cluster.coordinator.commit_offsets(
                     req.group_id,
                     offsets,
@@ -832,6 +834,21 @@ class Broker:
             for t in req.topics
         ]
         return self.respond(8, version, {"topics": topics})
+
+    def _resolve_logical_offsets(self, offsets: dict[tuple[str, int], OffsetAndMetadata]) -> None:
+        """A commit of -2 (earliest) or -1 (latest) as the partition's offset now.
+
+        kafkajs commits these logical offsets (its consumer's seek, so admin.resetOffsets)
+        and Kafka stores them as given (OffsetMetadataManager checks only the metadata);
+        a client reading one back treats it as no position and applies its own reset
+        policy. logcore keeps real offsets only (its pages compute lag from them), so
+        the listener stores the position the client asked for: the log start or the
+        high watermark. Other negative offsets stay refused (INVALID_REQUEST).
+        """
+        for tp, om in offsets.items():
+            if om.offset in (-2, -1):
+                low, high = self.cluster.watermarks(*tp)
+                offsets[tp] = dataclasses.replace(om, offset=low if om.offset == -2 else high)
 
     def _fetched_offsets(self, group_id: str, topics: Iterable[Any] | None) -> list[dict[str, Any]]:
         coordinator = self.cluster.coordinator

@@ -268,6 +268,29 @@ def test_resume_at_the_commit_and_at_a_reset_made_while_stopped(served: Served, 
     assert read[:3] == [5, 6, 7]
 
 
+def test_admin_reset_offsets_to_latest_and_earliest(served: Served, kafkajs: KafkaJS) -> None:
+    # kafkajs's admin.resetOffsets commits Kafka's logical offsets, -2 (earliest) and
+    # -1 (latest), through a consumer's seek; the listener answered INVALID_REQUEST
+    # (logcore refuses negative offsets) and kafkajs's consumer crashed. Each reset
+    # takes kafkajs about 5 s (its paused consumer waits maxWaitTimeInMs, a default the
+    # admin client does not expose).
+    topic, group = unique("reset"), unique("g")
+    kafkajs.call("create", topic=topic, partitions=2)
+    kafkajs.call("produce", topic=topic, partitions=2, messages=[{"key": f"k{i}", "value": "v"} for i in range(40)])
+    hw = {p: served.cluster.watermarks(topic, p)[1] for p in range(2)}
+    assert min(hw.values()) > 5
+
+    def committed() -> dict[int, int]:
+        return {p: om.offset for (t, p), om in served.cluster.committed_offsets(group).items() if t == topic}
+
+    kafkajs.call("admin", method="resetOffsets", args=[{"groupId": group, "topic": topic, "earliest": False}])
+    assert committed() == hw
+    kafkajs.call("admin", method="resetOffsets", args=[{"groupId": group, "topic": topic, "earliest": True}])
+    assert committed() == {0: 0, 1: 0}
+    fetched = kafkajs.call("admin", method="fetchOffsets", args=[{"groupId": group, "topics": [topic]}])
+    assert {p["partition"]: int(p["offset"]) for p in fetched[0]["partitions"]} == {0: 0, 1: 0}
+
+
 def test_every_api_version_kafkajs_sent_is_one_the_listener_lists(kafkajs: KafkaJS) -> None:
     # Runs last in the module: by now kafkajs has produced, consumed in groups,
     # committed and created topics; it picks, per API, the highest version both know.

@@ -139,6 +139,13 @@ const ops = {
     return true
   },
 
+  // Any admin client method, by name: {"op": "admin", "method": "fetchTopicOffsets", "args": ["t"]}.
+  async admin({ method, args }) {
+    const a = await getAdmin()
+    if (typeof a[method] !== 'function') throw new Error(`the admin client has no method ${method}`)
+    return a[method](...(args || []))
+  },
+
   async requests() {
     return requests
   },
