@@ -658,8 +658,17 @@ class Broker:
 
     def find_coordinator(self, version: int, req: Any, client: Caller) -> Any:
         key_type = getattr(req, "key_type", 0)
-        code = ErrorCode.none if key_type == 0 else ErrorCode.coordinator_not_available
-        message = None if key_type == 0 else "this server has no transaction coordinator"
+        code, message = ErrorCode.none, None
+        if key_type == 1:
+            # No transaction coordinator: answer as Kafka answers a transactional id the
+            # client may not use (KafkaApis.handleFindCoordinatorRequest), a fatal error
+            # the producer reports at once. COORDINATOR_NOT_AVAILABLE is retriable:
+            # librdkafka's init_transactions and kafkajs's transaction() kept retrying it
+            # until their own timeouts.
+            code = ErrorCode.transactional_id_authorization_failed
+            message = "this server has no transaction coordinator: transactions are not supported"
+        elif key_type != 0:
+            code, message = ErrorCode.invalid_request, f"coordinator key type {key_type} is not supported"
         node = {
             "node_id": NODE_ID if not message else -1,
             "host": self._host(client) if not message else "",

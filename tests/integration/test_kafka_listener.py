@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
 
 from logcore import EmbeddedCluster
@@ -274,6 +274,19 @@ def test_admin_client_topics_partitions_configs_groups(served: Served) -> None:
     (refused,) = admin.create_topics([NewTopic(unique("r3"), 1, 3)]).values()
     with pytest.raises(KafkaException, match="REPLICATION_FACTOR|replication"):
         refused.result(DEADLINE_S)
+
+
+def test_a_transactional_producer_is_refused_at_once(served: Served) -> None:
+    # FindCoordinator for a transactional id answered COORDINATOR_NOT_AVAILABLE, which
+    # librdkafka retries: init_transactions waited out its whole timeout. Now it is
+    # Kafka's TRANSACTIONAL_ID_AUTHORIZATION_FAILED, fatal, long before the deadline.
+    p = Producer({"bootstrap.servers": served.bootstrap, "transactional.id": unique("tx")})
+    with pytest.raises(KafkaException) as raised:
+        p.init_transactions(DEADLINE_S)
+    err = raised.value.args[0]
+    assert err.code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, err
+    assert err.fatal()
+    assert "transactions are not supported" in err.str()
 
 
 def test_produce_to_consumer_offsets_is_refused(served: Served) -> None:
