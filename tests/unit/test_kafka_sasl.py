@@ -7,6 +7,7 @@ are in tests/integration/test_kafka_listener_sasl.py.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import struct
@@ -16,15 +17,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_kafka_protocol import api_versions, connect, exchange, frame
 
 from logcore import EmbeddedCluster
 from logcore.kafka_server import KafkaListener
+from logcore.kafka_server.protocol import FrameError
 from logcore.kafka_server.sasl import (
     FAILED_AUTHENTICATION_DELAY_S,
     AuthenticationFailed,
     FailedLogins,
     PlainUsers,
+    SaslConnection,
     UsersFileError,
     load_users,
     parse_users,
@@ -257,3 +262,31 @@ def test_failed_logins_are_logged_once_a_minute_per_address(caplog: pytest.LogCa
     assert "/10.0.0.7" in lines[0] and "/10.0.0.8" in lines[1]
     assert "49 more from there" in lines[2]
     assert failures.count == 52
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.binary(max_size=80), min_size=1, max_size=4), st.booleans())
+def test_any_frames_before_login_are_answered_or_refused(
+    engine: EmbeddedCluster, frames: list[bytes], after_handshake: bool
+) -> None:
+    # Whatever a client sends before logging in: an answer, no answer, or a clean
+    # refusal (FrameError closes the connection), and never a login by accident.
+    lst = KafkaListener(engine, threading.RLock(), "127.0.0.1", 0, sasl_users=PlainUsers(USERS))
+    sasl = SaslConnection(PlainUsers(USERS), "/fuzz", FailedLogins())
+    loop = asyncio.new_event_loop()
+    try:
+        if after_handshake:
+            loop.run_until_complete(
+                lst.handle(handshake(version=frames[0][0] % 2 if frames[0] else 1)[4:], "/fuzz", "", sasl)
+            )
+        for data in frames:
+            try:
+                out = loop.run_until_complete(asyncio.wait_for(lst.handle(data, "/fuzz", "", sasl), 5))
+            except FrameError:
+                break
+            assert out is None or isinstance(out, bytes)
+            if sasl.close_after_response:
+                break
+    finally:
+        loop.close()
+    assert not sasl.authenticated
