@@ -82,3 +82,54 @@ def test_a_missing_python_is_named(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "no-such-python: not found" in done.stderr
     assert not (tmp_path / ".venv").exists()
+
+
+def _node_clients(tmp_path: Path, path: str, ci: str) -> subprocess.CompletedProcess[str]:
+    """``./dev``'s node_clients step alone, in a copy of tests/clients/node, with ``PATH``."""
+    node_dir = tmp_path / "tests" / "clients" / "node"
+    if not node_dir.exists():
+        node_dir.mkdir(parents=True)
+        shutil.copy(REPO / "tests" / "clients" / "node" / "package-lock.json", node_dir)
+    text = DEV.read_text()
+    step = text[text.index("node_clients() {") : text.index("\n}\n", text.index("node_clients() {")) + 3]
+    program = f'set -euo pipefail\nsay() {{ echo "$*" >&2; }}\nROOT={tmp_path}\n{step}\nnode_clients\necho done\n'
+    return subprocess.run(
+        ["/bin/bash", "-c", program], capture_output=True, text=True, env={"PATH": path, "CI": ci}, timeout=60
+    )
+
+
+def _bin(tmp_path: Path, **scripts: str) -> str:
+    """A directory of fake commands (and the few real ones the step uses): a PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for tool in ("sha256sum", "cut", "cat", "mkdir"):
+        real = shutil.which(tool)
+        assert real is not None
+        (bin_dir / tool).symlink_to(real)
+    for name, body in scripts.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    return str(bin_dir)
+
+
+def test_without_node_setup_says_the_kafkajs_tests_skip_but_ci_fails(tmp_path: Path) -> None:
+    path = _bin(tmp_path)
+    done = _node_clients(tmp_path, path, ci="")
+    assert done.returncode == 0 and "kafkajs tests will skip" in done.stderr
+    done = _node_clients(tmp_path, path, ci="true")
+    assert done.returncode == 1
+    assert "node and npm are needed for the kafkajs tests (CI=true)" in done.stderr
+
+
+def test_npm_ci_runs_once_per_lock_file(tmp_path: Path) -> None:
+    # A fake npm that records its calls and makes node_modules, as npm ci does.
+    log = tmp_path / "npm.log"
+    path = _bin(tmp_path, node="exit 0", npm=f'echo "$*" >> {log}; mkdir -p node_modules')
+    for _ in range(2):
+        done = _node_clients(tmp_path, path, ci="true")
+        assert done.returncode == 0, done.stderr
+    assert log.read_text().splitlines() == ["ci --no-audit --no-fund --loglevel=error"]
+    lock = tmp_path / "tests" / "clients" / "node" / "package-lock.json"
+    lock.write_text(lock.read_text() + "\n")  # the pins changed: install again
+    assert _node_clients(tmp_path, path, ci="true").returncode == 0
+    assert len(log.read_text().splitlines()) == 2
