@@ -23,12 +23,13 @@ on a fresh data directory and database. What is measured is what a browser would
 - **a saturated server must not look fast by producing less**: the run FAILs when the
   producer did not reach 98% of the ``--rate`` asked (a server too busy to take the
   records would otherwise send fewer, smaller frames and look quick).
-- **frames that carry what changed, against whole frames**: the load runs twice in one
-  benchmark, each on its own server and its own topic: first with
-  ``OFFSETSITE_LIVE_FULL_FRAMES=1`` (every frame the whole live region, the behaviour
-  before offsetsite/live/delta.py), then with the default (only what changed). The
-  gain is their ratio (frame size, server CPU, latency); only the default is held to
-  the targets. Server CPU is read from /proc of the server's pid.
+- **now against before**: the load runs twice in one benchmark, each on its own server
+  and its own topic: first as the live layer was before (``OFFSETSITE_LIVE_FULL_FRAMES=1``:
+  every frame the whole live region; ``OFFSETSITE_LIVE_SOCKET_HUBS=1``: each socket its
+  own timer, flush and diff), then with the defaults (one hub a page renders once and
+  sends each socket only what changed, offsetsite/live/hub.py). The gain is their ratio
+  (frame size, server CPU, latency); only the default is held to the targets. Server
+  CPU is read from /proc of the server's pid.
 - **frames per client per second**: the most any client received in one wall-clock
   second (the live layer promises at most 10).
 - **page loads during the load**: the main process GETs the overview, the topic page
@@ -233,7 +234,9 @@ def running_server(
 def server(scratch: Path, data_dir: Path, full_frames: bool = False) -> Iterator[Server]:
     """Migrate a fresh database, make an operator with an API token, run ``offsetsite serve``.
 
-    ``full_frames``: live frames carry the whole live region (OFFSETSITE_LIVE_FULL_FRAMES=1).
+    ``full_frames``: the live layer as it was before this benchmark's targets: every frame
+    the whole live region (OFFSETSITE_LIVE_FULL_FRAMES=1), each socket its own flush
+    (OFFSETSITE_LIVE_SOCKET_HUBS=1).
     """
     name = "full" if full_frames else "delta"
     var = scratch / f"var-{name}"
@@ -245,6 +248,7 @@ def server(scratch: Path, data_dir: Path, full_frames: bool = False) -> Iterator
     }
     if full_frames:
         env["OFFSETSITE_LIVE_FULL_FRAMES"] = "1"
+        env["OFFSETSITE_LIVE_SOCKET_HUBS"] = "1"
     log = scratch / f"server-{name}.log"
     with running_server(SETUP, env, log) as (port, out, proc):
         yield Server(port, out.strip(), proc, log)
@@ -652,44 +656,44 @@ def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     fig("server_cpu_per_s", "server CPU under load (1.0 = one core)", load.server_cpu_per_s, "core")
     fig("clients_cpu_per_s", "websocket clients' CPU under load", load.clients_cpu_per_s, "core")
     if full is not None:
-        # The same load with whole frames (the behaviour before); no targets: the
-        # comparison. A ratio > 1 means whole frames cost that many times more.
+        # The same load as the live layer was before; no targets: the comparison. A
+        # ratio > 1 means before cost that many times more.
         f_med, f_p99 = _quantile(full.latencies, 0.5), _quantile(full.latencies, 0.99)
-        fig("full_produced_share", "whole frames: records produced / asked", full.achieved_rate / args.rate, "")
-        fig("full_latency_median_s", "whole frames: append->frame median", f_med, "s")
-        fig("full_latency_p99_s", "whole frames: append->frame p99", f_p99, "s")
-        fig("full_frame_bytes_median", "whole frames: frame size, median", full.frame_bytes_median, "B")
-        fig("full_frame_bytes_p99", "whole frames: frame size, p99", full.frame_bytes_p99, "B")
+        fig("full_produced_share", "before: records produced / asked", full.achieved_rate / args.rate, "")
+        fig("full_latency_median_s", "before: append->frame median", f_med, "s")
+        fig("full_latency_p99_s", "before: append->frame p99", f_p99, "s")
+        fig("full_frame_bytes_median", "before: frame size, median", full.frame_bytes_median, "B")
+        fig("full_frame_bytes_p99", "before: frame size, p99", full.frame_bytes_p99, "B")
         fig(
             "full_frames_per_client_median_per_s",
-            "whole frames: frames per client per second, median",
+            "before: frames per client per second, median",
             full.median_fps,
             "/s",
         )
-        fig("full_server_cpu_per_s", "whole frames: server CPU (1.0 = one core)", full.server_cpu_per_s, "core")
+        fig("full_server_cpu_per_s", "before: server CPU (1.0 = one core)", full.server_cpu_per_s, "core")
         for name, path in load_pages.items():
             path = path.replace(LIVE, LIVE_FULL) if name == "topic" else path
             fig(
                 f"full_get_{name}_load_median_s",
-                f"whole frames: GET {path} under load, median",
+                f"before: GET {path} under load, median",
                 _quantile(full.gets.get(path, []), 0.5),
                 "s",
             )
         fig(
             "ratio_frame_bytes_median",
-            "frame size median, whole / changed",
+            "frame size median, before / now",
             full.frame_bytes_median / load.frame_bytes_median if load.frame_bytes_median else float("nan"),
             "x",
         )
         fig(
             "ratio_latency_median",
-            "append->frame median, whole / changed",
+            "append->frame median, before / now",
             f_med / lat_med if lat_med else float("nan"),
             "x",
         )
         fig(
             "ratio_bytes_per_client_s",
-            "bytes sent per client per second, whole / changed",
+            "bytes sent per client per second, before / now",
             _bytes_rate(full) / _bytes_rate(load) if _bytes_rate(load) else float("nan"),
             "x",
         )
@@ -760,7 +764,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-full-baseline",
         action="store_true",
-        help="skip the load run with whole frames (OFFSETSITE_LIVE_FULL_FRAMES=1) that the gain is measured against",
+        help="skip the load run as before (whole frames, a hub per socket) that the gain is measured against",
     )
     p.add_argument("--dir", help="scratch directory (default: a temporary one, removed afterwards)")
     return p

@@ -226,6 +226,9 @@ OFFSETSITE = {
     # Live frames carry only what changed since the socket's last frame (offsetsite/live/delta.py);
     # "1" sends the whole live region every frame, as before (bench/web.py's baseline).
     "LIVE_FULL_FRAMES": os.environ.get("OFFSETSITE_LIVE_FULL_FRAMES") == "1",
+    # Every page's sockets share one hub that renders and diffs once a flush (offsetsite/live/hub.py);
+    # "1" gives each socket a hub of its own, as before the hubs (bench/web.py's baseline).
+    "LIVE_SOCKET_HUBS": os.environ.get("OFFSETSITE_LIVE_SOCKET_HUBS") == "1",
     # The lab's ticket checkers run in a thread of the server (tests step them themselves).
     "LAB_RUNNER": os.environ.get("OFFSETSITE_LAB_RUNNER", "1") == "1",
     # The workshop room (/lab/room/): at most this many attendees, so a crowd cannot

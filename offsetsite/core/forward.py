@@ -1,14 +1,17 @@
 """Workers 1..N-1 of ``serve --workers N`` hand some requests to worker 0.
 
-Worker 0 holds the embedded engine; the others read it over its API (RemoteCluster),
-which serves every page. Two kinds of request go to worker 0 instead, whole, as the
-browser sent them (cookies, CSRF token, Origin), and its answer comes back as it is:
+Worker 0 holds the embedded engine. Every request about it that reaches another worker
+goes to worker 0, whole, as the browser sent it (cookies, CSRF token, Origin), and its
+answer comes back as it is:
 
-- every state change on the embedded engine (any method but GET, HEAD, OPTIONS): a
-  produce burst must land in one piece under the engine lock, a form's consumer joins
-  the coordinator in the engine's process, and the lab's checkers live there;
-- a read whose view needs the engine object itself (it raised
-  :class:`offsetsite.engine.EngineElsewhere`: the lab pages, in-browser consumers).
+- state changes: a produce burst must land in one piece under the engine lock, a form's
+  consumer joins the coordinator in the engine's process, the lab's checkers live there;
+- reads too: worker 0 renders a page in one go, where reading its engine over the JSON
+  API (RemoteCluster) takes one request per call, a dozen for a topic page, each served
+  by worker 0 anyway (measured: bench/multi.py, docs/benchmarks.md).
+
+What the other workers serve themselves: websockets (the fan-out of live frames, whose
+parts worker 0 renders: offsetsite.live.owner), static files, and Kafka clusters.
 
 Kafka clusters (/clusters/NAME/...) are served by every worker, each with its own client.
 A forwarded request reaches worker 0 from loopback, so paths that trust loopback
@@ -36,7 +39,8 @@ TIMEOUT_S = 60.0
 _log = logging.getLogger(__name__)
 
 
-def _owner_url() -> str:
+def owner_url() -> str:
+    """Where worker 0 serves (advertised in the data directory's lock file)."""
     from offsetsite.cli.remote import RemoteCluster
 
     remote = engine.get_cluster(engine.DEFAULT_CLUSTER)
@@ -46,7 +50,7 @@ def _owner_url() -> str:
 
 def forward(request: HttpRequest) -> HttpResponse:
     """Send ``request`` to worker 0 and return its answer."""
-    target = urlsplit(_owner_url())
+    target = urlsplit(owner_url())
     headers: dict[str, str] = {}
     for key, value in request.META.items():
         if key.startswith("HTTP_"):
@@ -90,7 +94,7 @@ def _forwardable(request: HttpRequest) -> bool:
 
 
 class ForwardToEngineMiddleware:
-    """On workers other than 0: state changes and engine-object reads go to worker 0."""
+    """On workers other than 0: every request about the embedded engine goes to worker 0."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -98,11 +102,4 @@ class ForwardToEngineMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if engine.is_owner() or not _forwardable(request):
             return self.get_response(request)
-        if request.method not in SAFE:
-            return forward(request)
-        return self.get_response(request)
-
-    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, engine.EngineElsewhere) and request.method in SAFE and _forwardable(request):
-            return forward(request)
-        return None
+        return forward(request)

@@ -12,7 +12,7 @@ so each page keeps its renderer in its own module:
 (registered from ``LabConfig.ready()`` in offsetsite/lab/apps.py). A renderer returns
 top-level elements with an ``id`` and ``hx-swap-oob="true"``, like every live renderer.
 
-Renders are shared (``consumers.render_shared``) per (query string, viewer), so a key
+Renders are shared (``renders.render_shared``) per (query string, viewer), so a key
 naming one attendee is rendered once per attendee. What many keys show alike (the
 room's summary) should be computed once per lab version by the view itself (see
 ``offsetsite.lab.room.room_state`` and the cache in ``views_room``).

@@ -3,8 +3,8 @@
 The engine publishes events in whatever thread made the change, often while holding
 the engine lock, so :meth:`Bridge.on_event` only bumps counters and marks names dirty:
 O(size of the event), no I/O, no waiting. At most once per ``notice_delay_s`` it asks
-the event loop (daphne's, captured when the first websocket connects) to send one
-``{"type": "live.changed"}`` notice to each channel group with a page listening.
+the event loop (daphne's, captured when the first websocket connects) to wake the hub
+of each page with a socket listening (:func:`offsetsite.live.hub.wake`).
 
 Versions: every event gets the next number of the bridge's own counter (it survives an
 engine reopen, unlike the bus's). A page's version is the newest event that concerns
@@ -24,7 +24,6 @@ Which pages an event wakes:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -47,7 +46,6 @@ from logcore.events import (
     TopicDeleted,
 )
 
-from .names import channel_group
 from .timeline import TimelineBuffer
 
 CONSUMER_OFFSETS = "__consumer_offsets"
@@ -330,48 +328,39 @@ class Bridge:
         asyncio.get_running_loop().call_later(self.notice_delay_s, self._fire)
 
     def _fire(self) -> None:
-        task = asyncio.get_running_loop().create_task(self._send())
-        _pending_tasks.add(task)
-        task.add_done_callback(_pending_tasks.discard)
+        try:
+            self._send()
+        except Exception:  # a page's hub failing must not stop the next notices
+            _log.exception("waking the live pages failed")
 
-    def take_dirty(self) -> tuple[list[str], int]:
-        """Channel groups to notify (only those with a page listening) and the version; clears."""
+    def take_dirty(self) -> tuple[list[PageKey], int]:
+        """Pages to wake (only those with a socket listening) and the version; clears."""
         with self._lock:
             self._scheduled = False
-            names: list[str] = []
-            if self._dirty_any and ("overview", "") in self._listeners:
-                names.append(channel_group("overview", cluster=self.cluster))
-            if self._dirty_co and ("consumer_offsets", "") in self._listeners:
-                names.append(channel_group("consumer_offsets", cluster=self.cluster))
-            if self._dirty_lab and ("lab", "") in self._listeners:
-                names.append(channel_group("lab", cluster=self.cluster))
+            pages: list[PageKey] = []
+            every = (("overview", self._dirty_any), ("consumer_offsets", self._dirty_co), ("lab", self._dirty_lab))
+            for kind, dirty in every:
+                if dirty and (kind, "") in self._listeners:
+                    pages.append((kind, ""))
             groups = set(self._dirty_groups)
             for t in self._dirty_topics:
                 if ("topic", t) in self._listeners:
-                    names.append(channel_group("topic", t, self.cluster))
+                    pages.append(("topic", t))
                 groups.update(self._topic_groups.get(t, ()))
             for g in groups:
                 if ("group", g) in self._listeners:
-                    names.append(channel_group("group", g, self.cluster))
+                    pages.append(("group", g))
             self._dirty_any = self._dirty_co = self._dirty_lab = False
             self._dirty_topics.clear()
             self._dirty_groups.clear()
-            return names, self._seq
+            return pages, self._seq
 
-    async def _send(self) -> None:
-        from channels.layers import get_channel_layer
+    def _send(self) -> None:
+        from .hub import wake
 
-        names, version = self.take_dirty()
-        layer = get_channel_layer()
-        if layer is None or not names:
-            return
-        message: dict[str, Any] = {"type": "live.changed", "version": version}
-        for name in names:
-            # The in-memory layer drops notices when a page's queue is full; the
-            # consumers' reconciliation tick covers that, so a failure here is not fatal.
-            with contextlib.suppress(Exception):
-                await layer.group_send(name, message)
-                self.notices_sent += 1
+        pages, _version = self.take_dirty()
+        if pages:
+            self.notices_sent += wake(self.cluster, pages)
 
 
 @dataclass
@@ -385,7 +374,6 @@ class _Published:
     groups: set[str] = field(default_factory=set)
 
 
-_pending_tasks: set[asyncio.Task[None]] = set()
 _GROUP_EVENTS = frozenset({GroupChanged, GroupRebalanced, GroupDeleted, OffsetsReset, OffsetsDeleted})
 
 BRIDGE = Bridge()  # the embedded engine's

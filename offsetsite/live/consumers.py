@@ -1,34 +1,23 @@
 """One websocket consumer per live page kind.
 
-On connect a page gets a full snapshot of its live parts (so a reconnect repairs
-whatever it missed). After that it hears wake-up notices from the bridge; each notice
-asks the page's :class:`Coalescer` for a flush, and the flush renders the *current*
-state once, however many notices came in between. A slow tick compares the page's
-version with the bridge's and re-sends when a notice was lost.
+A socket joins the hub of its page as its viewer sees it (:mod:`offsetsite.live.hub`),
+which sends it a full snapshot of the page's live parts (so a reconnect repairs whatever
+it missed) and then, on each coalesced flush, only what changed since its last frame
+(:mod:`offsetsite.live.delta`). The hub renders once for all its sockets; a socket only
+checks who it serves and writes the frames it is handed.
 
 Every frame ends with ``<div id="live-version" data-ws-version="N">`` so the page (and
 tests) can tell which state it shows.
 
-Pages showing the same thing to the same viewer share one render (:func:`render_shared`):
-a change wakes every open copy of a page at once, and two hundred viewers of one topic
-would otherwise render the same HTML two hundred times (measured by ``bench/web.py``).
-
-After the snapshot a socket is sent only what changed since its last frame
-(:mod:`offsetsite.live.delta`): the cells and rows that moved, new rows appended. The
-difference between two shared renders is worked out once for every socket that was
-sent the same render (:meth:`Render.frame_from`), not once per socket. A socket's
-frames arrive in order and a reconnect is a new socket (a full snapshot), so "what this
-socket was last sent" is what its page shows. ``OFFSETSITE["LIVE_FULL_FRAMES"]`` sends
-the whole region every time instead (bench/web.py's baseline).
+Sockets do not use the channel layer: the bridge wakes this process's hubs directly, and
+several processes hear each other through the relay (:mod:`offsetsite.live.relay`), so a
+channel-layer reader per socket would only cost a task and a queue each.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import time
-from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
 
@@ -40,128 +29,15 @@ from django.db import close_old_connections
 
 from offsetsite.core.site_settings import read_login_required
 
-from . import registry
 from .bridge import Bridge, bridge_for
-from .coalesce import Coalescer
-from .delta import Node, diff, parse
-from .fragments import timeline_html, version_marker
-from .names import channel_group
+from .hub import PageHub, hub_for
 
 _log = logging.getLogger(__name__)
 
 CLOSE_LOGIN_REQUIRED = 4401
-TICK_S = 2.0  # reconciliation: how late a lost notice may make a page
 # A socket outlives the request that opened it: how late a logout, a deactivation or a
 # password change may reach an open logged-in page (one session read per check).
 SESSION_CHECK_S = 10.0
-
-
-class Render:
-    """One shared render of a page's live parts, read once into elements with ids."""
-
-    _serials = itertools.count(1)  # next() is atomic: renders run in worker threads
-
-    def __init__(self, html: str) -> None:
-        self.serial = next(Render._serials)
-        self.html = html
-        self.nodes: list[Node] | None = parse(html)
-        # serial of a render a socket was sent -> the frame from there to here. Every
-        # socket sent the same render gets the same frame: one diff for all of them.
-        self._frames: dict[int, str] = {}
-
-    def frame_from(self, shown: Render | None) -> str:
-        """What a socket that was last sent ``shown`` needs to show this render."""
-        if shown is None or shown.nodes is None or self.nodes is None:
-            return self.html
-        if shown is self:
-            return ""
-        frame = self._frames.get(shown.serial)
-        if frame is None:
-            frame = diff(shown.nodes, self.nodes)
-            if len(self._frames) >= 8:  # sockets lag behind by a few renders at most
-                self._frames.pop(next(iter(self._frames)))
-            self._frames[shown.serial] = frame
-        return frame
-
-
-def _render(kind: str, key: str, user: Any) -> str:
-    # A worker thread: give it a fresh database connection and close it afterwards,
-    # as Django does around a request.
-    from django.urls import get_script_prefix, set_script_prefix
-
-    from offsetsite import clusters
-    from offsetsite.engine import current_cluster_name
-
-    close_old_connections()
-    # Links in the fragments stay on this socket's cluster, as on its page.
-    outer = get_script_prefix()
-    set_script_prefix(clusters.url_prefix(current_cluster_name()) + "/")
-    try:
-        html = registry.render(kind, key, user)
-        if kind == "group":
-            html += timeline_html(key, oob=True)
-        return html
-    finally:
-        set_script_prefix(outer)
-        close_old_connections()
-
-
-def _render_read(kind: str, key: str, user: Any) -> Render:
-    # Read into elements here, in the worker thread, once for all the sockets sharing it.
-    return Render(_render(kind, key, user))
-
-
-@dataclass
-class _SharedRender:
-    version: int  # the page's version read before this render started
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Render]
-
-
-# (kind, render key, viewer, renderer) -> the newest render of that page for that viewer.
-_shared: dict[tuple[str, str, str, Any, Any], _SharedRender] = {}
-SHARED_KEEP_S = 1.0  # how long a finished render stays reusable (a flush at the same version)
-
-
-def _viewer(user: Any) -> Any:
-    """Who a render is for: a renderer sees only the user, so equal users get equal HTML."""
-    if user is None or not getattr(user, "is_authenticated", False):
-        return None  # every anonymous visitor sees the same page
-    return ("user", user.pk)
-
-
-async def render_shared(kind: str, key: str, user: Any, version: int) -> Render:
-    """The live parts of a page at ``version`` or newer, rendered once for all who ask.
-
-    A render started after the page's version was ``v`` shows every change up to ``v``,
-    so a flush that read a version <= ``v`` may take its HTML instead of rendering again;
-    a flush that read a newer version starts a new render.
-    """
-    loop = asyncio.get_running_loop()
-    from offsetsite.engine import current_cluster_name
-
-    k = (current_cluster_name(), kind, key, _viewer(user), registry.get(kind))
-    entry = _shared.get(k)
-    if entry is None or entry.loop is not loop or entry.version < version:
-        future = asyncio.ensure_future(sync_to_async(_render_read, thread_sensitive=False)(kind, key, user))
-        entry = _SharedRender(version, loop, future)
-        _shared[k] = entry
-        future.add_done_callback(lambda f, k=k, e=entry: _finished(k, e, f))  # type: ignore[misc]
-    # shield: a page closing while it waits must not cancel the render others wait for.
-    return await asyncio.shield(entry.future)
-
-
-def _finished(k: tuple[str, str, str, Any, Any], entry: _SharedRender, future: asyncio.Future[Render]) -> None:
-    failed = not future.cancelled() and future.exception() is not None  # retrieved: no "never retrieved"
-
-    def forget() -> None:
-        if _shared.get(k) is entry:
-            del _shared[k]
-
-    if failed or future.cancelled():
-        forget()
-    else:
-        entry.loop.call_later(SHARED_KEEP_S, forget)
 
 
 def _session_user(session_key: str | None) -> Any:
@@ -188,9 +64,13 @@ def _open_engine() -> None:
 class LivePageConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels ships no types
     kind = "overview"
     url_kwarg: str | None = None
+    # No channel layer for live pages (see the module's docstring): an alias that names
+    # none makes channels read only the socket.
+    channel_layer_alias = "offsetsite.live.no-layer"
 
     key: str
-    coalescer: Coalescer
+    session_key: str | None = None
+    hub: PageHub | None = None
     listening: bool = False
 
     async def connect(self) -> None:
@@ -205,116 +85,53 @@ class LivePageConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channel
             await self.close(code=CLOSE_LOGIN_REQUIRED)
             return
         self.user_pk = user.pk if getattr(user, "is_authenticated", False) else None
-        self.next_session_check = time.monotonic() + SESSION_CHECK_S
-        fps = float(str(settings.OFFSETSITE.get("LIVE_MAX_FPS", 10)))
-        self.coalescer = Coalescer(max_fps=fps)
-        self.full_frames = bool(settings.OFFSETSITE.get("LIVE_FULL_FRAMES", False))
-        self.shown: Render | None = None  # the render this socket's page shows
-        self._flush_lock = asyncio.Lock()
-        self._flush_handle: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.session_key = getattr(self.scope.get("session"), "session_key", None) if self.user_pk else None
         self.cluster = str(self.scope.get("cluster", "local"))
         self.bridge: Bridge = bridge_for(self.cluster)
-        self.group_name = channel_group(self.kind, self.key, self.cluster)
+        self._session_task: asyncio.Task[None] | None = None
         await sync_to_async(_open_engine)()
-        await self.channel_layer.group_add(self.group_name, self.channel_name)
         self.bridge.listen(self.kind, self.key, asyncio.get_running_loop())
         self.listening = True
         await self.accept()
-        await self.flush()  # the snapshot
-        self._tick_task: asyncio.Task[None] | None = asyncio.create_task(self._tick())
+        await self._join()  # the snapshot
+        if self.user_pk is not None:
+            self._session_task = asyncio.create_task(self._check_session())
+
+    async def _join(self) -> None:
+        hub = hub_for(self.kind, self.key, self.render_key(), self.scope.get("user"), self.bridge, self)
+        self.hub = hub
+        await hub.join(self)
+
+    def _leave(self) -> None:
+        if self.hub is not None:
+            self.hub.leave(self)
+            self.hub = None
+
+    async def send_frame(self, text: str) -> None:
+        """A frame from the hub (straight to the server: channels' send adds nothing here)."""
+        await self.base_send({"type": "websocket.send", "text": text})
 
     async def disconnect(self, code: int) -> None:
         if not self.listening:
             return
         self.listening = False
         self.bridge.unlisten(self.kind, self.key)
-        task = getattr(self, "_tick_task", None)
-        if task is not None:
-            task.cancel()
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-        for t in list(self._tasks):
-            t.cancel()
-        await self.channel_layer.group_discard(self.group_name, self.channel_name)
-
-    # --- notices -----------------------------------------------------------
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        if message.get("type") == "live.changed":
-            # Channels runs close_old_connections in a worker thread before every
-            # handler. A notice touches no database (it only schedules a flush, and the
-            # render closes its own connections), and with 200 pages open that thread
-            # hop per notice took a sixth of the server's time (bench/web.py).
-            await self.live_changed(message)
-            return
-        await super().dispatch(message)
-
-    async def live_changed(self, message: dict[str, Any]) -> None:
-        self._request_flush()
-
-    def _request_flush(self) -> None:
-        if not self.listening:
-            return
-        delay = self.coalescer.request()
-        if delay is None:
-            return  # a flush is already on its way and will render the newest state
-        self._flush_handle = asyncio.get_running_loop().call_later(delay, self._start_flush)
-
-    def _start_flush(self) -> None:
-        self._flush_handle = None
-        task = asyncio.get_running_loop().create_task(self.flush())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def flush(self) -> None:
-        """Render the page's live parts as they are now and send them as one frame."""
-        async with self._flush_lock:  # frames go out in order, one render at a time
-            if not self.listening:
-                return
-            self.coalescer.begin_flush()
-            # Read the version before rendering: a change during the render makes the
-            # page look behind, and the next tick sends it again.
-            version = self.bridge.version(self.kind, self.key)
-            render: Render | None
-            try:
-                render = await render_shared(self.kind, self.render_key(), self.scope.get("user"), version)
-            except Exception:
-                _log.exception("live renderer for %s %r failed", self.kind, self.key)
-                render = None
-            if not self.listening:
-                return
-            if render is None:
-                html = ""  # the page keeps what it shows, and so does self.shown
-            elif self.full_frames:
-                html = render.html
-            else:
-                html = render.frame_from(self.shown)
-            try:
-                await self.send(text_data=html + version_marker(version))
-            except Exception:  # the socket closed during the render; disconnect() follows
-                _log.debug("live frame for %s %r not sent: the socket closed", self.kind, self.key)
-                return
-            if render is not None:
-                self.shown = render
-            self.coalescer.sent(version)
+        if self._session_task is not None:
+            self._session_task.cancel()
+        self._leave()
 
     def render_key(self) -> str:
         """The key handed to the page's renderer (the bridge key unless a page says otherwise)."""
         return self.key
 
-    async def _tick(self) -> None:
+    async def _check_session(self) -> None:
         while True:
-            await asyncio.sleep(TICK_S)
-            if self.user_pk is not None and time.monotonic() >= self.next_session_check:
-                self.next_session_check = time.monotonic() + SESSION_CHECK_S
-                try:
-                    if not await self._session_lasts():
-                        return
-                except Exception:  # a database hiccup must not end the reconciliation
-                    _log.exception("session check of a live %s page failed", self.kind)
-            if self.coalescer.behind(self.bridge.version(self.kind, self.key)):
-                self._request_flush()
+            await asyncio.sleep(SESSION_CHECK_S)
+            try:
+                if not await self._session_lasts():
+                    return
+            except Exception:  # a database hiccup must not end the checks
+                _log.exception("session check of a live %s page failed", self.kind)
 
     async def _session_lasts(self) -> bool:
         """Check the login this socket opened with; False once the socket was closed for it."""
@@ -325,10 +142,14 @@ class LivePageConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channel
         # Logged out, deactivated, or the password changed: the page now shows what an
         # anonymous visitor may see, or nothing when reading needs a login.
         self.user_pk = None
+        self.session_key = None
         self.scope["user"] = user if not user.is_authenticated else AnonymousUser()
         if await sync_to_async(read_login_required)():
             await self.close(code=CLOSE_LOGIN_REQUIRED)
             return False
+        # Another viewer: another hub, and the whole region as that viewer sees it.
+        self._leave()
+        await self._join()
         return True
 
 

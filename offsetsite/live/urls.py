@@ -4,8 +4,9 @@ from typing import Any
 
 from django.urls import path
 
-from . import views
+from . import owner, views
 
 urlpatterns: list[Any] = [
     path("groups/<str:group>/lag.json", views.group_lag, name="group_lag"),
+    path("live/parts/<str:kind>/", owner.parts, name="live_parts"),
 ]

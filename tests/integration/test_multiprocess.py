@@ -1,7 +1,8 @@
 """``offsetsite serve --workers 2`` against the real services: PostgreSQL for Django's
 tables, Redis for live notices between the processes (docs/design.md, Several processes).
 
-Worker 0 holds the engine; worker 1 reads it over worker 0's API and forwards writes.
+Worker 0 holds the engine; worker 1 forwards requests about it to worker 0 and asks it
+for the live parts its sockets are sent.
 Each test talks to one worker on purpose through the loopback address the parent
 prints for it. A fresh PostgreSQL database and a Redis key prefix of their own per
 session, so runs never collide. Under CI=true a missing service fails the run; on a
@@ -261,8 +262,13 @@ def test_a_page_of_worker_1_shows_worker_0s_data(site: Site, topic: str) -> None
     hw = _produce(site, 0, topic, 3)
     status, html, headers = _request(site.urls[1], "GET", f"/topics/{topic}/")
     assert status == 200
-    assert "X-Offsetsite-Worker" not in headers  # served by worker 1 itself, over worker 0's API
+    assert headers.get("X-Offsetsite-Worker") == "0"  # rendered by the engine's process, in one hop
     assert f'id="hw-p0">{hw}<' in html
+    # What worker 1's live pages are sent is rendered there too, for the socket's viewer.
+    status, parts, _ = _request(site.urls[0], "GET", f"/live/parts/topic/?key={topic}")
+    assert status == 200 and f'id="hw-p0">{hw}<' in parts and 'hx-swap-oob="true"' in parts
+    status, text, _ = _request(site.urls[0], "GET", "/live/parts/nope/?key=x")
+    assert status == 400 and "unknown live page kind" in text
     status, html, _ = _request(site.urls[1], "GET", "/")
     assert status == 200 and topic in html
     # The shared port answers too, whichever worker the kernel picked.

@@ -7,7 +7,6 @@ import itertools
 import pytest
 
 from offsetsite.live.coalesce import Coalescer
-from offsetsite.live.names import channel_group, safe_part
 
 
 class FakeClock:
@@ -116,37 +115,6 @@ def test_bad_fps_is_refused() -> None:
         Coalescer(max_fps=0)
 
 
-@pytest.mark.parametrize(
-    ("name", "plain"),
-    [
-        ("orders", True),
-        ("orders.v1-x_y", True),
-        ("a b", False),
-        ("<script>", False),
-        ("é", False),
-        ("x" * 61, False),
-        ("", False),
-    ],
-)
-def test_channel_names_are_valid(name: str, plain: bool) -> None:
-    import re
-
-    for kind in ("topic", "group"):
-        cg = channel_group(kind, name)
-        assert re.fullmatch(r"[a-zA-Z0-9\-_.]+", cg)
-        assert len(cg) < 100
-    assert safe_part(name).startswith("n." if plain else "h.")
-
-
-def test_channel_names_do_not_collide() -> None:
-    names = ["a", "a b", "a_b", "A", "a.b", "a/b", "h." + "0" * 40]
-    groups = {channel_group("group", n) for n in names}
-    assert len(groups) == len(names)
-    assert channel_group("topic", "a") != channel_group("group", "a")
-    with pytest.raises(ValueError, match="unknown live page kind"):
-        channel_group("nope", "a")
-
-
 # --- the bridge's engine side: counters and a single wake-up per burst ------------
 
 
@@ -181,9 +149,9 @@ def test_bridge_wakes_the_loop_once_per_burst_and_tracks_versions() -> None:
     assert bridge.version("group", "g") == bridge.version("topic", "t") == 502
     assert bridge.version("overview") == 502
     assert bridge.version("topic", "other") == 0
-    names, version = bridge.take_dirty()
+    pages, version = bridge.take_dirty()
     assert version == 502
-    assert names == [channel_group("group", "g")]  # only pages someone listens to
+    assert pages == [("group", "g")]  # only pages someone listens to
     # After the notice went out, the next event wakes the loop again.
     bridge.on_event(RecordsAppended(topic="t", partition=0, high_watermark=600))
     assert len(loop.calls) == 2

@@ -283,7 +283,7 @@ def test_every_page_kind_is_read_and_its_frames_apply_exactly(lab_clock: ManualC
     and the lab's lesson: each render is read into elements (else the socket would send
     whole frames), a frame after some work is smaller than the render, and applying it
     gives the fresh render."""
-    from offsetsite.live.consumers import _render
+    from offsetsite.live.renders import render_html
 
     cluster = get_cluster()
     cluster.create_topic("train", 2)
@@ -301,7 +301,7 @@ def test_every_page_kind_is_read_and_its_frames_apply_exactly(lab_clock: ManualC
         ("consumer_offsets", "view=latest"),
         ("lab", "view=lesson&step=1"),
     ]
-    before = {p: _render(*p, operator) for p in pages}
+    before = {p: render_html(*p, operator) for p in pages}
     for p, html in before.items():
         assert delta.parse(html) is not None, f"{p} cannot be read: its frames would be whole"
     for i in range(5):
@@ -309,7 +309,7 @@ def test_every_page_kind_is_read_and_its_frames_apply_exactly(lab_clock: ManualC
     cluster.commit_offsets("kitchen", {("train", 0): 6})
     advance(lab_clock, 1_000)
     for p, html in before.items():
-        after = _render(*p, operator)
+        after = render_html(*p, operator)
         old, new = delta.parse(html), delta.parse(after)
         assert old is not None and new is not None
         frame = delta.diff(old, new)

@@ -128,7 +128,7 @@ def test_strip_parts_have_stable_ids_for_the_live_merge(client: Client, engine_d
     for i in range(3):
         c.produce("ids", b"v%d" % i)
     before = live_topics.render_topic("ids", None)
-    assert re.search(r'<section id="topic-strips" data-live-merge hx-swap-oob="true">', before)
+    assert re.search(r'<section id="topic-strips" data-live-merge data-live-slow hx-swap-oob="true">', before)
     c.produce("ids", b"v3")
     after = live_topics.render_topic("ids", None)
 
