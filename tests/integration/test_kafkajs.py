@@ -268,27 +268,42 @@ def test_resume_at_the_commit_and_at_a_reset_made_while_stopped(served: Served, 
     assert read[:3] == [5, 6, 7]
 
 
-def test_admin_reset_offsets_to_latest_and_earliest(served: Served, kafkajs: KafkaJS) -> None:
-    # kafkajs's admin.resetOffsets commits Kafka's logical offsets, -2 (earliest) and
-    # -1 (latest), through a consumer's seek; the listener answered INVALID_REQUEST
-    # (logcore refuses negative offsets) and kafkajs's consumer crashed. Each reset
-    # takes kafkajs about 5 s (its paused consumer waits maxWaitTimeInMs, a default the
-    # admin client does not expose).
+def test_logical_offsets_from_reset_offsets_and_seek_are_committed_as_real_ones(
+    served: Served, kafkajs: KafkaJS
+) -> None:
+    # kafkajs commits Kafka's logical offsets, -1 (latest) and -2 (earliest): its
+    # admin.resetOffsets does, through a consumer's seek, and so does any seek with
+    # autoCommit. The listener answered INVALID_REQUEST (logcore refuses negative
+    # offsets) and kafkajs's consumer crashed. resetOffsets takes kafkajs about 5 s (its
+    # paused consumer waits maxWaitTimeInMs, a default the admin client does not expose).
     topic, group = unique("reset"), unique("g")
     kafkajs.call("create", topic=topic, partitions=2)
     kafkajs.call("produce", topic=topic, partitions=2, messages=[{"key": f"k{i}", "value": "v"} for i in range(40)])
     hw = {p: served.cluster.watermarks(topic, p)[1] for p in range(2)}
-    assert min(hw.values()) > 5
+    assert min(hw.values()) > 0
 
     def committed() -> dict[int, int]:
         return {p: om.offset for (t, p), om in served.cluster.committed_offsets(group).items() if t == topic}
 
     kafkajs.call("admin", method="resetOffsets", args=[{"groupId": group, "topic": topic, "earliest": False}])
     assert committed() == hw
-    kafkajs.call("admin", method="resetOffsets", args=[{"groupId": group, "topic": topic, "earliest": True}])
-    assert committed() == {0: 0, 1: 0}
     fetched = kafkajs.call("admin", method="fetchOffsets", args=[{"groupId": group, "topics": [topic]}])
-    assert {p["partition"]: int(p["offset"]) for p in fetched[0]["partitions"]} == {0: 0, 1: 0}
+    assert {p["partition"]: int(p["offset"]) for p in fetched[0]["partitions"]} == hw
+    # A member at the end seeks to the earliest offset of partition 0 (auto-commit).
+    # Its commits are watched as events: it commits again as it reads.
+    commits: list[tuple[str, int, int]] = []
+    unsubscribe = served.cluster.events.subscribe(
+        lambda e: commits.extend(e.offsets) if isinstance(e, OffsetsCommitted) and e.group == group else None
+    )
+    cid = unique("c")
+    kafkajs.call("consumer.start", id=cid, group=group, topic=topic, autoCommit=True)
+    until(lambda: len(kafkajs.call("consumer.state", id=cid)["assigned"].get(topic, [])) == 2, "both partitions")
+    kafkajs.call("consumer.seek", id=cid, topic=topic, partition=0, offset="-2")
+    until(lambda: (topic, 0, 0) in commits, "the seek's commit of -2, as the log start")
+    until(lambda: len(kafkajs.messages(cid)) >= hw[0], "partition 0 read again")
+    kafkajs.call("consumer.stop", id=cid)
+    unsubscribe()
+    assert [m["offset"] for m in kafkajs.messages(cid)][: hw[0]] == list(range(hw[0]))
 
 
 def test_every_api_version_kafkajs_sent_is_one_the_listener_lists(kafkajs: KafkaJS) -> None:

@@ -83,7 +83,7 @@ const ops = {
     return { result, chosen }
   },
 
-  async 'consumer.start'({ id, group, topic }) {
+  async 'consumer.start'({ id, group, topic, autoCommit }) {
     const consumer = watch(
       kafka.consumer({ groupId: group, sessionTimeout: 6000, heartbeatInterval: 300, maxWaitTimeInMs: 200 }),
     )
@@ -96,7 +96,7 @@ const ops = {
     await consumer.connect()
     await consumer.subscribe({ topics: [topic], fromBeginning: true })
     await consumer.run({
-      autoCommit: false,
+      autoCommit: Boolean(autoCommit),
       eachMessage: async ({ topic, partition, message }) => {
         state.next[`${topic}/${partition}`] = Number(message.offset) + 1
         out({
@@ -131,6 +131,12 @@ const ops = {
     }
     await consumer.commitOffsets(offsets)
     return offsets
+  },
+
+  // kafkajs's seek; with autoCommit it commits the offset as given, -2 and -1 included.
+  async 'consumer.seek'({ id, topic, partition, offset }) {
+    consumers[id].consumer.seek({ topic, partition, offset })
+    return true
   },
 
   async 'consumer.stop'({ id }) {
