@@ -230,7 +230,9 @@ class SaslConnection:
             # Kafka answers with the mechanisms it has, then closes the connection.
             values["error_code"] = ErrorCode.unsupported_sasl_mechanism
             self.close_after_response = True
-            _log.info("kafka listener: %s asked for SASL mechanism %r; only PLAIN", self.host, request.mechanism)
+            # repr and cut: the name is the client's, up to 512 KiB of anything.
+            asked = str(request.mechanism)[:64]
+            _log.info("kafka listener: %s asked for SASL mechanism %r; only PLAIN", self.host, asked)
         else:
             self._state = _State.AUTHENTICATE if version >= 1 else _State.RAW_TOKEN
         return build(response_class(SASL_HANDSHAKE, version), values)
