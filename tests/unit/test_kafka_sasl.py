@@ -173,10 +173,17 @@ def test_a_request_other_than_authenticate_after_the_handshake_closes(listener: 
         assert exchange(s, metadata()) == b""
 
 
-def test_an_unsupported_mechanism_is_answered_with_plain_then_closed(listener: KafkaListener) -> None:
+def test_an_unsupported_mechanism_is_answered_with_plain_then_closed(
+    listener: KafkaListener, caplog: pytest.LogCaptureFixture
+) -> None:
     with connect(listener) as s:
         assert handshake_answer(exchange(s, handshake("SCRAM-SHA-256"))) == (1, 33, ["PLAIN"])
         assert closed(s)
+    with caplog.at_level(logging.INFO, logger="logcore.kafka_server"), connect(listener) as s:
+        assert handshake_answer(exchange(s, handshake("\x1b[2J" + "M" * 5000)))[1] == 33
+        assert closed(s)
+    (line,) = [r.getMessage() for r in caplog.records if "asked for SASL mechanism" in r.getMessage()]
+    assert len(line) < 200 and "\x1b" not in line  # cut, and the escape shown as \x1b
 
 
 def test_handshake_v0_takes_a_bare_token(listener: KafkaListener) -> None:
