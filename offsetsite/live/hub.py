@@ -48,6 +48,7 @@ _log = logging.getLogger(__name__)
 TICK_S = 2.0  # reconciliation: how late a lost notice may make a page
 SLOW_S = 1.0  # a slow part changes at most this often on a page
 SLOW_MARK = "data-live-slow"
+YIELD_EVERY = 50  # sockets written between two turns of the event loop
 
 
 class Socket(Protocol):
@@ -177,7 +178,13 @@ class PageHub:
             else:
                 render, held_until = self._compose(fresh, time.monotonic(), commit=True)
             texts: dict[int, str] = {}  # serial of what a socket shows -> its frame
-            for seat in list(self.seats.values()):
+            for n, seat in enumerate(list(self.seats.values())):
+                if n and not n % YIELD_EVERY:
+                    # A socket write never waits, so five hundred of them would hold the
+                    # event loop for tens of milliseconds: let requests through between.
+                    await asyncio.sleep(0)
+                if seat.socket not in self.seats:
+                    continue  # it closed while others were sent their frames
                 shown = seat.shown
                 if render is None or shown is render:
                     if seat.version >= version:

@@ -10,6 +10,7 @@ join takes a few seconds of librdkafka's own timers.
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import subprocess
 import threading
@@ -315,8 +316,11 @@ def test_fetch_long_poll_returns_when_records_arrive(served: Served) -> None:
     assert appended
 
 
-@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat (the Debian package kcat) is not installed")
 def test_kcat_produces_consumes_in_a_group_and_commits(served: Served) -> None:
+    if shutil.which("kcat") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("kcat is not installed; ./dev setup installs Debian's kcat package on CI machines")
+        pytest.skip("kcat (the Debian package kcat) is not installed; ./dev setup installs it as root")
     topic, group = unique("kcat"), unique("kcat-group")
     lines = "".join(f"k{i}\tv{i}\n" for i in range(20))
     run = functools.partial(subprocess.run, capture_output=True, text=True, timeout=DEADLINE_S, check=True)
