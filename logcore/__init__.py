@@ -15,7 +15,7 @@ from .groups import GroupCoordinator, GroupState, OffsetAndMetadata
 from .log_manager import LogManager, PartitionInfo, TopicDescription, validate_topic_name
 from .partition import PartitionLog
 from .producer import Producer
-from .records import Record
+from .records import ProduceRecord, Record
 
 __all__ = [
     "Clock",
@@ -34,6 +34,7 @@ __all__ = [
     "PartitionInfo",
     "PartitionLog",
     "PartitionOffsets",
+    "ProduceRecord",
     "Producer",
     "Record",
     "SystemClock",

@@ -26,7 +26,7 @@ from .groups import GroupCoordinator, GroupState, OffsetAndMetadata, TopicPartit
 from .lag import known_high_watermark, lag_messages
 from .log_manager import LogManager, TopicDescription
 from .partition import Truncation
-from .records import Header, Record
+from .records import Header, ProduceRecord, Record
 
 _log = logging.getLogger(__name__)
 
@@ -177,6 +177,14 @@ class Cluster(abc.ABC):
         partition: int | None = None,
         timestamp: int | None = None,
     ) -> tuple[int, int]: ...
+
+    def produce_many(self, topic: str, records: Sequence[ProduceRecord]) -> list[tuple[int, int]]:
+        """Produce ``records`` in order: each one's (partition, offset).
+
+        As many ``produce`` calls, unless a backend can do better: the embedded engine
+        writes one batch per partition, a Kafka client sends them all before it waits.
+        """
+        return [self.produce(topic, r.value, r.key, r.headers, r.partition, r.timestamp) for r in records]
 
     @abc.abstractmethod
     def offset_for_timestamp(self, topic: str, partition: int, timestamp: int) -> int | None:
@@ -334,6 +342,9 @@ class EmbeddedCluster(Cluster):
         timestamp: int | None = None,
     ) -> tuple[int, int]:
         return self.logs.produce(topic, value, key, headers, partition, timestamp)
+
+    def produce_many(self, topic: str, records: Sequence[ProduceRecord]) -> list[tuple[int, int]]:
+        return self.logs.produce_many(topic, records)
 
     def offset_for_timestamp(self, topic: str, partition: int, timestamp: int) -> int | None:
         found = self.logs.partition(topic, partition).offset_for_timestamp(timestamp)

@@ -45,7 +45,7 @@ from .events import (
 from .groups import OffsetAndMetadata, TopicPartition
 from .kafka_config import REDACTED, KafkaClusterConfig
 from .log_manager import PartitionInfo, TopicDescription, validate_topic_name
-from .records import Header, Record
+from .records import Header, ProduceRecord, Record
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -721,6 +721,52 @@ class KafkaCluster(Cluster):
             RecordsAppended(topic=topic, partition=p, base_offset=offset, last_offset=offset, high_watermark=offset + 1)
         )
         return p, offset
+
+    def produce_many(self, topic: str, records: Sequence[ProduceRecord]) -> list[tuple[int, int]]:
+        """All of ``records`` handed to the producer, then one wait for every acknowledgement."""
+        if topic == CONSUMER_OFFSETS:
+            raise errors.InvalidTopic(
+                f"{topic} holds the cluster's committed offsets: records go there only through offset commits"
+            )
+        delivered: dict[int, tuple[Any, Any]] = {}
+
+        def run() -> list[tuple[int, int]]:
+            for i, r in enumerate(records):
+                kwargs: dict[str, Any] = {"value": r.value, "key": r.key}
+                kwargs["on_delivery"] = lambda err, msg, i=i: delivered.__setitem__(i, (err, msg))
+                if r.headers:
+                    kwargs["headers"] = list(r.headers)
+                if r.partition is not None:
+                    kwargs["partition"] = r.partition
+                if r.timestamp is not None:
+                    kwargs["timestamp"] = r.timestamp
+                try:
+                    self._producer.produce(topic, **kwargs)
+                except BufferError:
+                    self._producer.flush(self.timeout_s)  # room for the rest, as a producer waits
+                    try:
+                        self._producer.produce(topic, **kwargs)
+                    except BufferError:
+                        raise errors.ClusterUnreachable(f"produce to {topic}: the producer queue is full") from None
+            left = self._producer.flush(self.timeout_s)
+            if left or len(delivered) < len(records):
+                raise errors.ClusterUnreachable(f"produce to {topic}: not acknowledged within {self.timeout_s:g} s")
+            out = []
+            for i in range(len(records)):
+                err, msg = delivered[i]
+                if err is not None:
+                    raise translate(_AsException(err), f"produce to {topic}")
+                out.append((msg.partition(), msg.offset()))
+            return out
+
+        placed = self._call(f"produce to {topic}", run)
+        for p, offset in placed:
+            self.events.publish(
+                RecordsAppended(
+                    topic=topic, partition=p, base_offset=offset, last_offset=offset, high_watermark=offset + 1
+                )
+            )
+        return placed
 
     # --- groups ----------------------------------------------------------------
 

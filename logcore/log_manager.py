@@ -38,7 +38,7 @@ from .errors import (
 from .events import EventBus, PartitionsAdded, TopicCreated, TopicDeleted
 from .partition import PartitionLog, Truncation
 from .partitioner import StickyPartitioner
-from .records import Header
+from .records import Header, ProduceRecord
 
 MAX_TOPIC_NAME = 249
 MAX_PARTITIONS = 10_000
@@ -474,6 +474,38 @@ class LogManager:
         p = self.partitioner.partition(topic, key, value, len(t.partitions), partition)
         return p, t.partitions[p].append(key, value, headers, timestamp)
 
+    def produce_many(self, topic: str, records: Sequence[ProduceRecord]) -> list[tuple[int, int]]:
+        """Place records as Kafka's producer would and append them: each one's (partition, offset).
+
+        Every record is checked and placed before anything is written; then each
+        partition's records are appended in order as batches (as a Kafka producer sends
+        a batch per partition), each no bigger than the topic's max.message.bytes allows,
+        so a burst costs one write and one event per batch instead of one per record.
+        """
+        t = self._topic(topic)
+        if t.internal:
+            raise InvalidTopic(
+                f"Cannot append to internal topic {topic}: only the group coordinator writes to it, "
+                "through offset commits"
+            )
+        n = len(t.partitions)
+        placed: dict[int, list[int]] = {}
+        for i, r in enumerate(records):
+            if r.partition is not None and not (isinstance(r.partition, int) and 0 <= r.partition < n):
+                raise UnknownTopicOrPartition(
+                    f"Partition {r.partition} of topic '{topic}' does not exist: valid partitions are 0 to {n - 1}"
+                )
+            placed.setdefault(self.partitioner.partition(topic, r.key, r.value, n, r.partition), []).append(i)
+        out: list[tuple[int, int]] = [(0, 0)] * len(records)
+        for p, indexes in placed.items():
+            log = t.partitions[p]
+            for chunk in _chunks(records, indexes, log.config.max_message_bytes):
+                batch = [(records[i].key, records[i].value, records[i].headers, records[i].timestamp) for i in chunk]
+                base = log.append_batch(batch)
+                for k, i in enumerate(chunk):
+                    out[i] = (p, base + k)
+        return out
+
     # --- housekeeping ------------------------------------------------------
 
     def maintenance(self, now_ms: int | None = None) -> dict[str, int]:
@@ -548,3 +580,23 @@ def read_lock_info(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
         return dict(json.loads((Path(data_dir) / LOCK_FILE).read_text() or "{}"))
     except (FileNotFoundError, ValueError):
         return {}
+
+
+_RECORD_OVERHEAD = 64  # bytes a record adds to a batch beyond its key, value and headers (generous)
+
+
+def _chunks(records: Sequence[ProduceRecord], indexes: list[int], max_bytes: int) -> list[list[int]]:
+    """``indexes`` in runs whose batch stays within ``max_bytes``; a record too big alone is a run
+    of its own (its append is refused with RecordTooLarge, as a produce of it would be)."""
+    runs: list[list[int]] = [[]]
+    size = 0
+    for i in indexes:
+        r = records[i]
+        n = _RECORD_OVERHEAD + len(r.key or b"") + len(r.value or b"")
+        n += sum(len(k) + len(v or b"") + _RECORD_OVERHEAD for k, v in r.headers)
+        if runs[-1] and size + n > max_bytes:
+            runs.append([])
+            size = 0
+        runs[-1].append(i)
+        size += n
+    return runs

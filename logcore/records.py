@@ -91,6 +91,16 @@ class Record(NamedTuple):
         return len(self.key or b"") + len(self.value or b"") + sum(len(k) + len(v or b"") for k, v in self.headers)
 
 
+class ProduceRecord(NamedTuple):
+    """One record to produce, as ``Cluster.produce`` takes it (``Cluster.produce_many``)."""
+
+    value: bytes | None
+    key: bytes | None = None
+    headers: Sequence[Header] = ()
+    partition: int | None = None  # None: placed as Kafka's producer places it
+    timestamp: int | None = None  # None: now (CreateTime), or the log's time (LogAppendTime)
+
+
 class BatchHeader(NamedTuple):
     base_offset: int
     batch_length: int

@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from logcore.errors import InvalidTopic, UnknownTopicOrPartition
-from logcore.records import Header
+from logcore.records import Header, ProduceRecord
 from offsetsite import engine
 from offsetsite.core import audit
 from offsetsite.core.audit import Action
@@ -185,7 +185,7 @@ def produce(request: HttpRequest, topic: str) -> HttpResponse:
         if timestamp is not None:
             timestamp = int_param(timestamp, f"{where}.timestamp", minimum=0)
         prepared.append(
-            (
+            ProduceRecord(
                 s.decode_bytes(o.get("value"), f"{where}.value"),
                 s.decode_bytes(o.get("key"), f"{where}.key"),
                 _headers(o.get("headers"), f"{where}.headers"),
@@ -194,11 +194,9 @@ def produce(request: HttpRequest, topic: str) -> HttpResponse:
             )
         )
     cluster = engine.get_cluster()
-    results = []
     with engine.locked():  # one burst lands contiguously, not interleaved with other producers
-        for value, key, headers, partition, timestamp in prepared:
-            p, off = cluster.produce(topic, value, key, headers, partition, timestamp)
-            results.append({"partition": p, "offset": off})
+        placed = cluster.produce_many(topic, prepared)
+    results = [{"partition": p, "offset": off} for p, off in placed]
     audit.log(
         actor(request),
         Action.RECORDS_PRODUCE,

@@ -564,3 +564,49 @@ def test_plain_names_keep_their_directory_and_old_odd_directories_move(data_dir:
     assert not old.exists()  # moved out of the engine's namespace on open
     with LogManager(data_dir, clock=clock) as lm:
         assert lm.describe_topic(".cli-token").partitions[0].high_watermark == 1
+
+
+# --- produce_many: a burst as batches ------------------------------------------------
+
+
+def test_produce_many_places_like_produce_and_writes_a_batch_per_partition(lm: LogManager) -> None:
+    from logcore import ProduceRecord
+    from logcore.partitioner import partition_for_key
+
+    lm.create_topic("burst", partitions=3)
+    seen: list[Event] = []
+    lm.events.subscribe(seen.append)
+    records = [ProduceRecord(b"v%d" % i, key=b"k%d" % i, headers=(("h", b"%d" % i),)) for i in range(30)]
+    records.append(ProduceRecord(b"pinned", partition=1, timestamp=T0 - 5))
+    placed = lm.produce_many("burst", records)
+    assert [p for p, _ in placed[:30]] == [partition_for_key(b"k%d" % i, 3) for i in range(30)]
+    assert placed[30][0] == 1
+    for p in range(3):
+        offsets = [o for q, o in placed if q == p]
+        assert offsets == list(range(len(offsets)))  # in the order given, no gaps
+        records_read = lm.partition("burst", p).read(0, 100)
+        assert [r.offset for r in records_read] == offsets
+    back = {r.value: r for p in range(3) for r in lm.partition("burst", p).read(0, 100)}
+    assert back[b"v7"].key == b"k7" and tuple(back[b"v7"].headers) == (("h", b"7"),)
+    assert back[b"pinned"].timestamp == T0 - 5
+    appended = [e for e in seen if isinstance(e, RecordsAppended)]
+    assert len(appended) == 3  # one batch a partition, not one event a record
+
+
+def test_produce_many_checks_every_record_before_writing_any(lm: LogManager) -> None:
+    from logcore import ProduceRecord
+
+    lm.create_topic("burst", partitions=2)
+    with pytest.raises(UnknownTopicOrPartition, match="valid partitions are 0 to 1"):
+        lm.produce_many("burst", [ProduceRecord(b"ok", partition=0), ProduceRecord(b"bad", partition=2)])
+    assert lm.partition("burst", 0).high_watermark == 0
+
+
+def test_produce_many_splits_a_burst_bigger_than_one_batch(lm: LogManager) -> None:
+    from logcore import ProduceRecord
+
+    lm.create_topic("big", partitions=1, config={"max.message.bytes": "10000"})
+    records = [ProduceRecord(bytes([i % 256]) * 900, partition=0) for i in range(40)]  # 36 KB in all
+    placed = lm.produce_many("big", records)
+    assert placed == [(0, i) for i in range(40)]
+    assert [r.value for r in lm.partition("big", 0).read(0, 100)] == [r.value for r in records]
