@@ -28,8 +28,8 @@ class OwnerUnavailable(RuntimeError):
     """Worker 0 did not render the parts (it is down, or refused this viewer)."""
 
 
-def fetch_parts(kind: str, key: str, session_key: str | None) -> str:
-    """The live parts of page ``kind``/``key`` as worker 0 renders them for ``session_key``."""
+def fetch_parts(kind: str, key: str, version: int, session_key: str | None) -> str:
+    """The live parts of page ``kind``/``key`` at ``version`` or newer, as worker 0 renders them for ``session_key``."""
     from offsetsite.core.forward import owner_url
 
     target = urlsplit(owner_url())
@@ -38,7 +38,7 @@ def fetch_parts(kind: str, key: str, session_key: str | None) -> str:
         headers["Cookie"] = f"{settings.SESSION_COOKIE_NAME}={session_key}"
     conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port or 80, timeout=TIMEOUT_S)
     try:
-        conn.request("GET", f"/live/parts/{kind}/?key={quote(key, safe='')}", headers=headers)
+        conn.request("GET", f"/live/parts/{kind}/?key={quote(key, safe='')}&v={version}", headers=headers)
         answer = conn.getresponse()
         body = answer.read()
     except OSError as e:
@@ -52,15 +52,22 @@ def fetch_parts(kind: str, key: str, session_key: str | None) -> str:
 
 @never_cache
 @require_GET
-def parts(request: HttpRequest, kind: str) -> HttpResponse:
+async def parts(request: HttpRequest, kind: str) -> HttpResponse:
     """What a live socket of page ``kind``/``key`` would be sent as a snapshot, for this viewer.
 
     A read like the page itself (reads-need-login applies as to any page); the key is
-    the socket's render key (a topic name, a group id, an overview's query string).
+    the socket's render key (a topic name, a group id, an overview's query string), and
+    ``v`` the version the asking hub needs at least: this process's own hubs' render
+    of that version serves as well, so a page open in both workers is rendered once.
     """
-    from .renders import render_html
+    from .renders import render_shared
 
     if kind not in KINDS:
         return HttpResponseBadRequest(f"unknown live page kind {kind!r}; expected one of {', '.join(KINDS)}")
-    html = render_html(kind, request.GET.get("key", ""), request.user)
-    return HttpResponse(html, content_type="text/html; charset=utf-8")
+    try:
+        version = int(request.GET.get("v", "0"))
+    except ValueError:
+        return HttpResponseBadRequest("v must be a version number (an integer)")
+    user = await request.auser()
+    render = await render_shared(kind, request.GET.get("key", ""), user, version)
+    return HttpResponse(render.html, content_type="text/html; charset=utf-8")

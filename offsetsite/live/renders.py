@@ -80,14 +80,14 @@ def render_html(kind: str, key: str, user: Any) -> str:
         close_old_connections()
 
 
-def _render_read(kind: str, key: str, user: Any, session_key: str | None) -> Render:
+def _render_read(kind: str, key: str, user: Any, version: int, session_key: str | None) -> Render:
     from offsetsite import engine
 
     if engine.is_embedded() and not engine.is_owner():
         # Another worker holds the engine: it renders them (offsetsite.live.owner).
         from .owner import fetch_parts
 
-        return Render(fetch_parts(kind, key, session_key))
+        return Render(fetch_parts(kind, key, version, session_key))
     # Read into elements here, in the worker thread, once for all the sockets sharing it.
     return Render(render_html(kind, key, user))
 
@@ -128,7 +128,7 @@ async def render_shared(kind: str, key: str, user: Any, version: int, session_ke
     entry = _shared.get(k)
     if entry is None or entry.loop is not loop or entry.version < version:
         read = sync_to_async(_render_read, thread_sensitive=False)
-        future = asyncio.ensure_future(read(kind, key, user, session_key))
+        future = asyncio.ensure_future(read(kind, key, user, version, session_key))
         entry = _SharedRender(version, loop, future)
         _shared[k] = entry
         future.add_done_callback(lambda f, k=k, e=entry: _finished(k, e, f))  # type: ignore[misc]

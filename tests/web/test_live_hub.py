@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -111,3 +112,19 @@ async def test_many_sockets_of_a_busy_topic_share_renders_and_all_reach_the_fina
             for comm in comms:
                 await comm.disconnect()
     assert not [h for h in hubs._hubs.values() if h.bridge_key == "busy"]  # the last socket closed it
+
+
+@pytest.mark.django_db
+def test_live_parts_are_what_a_socket_is_sent_and_follow_the_read_rules(busy: None, client: Any, settings: Any) -> None:
+    """Worker 0 renders live parts for the other workers' hubs (offsetsite/live/owner.py)."""
+    with registry.registered("topic", live_topics.render_topic):
+        answer = client.get("/live/parts/topic/", {"key": "busy", "v": "0"})
+        assert answer.status_code == 200 and answer["Cache-Control"].startswith("max-age=0")
+        html = answer.content.decode()
+        assert 'id="hw-p0">60<' in html and 'hx-swap-oob="true"' in html
+        assert same(html, _render_busy())
+        assert client.get("/live/parts/nope/", {"key": "x"}).status_code == 400
+        assert b"v must be a version" in client.get("/live/parts/topic/", {"key": "busy", "v": "x"}).content
+        assert client.post("/live/parts/topic/", {"key": "busy"}).status_code in (403, 405)
+        settings.OFFSETSITE = {**settings.OFFSETSITE, "READ_LOGIN": True}
+        assert client.get("/live/parts/topic/", {"key": "busy"}).status_code == 302  # to the login page
