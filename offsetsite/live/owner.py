@@ -58,16 +58,23 @@ async def parts(request: HttpRequest, kind: str) -> HttpResponse:
     A read like the page itself (reads-need-login applies as to any page); the key is
     the socket's render key (a topic name, a group id, an overview's query string), and
     ``v`` the version the asking hub needs at least: this process's own hubs' render
-    of that version serves as well, so a page open in both workers is rendered once.
+    of that version serves as well, so a page open in both workers is rendered once
+    (without ``v``: rendered now).
     """
-    from .renders import render_shared
+    from asgiref.sync import sync_to_async
+
+    from .renders import render_html, render_shared
 
     if kind not in KINDS:
         return HttpResponseBadRequest(f"unknown live page kind {kind!r}; expected one of {', '.join(KINDS)}")
+    key, v = request.GET.get("key", ""), request.GET.get("v")
+    user = await request.auser()
+    if v is None:  # no version asked: as the page is now
+        html = await sync_to_async(render_html, thread_sensitive=False)(kind, key, user)
+        return HttpResponse(html, content_type="text/html; charset=utf-8")
     try:
-        version = int(request.GET.get("v", "0"))
+        version = int(v)
     except ValueError:
         return HttpResponseBadRequest("v must be a version number (an integer)")
-    user = await request.auser()
-    render = await render_shared(kind, request.GET.get("key", ""), user, version)
+    render = await render_shared(kind, key, user, version)
     return HttpResponse(render.html, content_type="text/html; charset=utf-8")
