@@ -7,11 +7,12 @@ microseconds to milliseconds, so serialising is cheaper than fine-grained lockin
 and impossible to get wrong.
 
 Several processes (``serve --workers N``): logcore lets one process hold a data
-directory, so worker 0 opens the engine and the other workers reach it through its
-JSON API (:class:`offsetsite.cli.remote.RemoteCluster`, found through the directory's
-lock file as the command line finds it). What needs the engine object itself (the
-lab, in-browser consumers) raises :class:`EngineElsewhere` there, and
-offsetsite.core.forward hands such requests to worker 0.
+directory, so worker 0 opens the engine. The other workers hand every HTTP request about
+it to worker 0 (offsetsite.core.forward) and ask it for their live pages' parts
+(offsetsite.live.owner); what they still call here gets worker 0's JSON API
+(:class:`offsetsite.cli.remote.RemoteCluster`, found through the directory's lock file
+as the command line finds it), and what needs the engine object itself raises
+:class:`EngineElsewhere`.
 """
 
 from __future__ import annotations
