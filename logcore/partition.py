@@ -485,16 +485,7 @@ class PartitionLog:
                 raise StorageClosed(f"partition {self.topic}-{self.partition} is closed")
             offset = self._leo
             self._write(encode_one(offset, key, value, ts, headers), offset, offset + 1, ts, 1)
-        if self._events.has_subscribers:
-            self._events.publish(
-                RecordsAppended(
-                    topic=self.topic,
-                    partition=self.partition,
-                    base_offset=offset,
-                    last_offset=offset,
-                    high_watermark=offset + 1,
-                )
-            )
+        self._appended(offset, 1)
         return offset
 
     def append_batch(self, records: Sequence[Sequence[Any]], timestamp: int | None = None) -> int:
@@ -560,16 +551,7 @@ class PartitionLog:
             data = encode_batch(base, keys, values, timestamps, headers)
             max_ts = timestamps if isinstance(timestamps, int) else max(timestamps)
             self._write(data, base, base + n, max_ts, n)
-        if self._events.has_subscribers:
-            self._events.publish(
-                RecordsAppended(
-                    topic=self.topic,
-                    partition=self.partition,
-                    base_offset=base,
-                    last_offset=base + n - 1,
-                    high_watermark=base + n,
-                )
-            )
+        self._appended(base, n)
         return base
 
     def append_record_batch(self, batch: BatchInfo) -> int:
@@ -599,6 +581,11 @@ class PartitionLog:
             base = self._leo
             data = encode_stored(base, batch.raw, n, batch.base_timestamp, batch.max_timestamp)
             self._write(data, base, base + n, batch.max_timestamp, n)
+        self._appended(base, n)
+        return base
+
+    def _appended(self, base: int, n: int) -> None:
+        """Tell subscribers that ``n`` records landed at ``base`` (after the lock: never under it)."""
         if self._events.has_subscribers:
             self._events.publish(
                 RecordsAppended(
@@ -609,7 +596,6 @@ class PartitionLog:
                     high_watermark=base + n,
                 )
             )
-        return base
 
     def _write(self, data: bytes, base: int, next_offset: int, max_ts: int, count: int) -> None:
         """Append an encoded batch under the lock: size check, roll, write, flush policy."""

@@ -176,8 +176,10 @@ def iter_batches(data: bytes) -> Iterator[tuple[int, int]]:
         pos = end
 
 
-def decode(data: bytes, start: int, end: int, *, max_bytes: int) -> WireBatch:
-    """Check and decode one produced batch (CRC-32C, magic, counts, lengths)."""
+def _checked_header(data: bytes, start: int, end: int) -> tuple[int, int, int, int, int, int, int, int, int]:
+    """A produced batch's header, checked (magic, CRC-32C over the rest, no control batch, its
+    count against its last offset delta): (base offset, attributes, last offset delta, base
+    timestamp, max timestamp, producer id, producer epoch, base sequence, record count)."""
     (
         base_offset,
         _length,
@@ -201,6 +203,22 @@ def decode(data: bytes, start: int, end: int, *, max_bytes: int) -> WireBatch:
         raise BatchError("control batches (transaction markers) are not accepted from producers")
     if count < 0 or count != last_delta + 1:
         raise BatchError(f"the batch counts {count} records but its last offset delta is {last_delta}")
+    return base_offset, attributes, last_delta, base_ts, max_ts, producer_id, producer_epoch, base_sequence, count
+
+
+def decode(data: bytes, start: int, end: int, *, max_bytes: int) -> WireBatch:
+    """Check and decode one produced batch (CRC-32C, magic, counts, lengths)."""
+    (
+        base_offset,
+        attributes,
+        last_delta,
+        base_ts,
+        max_ts,
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        count,
+    ) = _checked_header(data, start, end)
     body = data[start + HEADER_SIZE : end]
     codec = attributes & 0x07
     if codec:
@@ -361,10 +379,6 @@ def scan(data: bytes, start: int, end: int, *, max_bytes: int) -> BatchInfo:
     """
     (
         base_offset,
-        _length,
-        _epoch,
-        magic,
-        crc,
         attributes,
         last_delta,
         base_ts,
@@ -373,16 +387,7 @@ def scan(data: bytes, start: int, end: int, *, max_bytes: int) -> BatchInfo:
         producer_epoch,
         base_sequence,
         count,
-    ) = _HEADER.unpack_from(data, start)
-    if magic != MAGIC:
-        raise BatchError(f"record batch magic {magic} is not supported: this server takes magic 2 (Kafka 0.11+)")
-    view = memoryview(data)
-    if crc32c(view[start + _ATTRS_AT : end]) != crc:
-        raise BatchError("the record batch fails its CRC-32C check")
-    if attributes & CONTROL:
-        raise BatchError("control batches (transaction markers) are not accepted from producers")
-    if count < 0 or count != last_delta + 1:
-        raise BatchError(f"the batch counts {count} records but its last offset delta is {last_delta}")
+    ) = _checked_header(data, start, end)
     codec = attributes & 0x07
     body: bytes
     if codec:

@@ -9,6 +9,7 @@ join takes a few seconds of librdkafka's own timers.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -54,17 +55,25 @@ class Served:
         return AdminClient({"bootstrap.servers": self.bootstrap})
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
+@contextlib.contextmanager
+def listening(data_dir: Path, **listener_options: Any) -> Iterator[Served]:
+    """An engine on ``data_dir`` and its Kafka listener on a free loopback port (the other
+    client test modules use it too)."""
     # No initial rebalance delay: a test's group forms as soon as its members joined.
-    cluster = EmbeddedCluster(tmp_path / "data", initial_rebalance_delay_ms=0)
-    listener = KafkaListener(cluster, threading.RLock(), "127.0.0.1", 0)
+    cluster = EmbeddedCluster(data_dir, initial_rebalance_delay_ms=0)
+    listener = KafkaListener(cluster, threading.RLock(), "127.0.0.1", 0, **listener_options)
     listener.start()
     try:
         yield Served(cluster, listener)
     finally:
         listener.stop()
         cluster.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    with listening(tmp_path / "data") as s:
+        yield s
 
 
 def unique(prefix: str) -> str:

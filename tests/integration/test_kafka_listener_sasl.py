@@ -8,18 +8,15 @@ conditions (the clients' error callbacks), never sleeps.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient
-from test_kafka_listener import GROUP_CONF, Served, produce_all, unique, until
+from test_kafka_listener import GROUP_CONF, Served, listening, produce_all, unique, until
 from test_kafkajs import KafkaJS, _node_or_skip
 
-from logcore import EmbeddedCluster
-from logcore.kafka_server import KafkaListener
 from logcore.kafka_server.sasl import PlainUsers
 
 pytestmark = [pytest.mark.integration]
@@ -38,15 +35,9 @@ def sasl(user: str = "attendee", password: str = PASSWORD) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    cluster = EmbeddedCluster(tmp_path_factory.mktemp("sasl") / "data", initial_rebalance_delay_ms=0)
     users = PlainUsers({"attendee": PASSWORD, "facilitator": "other"})
-    listener = KafkaListener(cluster, threading.RLock(), "127.0.0.1", 0, sasl_users=users)
-    listener.start()
-    try:
-        yield Served(cluster, listener)
-    finally:
-        listener.stop()
-        cluster.close()
+    with listening(tmp_path_factory.mktemp("sasl") / "data", sasl_users=users) as s:
+        yield s
 
 
 def errors_of(conf: dict[str, Any]) -> tuple[dict[str, Any], list[KafkaError]]:

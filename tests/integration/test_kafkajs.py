@@ -24,12 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_kafka_listener import DEADLINE_S, Served, unique, until
+from test_kafka_listener import DEADLINE_S, Served, listening, unique, until
 
-from logcore import EmbeddedCluster
 from logcore.admin import Scenario, Scope, execute_reset, plan_reset
 from logcore.events import Event, OffsetsCommitted
-from logcore.kafka_server import KafkaListener
 from logcore.kafka_server.handlers import SUPPORTED
 from logcore.partitioner import partition_for_key
 
@@ -128,14 +126,8 @@ class KafkaJS:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    cluster = EmbeddedCluster(tmp_path_factory.mktemp("kafkajs") / "data", initial_rebalance_delay_ms=0)
-    listener = KafkaListener(cluster, threading.RLock(), "127.0.0.1", 0)
-    listener.start()
-    try:
-        yield Served(cluster, listener)
-    finally:
-        listener.stop()
-        cluster.close()
+    with listening(tmp_path_factory.mktemp("kafkajs") / "data") as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
