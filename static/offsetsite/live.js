@@ -175,7 +175,33 @@
   // Frames the extension swapped itself (when the handler above stood aside).
   document.addEventListener("htmx:wsAfterMessage", afterFrame);
 
+  // A group's marker label hangs to the right of its seat; on a seat near the end of a
+  // wrapped strip row it would stick out past the page's right edge and widen the page,
+  // a horizontal scrollbar that comes and goes as the marker moves. Such labels hang to
+  // the left instead, as the high watermark's always do (topics.css). Measured on load,
+  // after every frame (a merge may reset the class) and when the window is resized.
+  function hangMarkers() {
+    var markers = document.querySelectorAll("ol.strip .marker");
+    var over = [];
+    var i;
+    for (i = 0; i < markers.length; i++) markers[i].classList.remove("hang-left");
+    for (i = 0; i < markers.length; i++) {  // reads only: one layout for all of them
+      var box = markers[i].closest("ol.strip").getBoundingClientRect();
+      var label = markers[i].getBoundingClientRect();
+      var seat = markers[i].parentElement.getBoundingClientRect();
+      // Only where hanging left keeps it in view: on a phone a label wider than the
+      // space left of its seat rather scrolls inside its strip (topics.css).
+      over.push(label.right > box.right + 0.5 && seat.right - label.width >= box.left - 0.5);
+    }
+    for (i = 0; i < markers.length; i++) if (over[i]) markers[i].classList.add("hang-left");
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", hangMarkers);
+  else hangMarkers();
+  window.addEventListener("resize", hangMarkers);
+
   function afterFrame() {
+    hangMarkers();
     var marker = document.getElementById("live-version");
     var el = socketEl();
     var version = marker ? marker.getAttribute("data-ws-version") : null;

@@ -354,3 +354,52 @@ def test_viewer_sees_no_operator_buttons_and_anonymous_gets_the_login_page(serve
     anonymous.click("button[type=submit]")
     expect(anonymous).to_have_url(re.compile(r"/groups/ticket-checker/reset/$"))
     expect(anonymous.get_by_role("button", name="Preview (changes nothing)")).to_be_visible()
+
+
+def test_group_marker_near_a_rows_end_does_not_widen_the_page(server: Server, user_page: Any) -> None:
+    """Regression: a group's marker label on a seat at the end of a wrapped strip row hung
+    past the page's right edge, so the page grew a horizontal scrollbar that came and went
+    as the marker moved (at 1366 px wide on the demo: 1366 -> 1398/1430/1488 px)."""
+    operator = user_page("otto")
+    operator.goto(server.url + "/topics/new/")
+    operator.fill("[name=name]", "strip-edge")
+    operator.fill("[name=partitions]", "1")
+    operator.get_by_role("button", name="Create topic").click()
+    expect(operator).to_have_url(re.compile(r"/topics/strip-edge/"))
+    form = operator.locator("form.produce-form")
+    form.locator("[name=value]").fill("v{n}")
+    form.locator("[name=count]").fill("120")
+    form.locator("[name=rate]").fill("1000")
+    form.locator("button[type=submit]").click()
+    expect(operator.locator("#seat-p0-o120")).to_have_class(re.compile(r"\bhw\b"), timeout=LIVE_UPDATE_TIMEOUT_MS)
+
+    operator.goto(server.url + "/consume/")
+    operator.fill("[name=group_id]", "edge-readers")
+    for box in operator.locator("input[name=topics]").all():
+        box.uncheck()  # only strip-edge: the 60 records all come from it
+    operator.check("input[name=topics][value=strip-edge]")
+    operator.fill("[name=max_records]", "60")
+    operator.check("input[name=auto_offset_reset][value=earliest]")
+    operator.check("input[name=commit][value=yes]")
+    operator.get_by_role("button", name=re.compile("read")).click()
+    expect(operator.locator("#consume-panel section.result.ok")).to_be_visible(timeout=LIVE_UPDATE_TIMEOUT_MS)
+
+    watcher = user_page("vera")
+    watcher.goto(server.url + "/topics/strip-edge/")
+    wait_live(watcher)
+    marker = watcher.locator("#seat-p0-o60 .marker.committed")
+    expect(marker).to_contain_text("edge-readers")
+    # Seats are about 34 px apart: across these widths seat 60 (and its label) takes every
+    # place in its row, the row's end among them.
+    widened = []
+    for width in range(720, 1441, 6):
+        watcher.set_viewport_size({"width": width, "height": 800})
+        # Two frames: the resize has been handled and laid out.
+        watcher.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        scroll, client = watcher.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        if scroll > client:
+            widened.append((width, scroll))
+    assert widened == []
+    expect(marker).to_be_visible()
