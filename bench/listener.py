@@ -15,10 +15,14 @@ a fresh loopback port):
   0) sends ``--latency-records`` records, one every 5 ms, each carrying its send time;
   median and p99 of receive time minus send time.
 
-Rounds alternate between the two brokers (both running all along) and the best round of
-each figure counts, as in the other benchmarks: on a shared machine another process can
-only add time. Targets (issue: the embedded engine speaks Kafka): produce and consume
->= 0.5 x tansu's rate. Every record must come back, in order, with its value: otherwise the run is invalid.
+Rounds alternate between the two brokers (both running all along). The targets are held
+on the median round of each broker (issue: the embedded engine speaks Kafka: produce and
+consume >= 0.5 x tansu's rate); the best rounds are shown beside them. The median, not
+the best, since 2026-11-30: at 1,000,000 records the consumer is bound by the Python
+client's own loop for both brokers (the listener sat idle while it read), and either
+broker had rounds two to five times faster than its others, so the best of three
+compared two outliers (a ratio of 0.40 in one run, 1.44 in the next). Every record must
+come back, in order, with its value: otherwise the run is invalid.
 """
 
 from __future__ import annotations
@@ -193,6 +197,11 @@ def measure(bootstrap: str, args: argparse.Namespace) -> dict[str, float]:
     return {"produce": produce_rate, "consume": consume_rate, "latency_median_ms": median, "latency_p99_ms": p99}
 
 
+def _median(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """The median round of each figure."""
+    return {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+
+
 def _best(rounds: list[dict[str, float]]) -> dict[str, float]:
     """The best round of each figure: another process on a shared machine only adds time."""
     return {
@@ -219,16 +228,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             listener.stop()
             tansu.stop()
-    ours, theirs = _best(ours_rounds), _best(theirs_rounds)
+    ours, theirs = _median(ours_rounds), _median(theirs_rounds)
+    ours_best, theirs_best = _best(ours_rounds), _best(theirs_rounds)
     produce_ratio = ours["produce"] / theirs["produce"]
     consume_ratio = ours["consume"] / theirs["consume"]
     figures = [
-        Figure("listener_produce", "listener produce", ours["produce"], "records/s"),
-        Figure("tansu_produce", "tansu produce", theirs["produce"], "records/s"),
+        Figure("listener_produce", "listener produce, median round", ours["produce"], "records/s"),
+        Figure("tansu_produce", "tansu produce, median round", theirs["produce"], "records/s"),
         Figure("produce_ratio", "produce listener/tansu", produce_ratio, "x", ">= 0.5", produce_ratio >= 0.5),
-        Figure("listener_consume", "listener consume", ours["consume"], "records/s"),
-        Figure("tansu_consume", "tansu consume", theirs["consume"], "records/s"),
+        Figure("listener_consume", "listener consume, median round", ours["consume"], "records/s"),
+        Figure("tansu_consume", "tansu consume, median round", theirs["consume"], "records/s"),
         Figure("consume_ratio", "consume listener/tansu", consume_ratio, "x", ">= 0.5", consume_ratio >= 0.5),
+        Figure("best_produce_ratio", "produce, best rounds", ours_best["produce"] / theirs_best["produce"], "x"),
+        Figure("best_consume_ratio", "consume, best rounds", ours_best["consume"] / theirs_best["consume"], "x"),
         Figure("listener_latency", "listener latency median", ours["latency_median_ms"], "ms"),
         Figure("listener_latency_p99", "listener latency p99", ours["latency_p99_ms"], "ms"),
         Figure("tansu_latency", "tansu latency median", theirs["latency_median_ms"], "ms"),
@@ -248,9 +260,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.listener", description=__doc__.split("\n\n")[0])
     p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--records", type=positive_int, default=200_000, help="records to produce and consume (200,000)")
+    p.add_argument("--records", type=positive_int, default=1_000_000, help="records to produce and consume (1,000,000)")
     p.add_argument("--latency-records", type=positive_int, default=200, help="records timed end to end (200)")
-    p.add_argument("--rounds", type=positive_int, default=3, help="rounds per broker, interleaved; the best counts (3)")
+    p.add_argument(
+        "--rounds", type=positive_int, default=5, help="rounds per broker, interleaved; the median counts (5)"
+    )
     p.add_argument("--serve", nargs=2, metavar=("PORT", "DIR"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -266,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(
             f"{args.records:,} records of 100 bytes, one partition; latency over {args.latency_records} records; "
-            f"best of {args.rounds} rounds"
+            f"median of {args.rounds} rounds"
         )
         print(result["table"])
     failed = [f["label"] for f in result["figures"].values() if f["pass"] is False]

@@ -15,10 +15,10 @@ hub, and a socket's snapshot is sent under the same lock); the final state alway
 arrives (a flush renders the current state, a tick re-sends when the version moved
 without a frame, held parts get a trailing flush); a new socket gets the whole region.
 
-**Slow parts.** A top-level element whose start tag carries ``data-live-slow`` (the
-topic page's partition strip and its newest records) changes at most once per
-:data:`SLOW_S` on a page: the first change after a quiet second goes out at once, later
-ones are held and sent together when the second is over. At thousands of records a
+**Slow parts.** Top-level elements whose start tag carries ``data-live-slow`` (the
+topic page's partition strip and its newest records) change at most once per
+:data:`SLOW_S` on a page, all together: the first change after a quiet second goes out at
+once, later ones are held and sent together when the second is over. At thousands of records a
 second every seat and every row of the tail changes in every frame, which nobody can
 read, and those two parts were nine tenths of each frame; the counters (high watermark,
 lag, the summary) still move up to ``LIVE_MAX_FPS`` times a second.
@@ -93,7 +93,7 @@ class PageHub:
         self.full_frames = bool(settings.OFFSETSITE.get("LIVE_FULL_FRAMES", False))
         self.seats: dict[Socket, _Seat] = {}
         self.current: Render | None = None  # the newest render the hub's sockets were sent
-        self._slow_at: dict[str, float] = {}  # slow part id -> when a change of it was last sent
+        self._slow_sent_at: float | None = None  # when a change of the slow parts was last sent
         self._composed: tuple[int, int, Render] | None = None  # (fresh serial, current serial, result)
         self._lock = asyncio.Lock()  # one flush or snapshot at a time: frames stay in order
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -239,22 +239,24 @@ class PageHub:
         if not commit and memo is not None and memo[:2] == (fresh.serial, current.serial):
             return memo[2], None  # many snapshots at one version: one composed render
         before = {n.id: n for n in current.nodes}
+        # The slow parts go together (the strip and the records it shows stay in step):
+        # one clock for all of a page's slow parts.
+        last = self._slow_sent_at
+        hold_until = last + SLOW_S if last is not None and now - last < SLOW_S else None
         nodes: list[Node] = []
         due: float | None = None
-        sent_now: list[str] = []
+        changed = False
         for n in fresh.nodes:
             old = before.get(n.id)
             if old is not None and old.html != n.html and _slow(n):
-                last = self._slow_at.get(n.id)
-                if last is not None and now - last < SLOW_S:
+                changed = True
+                if hold_until is not None:
                     nodes.append(old)
-                    due = last + SLOW_S if due is None else min(due, last + SLOW_S)
+                    due = hold_until
                     continue
-                sent_now.append(n.id)
             nodes.append(n)
-        if commit:
-            for node_id in sent_now:
-                self._slow_at[node_id] = now
+        if commit and changed and hold_until is None:
+            self._slow_sent_at = now
         if due is None:
             return fresh, None
         composed = Render.of(nodes)

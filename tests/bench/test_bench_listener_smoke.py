@@ -29,6 +29,8 @@ def test_listener_benchmark_reports_every_figure(capsys: pytest.CaptureFixture[s
         "listener_consume",
         "tansu_consume",
         "consume_ratio",
+        "best_produce_ratio",
+        "best_consume_ratio",
         "listener_latency",
         "listener_latency_p99",
         "tansu_latency",

@@ -59,6 +59,29 @@ async def test_a_slow_part_goes_at_once_then_at_most_once_per_slow_s() -> None:
         hub.close()
 
 
+@pytest.mark.asyncio
+async def test_a_pages_slow_parts_go_together() -> None:
+    """The strip and the records it shows stay in step: one clock for all slow parts."""
+
+    def page(strip: str, rows: str) -> str:
+        return f'<div id="strip" data-live-slow>{strip}</div>\n<table id="rows" data-live-slow>{rows}</table>'
+
+    hub = hubs.PageHub(("test-together",), "topic", "t", "t", None, Bridge())
+    try:
+        hub.current = Render(page("s1", "r1"))
+        first, due = hub._compose(Render(page("s2", "r1")), 1000.0, commit=True)  # the strip moved: at once
+        assert due is None and "s2" in first.html
+        hub.current = first
+        # The rows move 0.3 s later: held with the strip's clock, though they were never sent.
+        second, due = hub._compose(Render(page("s2", "r2")), 1000.3, commit=True)
+        assert "r1" in second.html and due == pytest.approx(1000.0 + hubs.SLOW_S)
+        hub.current = second
+        third, due = hub._compose(Render(page("s3", "r3")), 1000.0 + hubs.SLOW_S, commit=True)
+        assert due is None and "s3" in third.html and "r3" in third.html  # both, in one frame
+    finally:
+        hub.close()
+
+
 @pytest.fixture
 def busy(engine_dir: Path) -> None:
     c = get_cluster()
