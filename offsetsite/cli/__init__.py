@@ -577,7 +577,8 @@ def serve(
         from offsetsite.demo import DEMO_USERS
 
         logins = ", ".join(f"{user}/{password}" for user, password, _ in DEMO_USERS)
-        print(f"offsetsite: dashboard on {url}  (demo logins: {logins})", file=sys.stderr)
+        # A worker's own url is its loopback port; people open the shared one.
+        print(f"offsetsite: dashboard on {advertised_url(host, port)}  (demo logins: {logins})", file=sys.stderr)
     from offsetsite import kafka_listener, traffic
 
     if owner:
