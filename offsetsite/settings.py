@@ -144,14 +144,13 @@ def _database() -> dict[str, object]:
 DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Live notices reach the pages of this process through an in-process layer: a page
-# and the bridge that wakes it always share a process, and a notice to 500 open pages
-# through Redis would be 500 Redis messages. Between processes (``serve --workers N``)
-# the engine's process publishes one message per flush on the "relay" layer, which
-# each other process receives once and fans out to its own pages (offsetsite.live.relay).
-# Channels' in-memory layer, sweeping expired messages once a second instead of on every
-# message (quadratic in open pages: offsetsite/live/layers.py).
-CHANNEL_LAYERS: dict[str, dict[str, object]] = {"default": {"BACKEND": "offsetsite.live.layers.InMemoryChannelLayer"}}
+# Live pages use no channel layer: a page and the bridge that wakes it always share a
+# process, so the bridge wakes that process's hubs directly (offsetsite/live/hub.py); a
+# channel-layer message per page was most of a server's time with 500 pages open.
+# Between processes (``serve --workers N``) the engine's process publishes one message
+# per flush on the "relay" layer, which each other process receives once and hands to
+# its own bridge (offsetsite.live.relay).
+CHANNEL_LAYERS: dict[str, dict[str, object]] = {}
 if redis_url := os.environ.get("OFFSETSITE_REDIS"):
     # redis://host:port[/db]; the prefix keeps two sites (or two test runs) on one Redis apart.
     CHANNEL_LAYERS["relay"] = {

@@ -340,13 +340,17 @@ def effective_configuration() -> list[tuple[str, str]]:
     else:
         where = f"{db.get('HOST') or 'local socket'}{':' + str(db.get('PORT')) if db.get('PORT') else ''}"
         database = f"{connection.vendor} ({engine}), database {db.get('NAME')} at {where}"
-    layer = str(settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "none"))
+    layer = (
+        "channels-redis relay between the workers"
+        if "relay" in settings.CHANNEL_LAYERS
+        else "none: one process, its pages woken in process"
+    )
     cap_records, cap_rate = site_settings.hard_caps()
     return [
         ("Version", f"offsetsite {offsetsite.__version__}"),
         ("Data directory", str(settings.OFFSETSITE.get("DATA_DIR"))),
         ("Database", database),
-        ("Channel layer", layer),
+        ("Live notices", layer),
         ("Workshop mode (environment default)", "on" if site_settings.env_workshop() else "off"),
         ("Reads need login (environment default)", "on" if site_settings.env_read_login() else "off"),
         ("Burst caps (environment)", f"{cap_records} records, {cap_rate} records/s"),

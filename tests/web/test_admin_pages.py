@@ -365,7 +365,7 @@ def test_settings_page_shows_effective_configuration(admin_client_: Client, sett
     html = admin_client_.get("/site/settings/").content.decode()
     assert "offsetsite 0.1.0" in html
     assert "SQLite" in html
-    assert "InMemoryChannelLayer" in html
+    assert "none: one process, its pages woken in process" in html
     assert str(settings.OFFSETSITE["DATA_DIR"]) in html
 
 

@@ -9,14 +9,12 @@ embedded engine's pages is woken.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -55,22 +53,12 @@ def session_cookie() -> bytes:
     return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
 
 
-@pytest_asyncio.fixture
-async def fresh_layer() -> AsyncIterator[None]:
-    layer = get_channel_layer()
-    await layer.flush()
-    yield
-    await layer.flush()
-
-
 def test_each_kafka_cluster_has_its_own_bridge() -> None:
     assert bridge_for("local") is BRIDGE and bridge_for("prod") is bridge_for("prod") is not BRIDGE
 
 
 @pytest.mark.asyncio
-async def test_group_page_of_a_kafka_cluster_follows_outside_commits(
-    kafka: KafkaCluster, kafka_broker: Any, fresh_layer: None
-) -> None:
+async def test_group_page_of_a_kafka_cluster_follows_outside_commits(kafka: KafkaCluster, kafka_broker: Any) -> None:
     topic, group = f"live-{uuid.uuid4().hex[:6]}", f"g-{uuid.uuid4().hex[:6]}"
 
     def seed() -> None:
@@ -111,7 +99,7 @@ async def test_group_page_of_a_kafka_cluster_follows_outside_commits(
 
 
 @pytest.mark.asyncio
-async def test_anonymous_socket_of_a_kafka_cluster_must_log_in(kafka: KafkaCluster, fresh_layer: None) -> None:
+async def test_anonymous_socket_of_a_kafka_cluster_must_log_in(kafka: KafkaCluster) -> None:
     comm = WebsocketCommunicator(application, "/clusters/k/ws/overview/", headers=ORIGIN)
     connected, _ = await comm.connect()
     assert connected  # accepted, then closed with the "log in" code the page understands
@@ -120,7 +108,7 @@ async def test_anonymous_socket_of_a_kafka_cluster_must_log_in(kafka: KafkaClust
 
 
 @pytest.mark.asyncio
-async def test_a_socket_for_an_unknown_cluster_is_refused(kafka: KafkaCluster, fresh_layer: None) -> None:
+async def test_a_socket_for_an_unknown_cluster_is_refused(kafka: KafkaCluster) -> None:
     comm = WebsocketCommunicator(application, "/clusters/nope/ws/overview/", headers=ORIGIN)
     connected, _ = await comm.connect()
     assert not connected

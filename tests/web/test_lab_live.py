@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from logcore import ManualClock
@@ -22,14 +19,6 @@ from .lab_helpers import advance
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
 ORIGIN = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
-
-
-@pytest_asyncio.fixture
-async def fresh_layer() -> AsyncIterator[None]:
-    layer = get_channel_layer()
-    await layer.flush()
-    yield
-    await layer.flush()
 
 
 def setup_train() -> None:
@@ -53,7 +42,7 @@ async def last_frame(comm: WebsocketCommunicator) -> str:
     return frames[-1]
 
 
-async def test_the_group_socket_carries_the_new_counts_after_a_step(lab_clock: ManualClock, fresh_layer: None) -> None:
+async def test_the_group_socket_carries_the_new_counts_after_a_step(lab_clock: ManualClock) -> None:
     await sync_to_async(setup_train)()
     comm = WebsocketCommunicator(application, "/ws/group/checkers/", headers=ORIGIN)
     connected, _ = await comm.connect()

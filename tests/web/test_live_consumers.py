@@ -7,14 +7,12 @@ they read the engine like the real ones and print what a test needs to see.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -67,14 +65,6 @@ def renderers(engine_dir: Path) -> Iterator[None]:
         yield
 
 
-@pytest_asyncio.fixture
-async def fresh_layer() -> AsyncIterator[None]:
-    layer = get_channel_layer()
-    await layer.flush()
-    yield
-    await layer.flush()
-
-
 async def frames_until_quiet(comm: WebsocketCommunicator, quiet_s: float = 0.6) -> list[str]:
     frames = []
     while not await comm.receive_nothing(timeout=quiet_s):
@@ -112,7 +102,7 @@ def produce(topic: str, n: int, partitions: int = 1) -> None:
         cluster.produce(topic, b"v%d" % i, partition=i % partitions)
 
 
-async def test_connect_sends_a_snapshot(renderers: None, fresh_layer: None) -> None:
+async def test_connect_sends_a_snapshot(renderers: None) -> None:
     await sync_to_async(produce)("orders", 3)
     comm, snapshot = await connect("/ws/topic/orders/")
     try:
@@ -124,7 +114,7 @@ async def test_connect_sends_a_snapshot(renderers: None, fresh_layer: None) -> N
         await comm.disconnect()
 
 
-async def test_foreign_origin_is_refused(renderers: None, fresh_layer: None) -> None:
+async def test_foreign_origin_is_refused(renderers: None) -> None:
     comm = WebsocketCommunicator(
         application, "/ws/overview/", headers=[(b"origin", b"http://evil.example"), (b"host", b"localhost")]
     )
@@ -133,14 +123,14 @@ async def test_foreign_origin_is_refused(renderers: None, fresh_layer: None) -> 
     await comm.disconnect()
 
 
-async def test_missing_origin_is_refused(renderers: None, fresh_layer: None) -> None:
+async def test_missing_origin_is_refused(renderers: None) -> None:
     comm = WebsocketCommunicator(application, "/ws/overview/")
     connected, _ = await comm.connect()
     assert not connected
     await comm.disconnect()
 
 
-async def test_burst_of_500_appends_is_coalesced(renderers: None, fresh_layer: None) -> None:
+async def test_burst_of_500_appends_is_coalesced(renderers: None) -> None:
     await sync_to_async(produce)("burst", 1)
     comm, snapshot = await connect("/ws/topic/burst/")
     try:
@@ -156,7 +146,7 @@ async def test_burst_of_500_appends_is_coalesced(renderers: None, fresh_layer: N
         await comm.disconnect()
 
 
-async def test_frame_rate_is_capped_under_a_steady_stream(renderers: None, fresh_layer: None, settings: Any) -> None:
+async def test_frame_rate_is_capped_under_a_steady_stream(renderers: None, settings: Any) -> None:
     settings.OFFSETSITE = {**settings.OFFSETSITE, "LIVE_MAX_FPS": 4}
     await sync_to_async(produce)("steady", 1)
     comm, _ = await connect("/ws/topic/steady/")
@@ -179,7 +169,7 @@ async def test_frame_rate_is_capped_under_a_steady_stream(renderers: None, fresh
         await comm.disconnect()
 
 
-async def test_other_topics_do_not_wake_a_topic_page(renderers: None, fresh_layer: None) -> None:
+async def test_other_topics_do_not_wake_a_topic_page(renderers: None) -> None:
     await sync_to_async(produce)("mine", 1)
     comm, _ = await connect("/ws/topic/mine/")
     try:
@@ -192,7 +182,7 @@ async def test_other_topics_do_not_wake_a_topic_page(renderers: None, fresh_laye
         await comm.disconnect()
 
 
-async def test_overview_wakes_on_any_topic(renderers: None, fresh_layer: None) -> None:
+async def test_overview_wakes_on_any_topic(renderers: None) -> None:
     comm, snapshot = await connect("/ws/overview/")
     try:
         n0 = int(re.search(r'data-n="(\d+)"', snapshot).group(1))  # type: ignore[union-attr]
@@ -207,7 +197,7 @@ def commit(group: str, topic: str, offset: int) -> None:
     get_cluster().commit_offsets(group, {(topic, 0): offset})
 
 
-async def test_group_page_wakes_on_commits_and_on_appends_to_its_topics(renderers: None, fresh_layer: None) -> None:
+async def test_group_page_wakes_on_commits_and_on_appends_to_its_topics(renderers: None) -> None:
     await sync_to_async(produce)("events", 10)
     await sync_to_async(commit)("billing", "events", 4)
     comm, snapshot = await connect("/ws/group/billing/")
@@ -229,7 +219,7 @@ async def test_group_page_wakes_on_commits_and_on_appends_to_its_topics(renderer
         await comm.disconnect()
 
 
-async def test_group_page_carries_the_timeline(renderers: None, fresh_layer: None) -> None:
+async def test_group_page_carries_the_timeline(renderers: None) -> None:
     comm, snapshot = await connect("/ws/group/billing/")
     try:
         assert 'id="group-timeline"' in snapshot
@@ -237,7 +227,7 @@ async def test_group_page_carries_the_timeline(renderers: None, fresh_layer: Non
         await comm.disconnect()
 
 
-async def test_consumer_offsets_page_wakes_on_commits(renderers: None, fresh_layer: None) -> None:
+async def test_consumer_offsets_page_wakes_on_commits(renderers: None) -> None:
     await sync_to_async(produce)("events", 3)
     comm, snapshot = await connect("/ws/consumer-offsets/")
     try:
@@ -249,7 +239,7 @@ async def test_consumer_offsets_page_wakes_on_commits(renderers: None, fresh_lay
         await comm.disconnect()
 
 
-async def test_odd_group_ids_get_their_live_frames(renderers: None, fresh_layer: None) -> None:
+async def test_odd_group_ids_get_their_live_frames(renderers: None) -> None:
     gid = "team a/<b>"[:6] + " é!"  # spaces, non-ascii
     await sync_to_async(produce)("t", 5)
     await sync_to_async(commit)(gid, "t", 1)
@@ -265,7 +255,7 @@ async def test_odd_group_ids_get_their_live_frames(renderers: None, fresh_layer:
         await comm.disconnect()
 
 
-async def test_lost_notices_are_caught_up_by_the_tick(renderers: None, fresh_layer: None) -> None:
+async def test_lost_notices_are_caught_up_by_the_tick(renderers: None) -> None:
     await sync_to_async(produce)("lossy", 1)
     comm, _ = await connect("/ws/topic/lossy/")
     try:
@@ -288,7 +278,7 @@ async def test_lost_notices_are_caught_up_by_the_tick(renderers: None, fresh_lay
         await comm.disconnect()
 
 
-async def test_a_failing_renderer_still_sends_the_version(engine_dir: Path, fresh_layer: None) -> None:
+async def test_a_failing_renderer_still_sends_the_version(engine_dir: Path) -> None:
     def broken(key: str, user: Any) -> str:
         raise RuntimeError("boom")
 
@@ -300,7 +290,7 @@ async def test_a_failing_renderer_still_sends_the_version(engine_dir: Path, fres
             await comm.disconnect()
 
 
-async def test_read_login_refuses_anonymous(renderers: None, fresh_layer: None, settings: Any) -> None:
+async def test_read_login_refuses_anonymous(renderers: None, settings: Any) -> None:
     settings.OFFSETSITE = {**settings.OFFSETSITE, "READ_LOGIN": True}
     comm = WebsocketCommunicator(application, "/ws/overview/", headers=ORIGIN)
     connected, _ = await comm.connect()
@@ -317,7 +307,7 @@ def session_cookie() -> bytes:
     return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
 
 
-async def test_read_login_lets_a_logged_in_user_in(renderers: None, fresh_layer: None, settings: Any) -> None:
+async def test_read_login_lets_a_logged_in_user_in(renderers: None, settings: Any) -> None:
     settings.OFFSETSITE = {**settings.OFFSETSITE, "READ_LOGIN": True}
     cookie = await sync_to_async(session_cookie)()
     await sync_to_async(produce)("orders", 2)
@@ -329,7 +319,7 @@ async def test_read_login_lets_a_logged_in_user_in(renderers: None, fresh_layer:
         await comm.disconnect()
 
 
-async def test_unknown_route_is_refused(renderers: None, fresh_layer: None) -> None:
+async def test_unknown_route_is_refused(renderers: None) -> None:
     comm = WebsocketCommunicator(application, "/ws/nothing-here/", headers=ORIGIN)
     # A clean refusal of the handshake, not the router's exception.
     connected, _ = await comm.connect()
@@ -337,7 +327,7 @@ async def test_unknown_route_is_refused(renderers: None, fresh_layer: None) -> N
     await comm.disconnect()
 
 
-async def test_listeners_are_released_on_disconnect(renderers: None, fresh_layer: None) -> None:
+async def test_listeners_are_released_on_disconnect(renderers: None) -> None:
     comm, _ = await connect("/ws/topic/gone/")
     assert ("topic", "gone") in BRIDGE._listeners
     await comm.disconnect()
