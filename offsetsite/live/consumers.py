@@ -98,9 +98,13 @@ class LivePageConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channel
             self._session_task = asyncio.create_task(self._check_session())
 
     async def _join(self) -> None:
-        hub = hub_for(self.kind, self.key, self.render_key(), self.scope.get("user"), self.bridge, self)
-        self.hub = hub
-        await hub.join(self)
+        while self.listening:
+            hub = hub_for(self.kind, self.key, self.render_key(), self.scope.get("user"), self.bridge, self)
+            self.hub = hub
+            if await hub.join(self):
+                if not self.listening:  # closed while it joined: disconnect() found no seat to free
+                    hub.leave(self)
+                return
 
     def _leave(self) -> None:
         if self.hub is not None:

@@ -104,11 +104,15 @@ class PageHub:
 
     # --- sockets ---------------------------------------------------------------
 
-    async def join(self, socket: Socket) -> None:
-        """Send ``socket`` the whole live region (its snapshot), then keep it up to date."""
+    async def join(self, socket: Socket) -> bool:
+        """Send ``socket`` the whole live region (its snapshot), then keep it up to date.
+
+        False when the hub closed before the socket got in (its last socket left while
+        this one waited): the socket asks :func:`hub_for` again, which makes a new one.
+        """
         async with self._lock:
             if self.closed:
-                raise RuntimeError("joined a closed hub")
+                return False
             version = self.bridge.version(self.kind, self.bridge_key)
             render: Render | None = self.current
             if render is None or self.coalescer.sent_version < version:
@@ -121,12 +125,15 @@ class PageHub:
             else:
                 version = self.coalescer.sent_version  # what the hub's other sockets show
             await socket.send_frame((render.html if render is not None else "") + version_marker(version))
+            if self.closed:
+                return False
             if not self.seats:  # the first socket: what the hub's sockets were sent
                 self.current = render
                 self.coalescer.sent(version)
             self.seats[socket] = _Seat(socket, render, version)
         if self.coalescer.behind(self.bridge.version(self.kind, self.bridge_key)):
             self.request_flush()
+        return True
 
     def leave(self, socket: Socket) -> None:
         self.seats.pop(socket, None)

@@ -151,3 +151,37 @@ def test_live_parts_are_what_a_socket_is_sent_and_follow_the_read_rules(busy: No
         assert client.post("/live/parts/topic/", {"key": "busy"}).status_code in (403, 405)
         settings.OFFSETSITE = {**settings.OFFSETSITE, "READ_LOGIN": True}
         assert client.get("/live/parts/topic/", {"key": "busy"}).status_code == 302  # to the login page
+
+
+class _FakeSocket:
+    session_key = None
+
+    def __init__(self) -> None:
+        self.frames: list[str] = []
+
+    async def send_frame(self, text: str) -> None:
+        self.frames.append(text)
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_socket_joining_a_hub_its_last_socket_just_left_gets_a_new_hub(busy: None) -> None:
+    import asyncio
+
+    with registry.registered("topic", live_topics.render_topic):
+        bridge = Bridge()
+        first, second = _FakeSocket(), _FakeSocket()
+        hub = hubs.hub_for("topic", "busy", "busy", None, bridge, first)
+        assert await hub.join(first) and 'id="hw-p0">60<' in first.frames[0]
+        await hub._lock.acquire()  # the second socket waits for the lock, as behind a flush
+        try:
+            joining = asyncio.ensure_future(hub.join(second))
+            await asyncio.sleep(0)  # it reaches the lock
+            hub.leave(first)  # the last socket leaves: the hub closes
+        finally:
+            hub._lock.release()
+        assert await joining is False and not second.frames
+        again = hubs.hub_for("topic", "busy", "busy", None, bridge, second)
+        assert again is not hub and await again.join(second)
+        assert 'id="hw-p0">60<' in second.frames[0]
+        again.leave(second)
